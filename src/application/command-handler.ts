@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { fold, DomainError, ErrorKind, type Decider } from '../domain/index.js';
+import {
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type EventMetadata,
+  type EventStore,
+  type RecordedEvent,
+} from './ports/event-store.js';
+
+export interface CommandContext {
+  readonly instanceId: string;
+  readonly editorUserId: string;
+  /** Identifies this command; event ids are derived from it, so a retried append is idempotent. */
+  readonly commandId: string;
+  readonly correlationId: string;
+  readonly now: Date;
+}
+
+export const EVENT_SCHEMA_VERSION = 1;
+
+/** A UUID (version 8, RFC 9562) derived from the command and the event's place in it. */
+export const deriveEventId = (commandId: string, streamId: string, expected: string, index: number): string => {
+  const h = createHash('sha256').update(`${commandId}\u0000${streamId}\u0000${expected}\u0000${index}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x80;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+};
+
+export interface HandledCommand<E> {
+  readonly events: readonly E[];
+  readonly append: AppendResult;
+  /** The aggregate's sequence after the last new event (stream revision + 1). */
+  readonly sequence: bigint;
+}
+
+/**
+ * The whole command path: load the stream, fold it, decide, append with the expected revision.
+ * When another writer got there first, the stream is loaded again and the command decided again,
+ * so that the loser of a race is judged against the winner's events (at most `maxAttempts` times).
+ */
+export const handleCommand = async <C, E extends { type: string; data: unknown }, S>(
+  store: EventStore,
+  decider: Decider<C, E, S>,
+  streamId: string,
+  command: C,
+  context: CommandContext,
+  maxAttempts = 5,
+): Promise<HandledCommand<E>> => {
+  for (let attempt = 1; ; attempt++) {
+    const { currentRevision, events: recorded } = await store.readStream(streamId);
+    const state = fold(decider, recorded.map(toDomainEvent<E>));
+    const events = decider.decide(command, state);
+    if (events.length === 0 && currentRevision !== undefined) {
+      throw new DomainError(ErrorKind.FailedPrecondition, 'COMMAND-noop1', 'Errors.NoChanges', 'the command changed nothing');
+    }
+    const expected = currentRevision ?? 'no_stream';
+    const metadata: EventMetadata = {
+      instanceId: context.instanceId,
+      editorUserId: context.editorUserId,
+      createdAt: context.now.toISOString(),
+      correlationId: context.correlationId,
+      causationId: context.commandId,
+      schemaVersion: EVENT_SCHEMA_VERSION,
+    };
+    const newEvents = events.map((e, i) => ({
+      id: deriveEventId(context.commandId, streamId, String(expected), i),
+      type: e.type,
+      data: e.data,
+      metadata,
+    }));
+    try {
+      const append = await store.appendToStream(streamId, newEvents, expected);
+      return { events, append, sequence: append.nextExpectedRevision + 1n };
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      if (attempt >= maxAttempts) {
+        throw new DomainError(
+          ErrorKind.Unavailable,
+          'COMMAND-cnfl9',
+          'Errors.Concurrency.Conflict',
+          `stream ${streamId} kept changing; gave up after ${attempt} attempts`,
+          [],
+          { cause: error },
+        );
+      }
+    }
+  }
+};
+
+const toDomainEvent = <E>(e: RecordedEvent): E => ({ type: e.type, data: e.data }) as E;

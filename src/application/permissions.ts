@@ -1,0 +1,21 @@
+import { DomainError, ErrorKind } from '../domain/index.js';
+import type { Permission, PermissionChecker, Principal } from './ports/services.js';
+
+/** ZITADEL's instance roles and the permissions they grant (the part this module needs). */
+export const ROLE_PERMISSIONS: Readonly<Record<string, readonly Permission[]>> = {
+  IAM_OWNER: ['iam.write', 'iam.read'],
+  IAM_OWNER_VIEWER: ['iam.read'],
+};
+
+/** Grants by role, on the principal's own instance only. */
+export class RoleBasedPermissionChecker implements PermissionChecker {
+  constructor(private readonly rolePermissions: Readonly<Record<string, readonly Permission[]>> = ROLE_PERMISSIONS) {}
+
+  async require(principal: Principal, permission: Permission, instanceId: string): Promise<void> {
+    const granted =
+      principal.instanceId === instanceId && principal.roles.some((role) => this.rolePermissions[role]?.includes(permission));
+    if (!granted) {
+      throw new DomainError(ErrorKind.PermissionDenied, 'AUTHZ-HdgL7', 'Errors.Token.Permission', 'No matching permissions found');
+    }
+  }
+}

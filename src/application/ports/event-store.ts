@@ -1,0 +1,102 @@
+/**
+ * The event store port. Asynchronous throughout, with bigint revisions per stream and a global
+ * position shaped like EventStoreDB's `{commit, prepare}` (stores with a single sequence number set
+ * both to it), so that EventStoreDB, PostgreSQL and in-memory adapters all fit without loss.
+ */
+
+export interface GlobalPosition {
+  readonly commit: bigint;
+  readonly prepare: bigint;
+}
+
+export const comparePositions = (a: GlobalPosition, b: GlobalPosition): number =>
+  a.commit !== b.commit ? (a.commit < b.commit ? -1 : 1) : a.prepare === b.prepare ? 0 : a.prepare < b.prepare ? -1 : 1;
+
+export const positionToString = (p: GlobalPosition): string => `${p.commit}/${p.prepare}`;
+export const positionFromString = (s: string): GlobalPosition => {
+  const [commit, prepare] = s.split('/');
+  if (commit === undefined || prepare === undefined) throw new TypeError(`not a position: ${s}`);
+  return { commit: BigInt(commit), prepare: BigInt(prepare) };
+};
+
+/** What the command side writes along with every event. */
+export interface EventMetadata {
+  readonly instanceId: string;
+  readonly editorUserId: string;
+  /** RFC 3339 UTC with milliseconds; from the command, not from the store's clock. */
+  readonly createdAt: string;
+  readonly correlationId: string;
+  readonly causationId: string;
+  readonly schemaVersion: number;
+}
+
+export interface NewEvent {
+  /** A UUID. Derived from the command, so that a retried append is idempotent. */
+  readonly id: string;
+  readonly type: string;
+  readonly data: unknown;
+  readonly metadata: EventMetadata;
+}
+
+export interface RecordedEvent {
+  readonly id: string;
+  readonly streamId: string;
+  /** 0-based revision within the stream. The aggregate's sequence after this event is revision + 1. */
+  readonly revision: bigint;
+  readonly position: GlobalPosition;
+  readonly type: string;
+  readonly data: unknown;
+  readonly metadata: EventMetadata;
+}
+
+/** `'no_stream'`: the stream must not exist; a bigint: the stream's last revision must be this. */
+export type ExpectedRevision = 'no_stream' | 'any' | bigint;
+
+export interface AppendResult {
+  readonly nextExpectedRevision: bigint;
+  /** The global position of the last appended event. */
+  readonly position: GlobalPosition;
+}
+
+export interface ReadStreamResult {
+  /** Undefined when the stream does not exist. */
+  readonly currentRevision: bigint | undefined;
+  readonly events: readonly RecordedEvent[];
+}
+
+export type SubscriptionItem =
+  | { readonly kind: 'event'; readonly event: RecordedEvent }
+  /** All events up to this position have been seen (some may have been filtered out). */
+  | { readonly kind: 'checkpoint'; readonly position: GlobalPosition }
+  /** The subscription has delivered everything that existed when it started and now follows live events. */
+  | { readonly kind: 'caught-up' };
+
+export interface SubscribeOptions {
+  /** Deliver events strictly after this position; undefined means from the start. */
+  readonly after?: GlobalPosition;
+  /** Only streams with one of these prefixes. Undefined: all non-system streams. */
+  readonly streamPrefixes?: readonly string[];
+  readonly signal?: AbortSignal;
+}
+
+export interface EventStore {
+  readStream(streamId: string): Promise<ReadStreamResult>;
+  appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
+  /** Catches up from `after`, then follows live events until the signal aborts or the consumer stops. */
+  subscribeToAll(options?: SubscribeOptions): AsyncIterable<SubscriptionItem>;
+  /** The position of the last event in the store, or undefined when it is empty. */
+  headPosition(): Promise<GlobalPosition | undefined>;
+  close(): Promise<void>;
+}
+
+/** Raised by an adapter when the expected revision does not hold. */
+export class WrongExpectedRevisionError extends Error {
+  override readonly name = 'WrongExpectedRevisionError';
+  constructor(
+    readonly streamId: string,
+    readonly expected: ExpectedRevision,
+    readonly actual: bigint | undefined,
+  ) {
+    super(`stream ${streamId}: expected revision ${String(expected)}, actual ${actual === undefined ? 'no stream' : String(actual)}`);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './event-store.js';
+export * from './read-model.js';
+export * from './services.js';

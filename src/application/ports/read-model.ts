@@ -1,0 +1,59 @@
+import type { GlobalPosition } from './event-store.js';
+
+/** One SMTP configuration as the read side keeps it: never with the password. */
+export interface SmtpConfigView {
+  readonly instanceId: string;
+  readonly id: string;
+  readonly senderAddress: string;
+  readonly senderName: string;
+  readonly tls: boolean;
+  readonly host: string;
+  readonly user: string;
+  readonly replyToAddress: string;
+  readonly description: string;
+  /** Whether a password is set; the password itself stays in the event store, encrypted. */
+  readonly hasPassword: boolean;
+  /** The instance aggregate's sequence after the event that last changed this row. */
+  readonly sequence: bigint;
+  readonly creationDate: string;
+  readonly changeDate: string;
+  readonly resourceOwner: string;
+}
+
+/** Instances as the read side knows them, to find one by domain. */
+export interface InstanceView {
+  readonly id: string;
+  readonly name: string;
+  readonly domains: readonly string[];
+  readonly sequence: bigint;
+  readonly creationDate: string;
+}
+
+/** A change the projection makes to the read model, decided by a pure handler. */
+export type ReadModelChange =
+  | { readonly kind: 'upsertInstance'; readonly instance: InstanceView }
+  | { readonly kind: 'addInstanceDomain'; readonly instanceId: string; readonly domain: string; readonly sequence: bigint }
+  | { readonly kind: 'upsertSmtpConfig'; readonly config: SmtpConfigView };
+
+export interface SmtpConfigQueries {
+  smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined>;
+  instanceById(instanceId: string): Promise<InstanceView | undefined>;
+  instanceByDomain(domain: string): Promise<InstanceView | undefined>;
+}
+
+/** The read model's write side, used by the projection runner only. */
+export interface ProjectionStore extends SmtpConfigQueries {
+  /** The position of the last event applied, or undefined before the first. */
+  checkpoint(): Promise<GlobalPosition | undefined>;
+  /**
+   * Applies the changes and moves the checkpoint to `position` in one atomic step. Does nothing when
+   * `position` is not after the checkpoint, so delivering an event twice changes nothing.
+   */
+  apply(changes: readonly ReadModelChange[], position: GlobalPosition): Promise<void>;
+  /** Moves the checkpoint without changes (for events the projection ignores). */
+  saveCheckpoint(position: GlobalPosition): Promise<void>;
+  /** Forgets every row and the checkpoint, for a rebuild. */
+  reset(): Promise<void>;
+  /** A canonical, comparable dump of the whole read model (rows sorted by key). */
+  snapshot(): Promise<unknown>;
+}

@@ -1,0 +1,50 @@
+import { InstanceEventTypes, type InstanceAdded, type InstanceDomainAdded, type SMTPConfigAdded } from '../../domain/index.js';
+import type { RecordedEvent } from '../ports/event-store.js';
+import type { ReadModelChange } from '../ports/read-model.js';
+
+/**
+ * The projection's pure handler: one recorded event in, the read-model changes out. It reads no
+ * state and no clock: dates come from the event's metadata and the sequence from its revision, so
+ * replaying the same events always builds the same read model. Unknown event types change nothing.
+ */
+export const projectEvent = (event: RecordedEvent): ReadModelChange[] => {
+  const instanceId = event.metadata.instanceId;
+  const sequence = event.revision + 1n;
+  const at = event.metadata.createdAt;
+  switch (event.type) {
+    case InstanceEventTypes.InstanceAdded: {
+      const data = event.data as InstanceAdded['data'];
+      return [{ kind: 'upsertInstance', instance: { id: instanceId, name: data.name, domains: [], sequence, creationDate: at } }];
+    }
+    case InstanceEventTypes.InstanceDomainAdded: {
+      const data = event.data as InstanceDomainAdded['data'];
+      return [{ kind: 'addInstanceDomain', instanceId, domain: data.domain, sequence }];
+    }
+    case InstanceEventTypes.SMTPConfigAdded: {
+      const data = event.data as SMTPConfigAdded['data'];
+      return [
+        {
+          kind: 'upsertSmtpConfig',
+          config: {
+            instanceId,
+            id: data.id,
+            senderAddress: data.senderAddress,
+            senderName: data.senderName,
+            tls: data.tls,
+            host: data.host,
+            user: data.user,
+            replyToAddress: data.replyToAddress,
+            description: data.description,
+            hasPassword: data.password !== undefined,
+            sequence,
+            creationDate: at,
+            changeDate: at,
+            resourceOwner: instanceId,
+          },
+        },
+      ];
+    }
+    default:
+      return [];
+  }
+};

@@ -1,0 +1,15 @@
+import { DomainError, ErrorKind } from '../../domain/index.js';
+import type { SmtpConfigQueries, SmtpConfigView } from '../ports/read-model.js';
+import type { PermissionChecker, Principal } from '../ports/services.js';
+
+/** Reads one SMTP configuration by id from the read model. The view has no password field at all. */
+export class GetSmtpConfigQuery {
+  constructor(private readonly deps: { readonly queries: SmtpConfigQueries; readonly permissions: PermissionChecker }) {}
+
+  async execute(call: { principal: Principal; instanceId: string; id: string }): Promise<SmtpConfigView> {
+    await this.deps.permissions.require(call.principal, 'iam.read', call.instanceId);
+    const view = await this.deps.queries.smtpConfigById(call.instanceId, call.id);
+    if (!view) throw new DomainError(ErrorKind.NotFound, 'QUERY-B8ers', 'Errors.SMTPConfig.NotFound', 'SMTP configuration not found');
+    return view;
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Domain errors. Every error has a kind (which maps onto a gRPC status code, the way ZITADEL's
+ * zerrors do), a stable id that clients and logs can rely on, and a message key for translation.
+ * Nothing in this module throws strings.
+ */
+
+export const ErrorKind = {
+  InvalidArgument: 'InvalidArgument',
+  NotFound: 'NotFound',
+  AlreadyExists: 'AlreadyExists',
+  PermissionDenied: 'PermissionDenied',
+  FailedPrecondition: 'FailedPrecondition',
+  Internal: 'Internal',
+  Unavailable: 'Unavailable',
+  Unauthenticated: 'Unauthenticated',
+} as const;
+export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
+
+/** gRPC status codes, as google.rpc.Code numbers them. */
+export const grpcCodeOf: Readonly<Record<ErrorKind, number>> = {
+  InvalidArgument: 3,
+  NotFound: 5,
+  AlreadyExists: 6,
+  PermissionDenied: 7,
+  FailedPrecondition: 9,
+  Internal: 13,
+  Unavailable: 14,
+  Unauthenticated: 16,
+};
+
+/** One failing field, shaped like google.rpc.BadRequest.FieldViolation. */
+export interface FieldViolation {
+  readonly field: string;
+  readonly description: string;
+}
+
+export class DomainError extends Error {
+  override readonly name = 'DomainError';
+  constructor(
+    readonly kind: ErrorKind,
+    /** Stable id, e.g. `COMMAND-en9lw`. Never changes once published. */
+    readonly id: string,
+    /** Translation key, e.g. `Errors.SMTPConfig.AlreadyExists`. */
+    readonly messageKey: string,
+    message: string = messageKey,
+    readonly violations: readonly FieldViolation[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  get grpcCode(): number {
+    return grpcCodeOf[this.kind];
+  }
+}
+
+export const isDomainError = (e: unknown): e is DomainError => e instanceof DomainError;
+
+/** The catalogue of errors this module raises, with their stable ids. */
+export const Errors = {
+  invalidSmtpConfig: (violations: readonly FieldViolation[]) =>
+    new DomainError(
+      ErrorKind.InvalidArgument,
+      'SMTP-VAL-4xq1',
+      'Errors.SMTPConfig.Invalid',
+      `invalid AddSMTPConfigRequest: ${violations.map((v) => `${v.field}: ${v.description}`).join('; ')}`,
+      violations,
+    ),
+  instanceNotFound: () =>
+    new DomainError(ErrorKind.NotFound, 'COMMAND-3n8fs', 'Errors.Instance.NotFound', 'Instance not found'),
+  instanceAlreadyExists: () =>
+    new DomainError(ErrorKind.AlreadyExists, 'COMMAND-Lsq2e', 'Errors.Instance.AlreadyExists', 'Instance already exists'),
+  smtpConfigAlreadyExists: () =>
+    new DomainError(
+      ErrorKind.AlreadyExists,
+      'COMMAND-en9lw',
+      'Errors.SMTPConfig.AlreadyExists',
+      'SMTP configuration already exists',
+    ),
+  invalidInstanceSetup: (violations: readonly FieldViolation[]) =>
+    new DomainError(
+      ErrorKind.InvalidArgument,
+      'INST-VAL-8fk2',
+      'Errors.Instance.Invalid',
+      `invalid instance setup: ${violations.map((v) => `${v.field}: ${v.description}`).join('; ')}`,
+      violations,
+    ),
+} as const;

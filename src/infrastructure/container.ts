@@ -1,0 +1,132 @@
+import { ContainerModule } from 'inversify';
+import {
+  AddSmtpConfigUseCase,
+  GetSmtpConfigQuery,
+  ProjectionRunner,
+  RoleBasedPermissionChecker,
+  SetUpInstanceUseCase,
+  projectEvent,
+  type Clock,
+  type EventStore,
+  type IdGenerator,
+  type PermissionChecker,
+  type ProjectionStore,
+  type SecretEncryptor,
+} from '../application/index.js';
+import { INSTANCE_STREAM_PREFIX } from '../domain/index.js';
+import { AesGcmEncryptor, type KeyRing } from './crypto/aes-gcm-encryptor.js';
+import { InMemoryEventStore } from './in-memory/in-memory-event-store.js';
+import { InMemoryProjectionStore } from './in-memory/in-memory-projection-store.js';
+import { SonyflakeIdGenerator } from './system/sonyflake-id-generator.js';
+import { SystemClock } from './system/system-clock.js';
+
+/** Service identifiers. Symbols, so that they never clash with an embedding application's own. */
+export const TOKENS = {
+  EventStore: Symbol.for('smtp-config/EventStore'),
+  ProjectionStore: Symbol.for('smtp-config/ProjectionStore'),
+  Clock: Symbol.for('smtp-config/Clock'),
+  IdGenerator: Symbol.for('smtp-config/IdGenerator'),
+  KeyRing: Symbol.for('smtp-config/KeyRing'),
+  SecretEncryptor: Symbol.for('smtp-config/SecretEncryptor'),
+  PermissionChecker: Symbol.for('smtp-config/PermissionChecker'),
+  ProjectionRunner: Symbol.for('smtp-config/ProjectionRunner'),
+  AddSmtpConfig: Symbol.for('smtp-config/AddSmtpConfig'),
+  GetSmtpConfig: Symbol.for('smtp-config/GetSmtpConfig'),
+  SetUpInstance: Symbol.for('smtp-config/SetUpInstance'),
+} as const;
+
+export interface SmtpConfigModuleOptions {
+  /** Keys for the SMTP password. Required: the module never makes up a key of its own. */
+  readonly keyRing: KeyRing;
+  /** Defaults to the in-memory store. */
+  readonly eventStore?: () => EventStore;
+  /** Defaults to the in-memory read model. */
+  readonly projectionStore?: () => ProjectionStore;
+  readonly clock?: Clock;
+  /** Sonyflake machine id (16 bits); random when absent. */
+  readonly machineId?: number;
+  readonly projectionTimeoutMs?: number;
+  readonly onProjectionError?: (error: unknown) => void;
+}
+
+/**
+ * The composition root as an inversify container module. Every binding names its dependencies
+ * explicitly (`toResolvedValue(factory, [tokens])`): no decorators and no emitted metadata are needed.
+ * The projection runner starts when it is first resolved and stops when the container unbinds it.
+ */
+export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerModule =>
+  new ContainerModule(({ bind, onActivation, onDeactivation }) => {
+    bind<EventStore>(TOKENS.EventStore).toResolvedValue(options.eventStore ?? (() => new InMemoryEventStore())).inSingletonScope();
+    bind<ProjectionStore>(TOKENS.ProjectionStore)
+      .toResolvedValue(options.projectionStore ?? (() => new InMemoryProjectionStore()))
+      .inSingletonScope();
+    bind<Clock>(TOKENS.Clock).toConstantValue(options.clock ?? new SystemClock());
+    bind<IdGenerator>(TOKENS.IdGenerator)
+      .toResolvedValue((clock: Clock) => new SonyflakeIdGenerator(clock, options.machineId), [TOKENS.Clock])
+      .inSingletonScope();
+    bind<KeyRing>(TOKENS.KeyRing).toConstantValue(options.keyRing);
+    bind<SecretEncryptor>(TOKENS.SecretEncryptor)
+      .toResolvedValue((ring: KeyRing) => new AesGcmEncryptor(ring), [TOKENS.KeyRing])
+      .inSingletonScope();
+    bind<PermissionChecker>(TOKENS.PermissionChecker).toConstantValue(new RoleBasedPermissionChecker());
+    bind<ProjectionRunner>(TOKENS.ProjectionRunner)
+      .toResolvedValue(
+        (events: EventStore, target: ProjectionStore) =>
+          new ProjectionRunner(events, target, {
+            handler: projectEvent,
+            streamPrefixes: [INSTANCE_STREAM_PREFIX],
+            ...(options.onProjectionError ? { onError: options.onProjectionError } : {}),
+          }),
+        [TOKENS.EventStore, TOKENS.ProjectionStore],
+      )
+      .inSingletonScope();
+    onActivation<ProjectionRunner>(TOKENS.ProjectionRunner, (_ctx, runner) => {
+      runner.start();
+      return runner;
+    });
+    onDeactivation<ProjectionRunner>(TOKENS.ProjectionRunner, (runner) => runner.stop());
+    bind<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig)
+      .toResolvedValue(
+        (
+          events: EventStore,
+          queries: ProjectionStore,
+          projection: ProjectionRunner,
+          clock: Clock,
+          ids: IdGenerator,
+          encryptor: SecretEncryptor,
+          permissions: PermissionChecker,
+        ) =>
+          new AddSmtpConfigUseCase({
+            events,
+            queries,
+            projection,
+            clock,
+            ids,
+            encryptor,
+            permissions,
+            ...(options.projectionTimeoutMs ? { projectionTimeoutMs: options.projectionTimeoutMs } : {}),
+          }),
+        [
+          TOKENS.EventStore,
+          TOKENS.ProjectionStore,
+          TOKENS.ProjectionRunner,
+          TOKENS.Clock,
+          TOKENS.IdGenerator,
+          TOKENS.SecretEncryptor,
+          TOKENS.PermissionChecker,
+        ],
+      )
+      .inSingletonScope();
+    bind<GetSmtpConfigQuery>(TOKENS.GetSmtpConfig)
+      .toResolvedValue(
+        (queries: ProjectionStore, permissions: PermissionChecker) => new GetSmtpConfigQuery({ queries, permissions }),
+        [TOKENS.ProjectionStore, TOKENS.PermissionChecker],
+      )
+      .inSingletonScope();
+    bind<SetUpInstanceUseCase>(TOKENS.SetUpInstance)
+      .toResolvedValue(
+        (events: EventStore, clock: Clock, ids: IdGenerator) => new SetUpInstanceUseCase({ events, clock, ids }),
+        [TOKENS.EventStore, TOKENS.Clock, TOKENS.IdGenerator],
+      )
+      .inSingletonScope();
+  });

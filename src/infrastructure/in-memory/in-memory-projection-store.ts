@@ -1,0 +1,80 @@
+import {
+  comparePositions,
+  type GlobalPosition,
+  type InstanceView,
+  type ProjectionStore,
+  type ReadModelChange,
+  type SmtpConfigView,
+} from '../../application/index.js';
+
+/** The read model in memory, with its checkpoint. Each apply is one synchronous, atomic step. */
+export class InMemoryProjectionStore implements ProjectionStore {
+  private configs = new Map<string, SmtpConfigView>();
+  private instances = new Map<string, InstanceView>();
+  private domains = new Map<string, string>();
+  private position: GlobalPosition | undefined;
+
+  async checkpoint(): Promise<GlobalPosition | undefined> {
+    return this.position;
+  }
+
+  async apply(changes: readonly ReadModelChange[], position: GlobalPosition): Promise<void> {
+    if (this.position && comparePositions(position, this.position) <= 0) return;
+    for (const change of changes) this.applyOne(change);
+    this.position = position;
+  }
+
+  async saveCheckpoint(position: GlobalPosition): Promise<void> {
+    if (this.position && comparePositions(position, this.position) <= 0) return;
+    this.position = position;
+  }
+
+  async reset(): Promise<void> {
+    this.configs = new Map();
+    this.instances = new Map();
+    this.domains = new Map();
+    this.position = undefined;
+  }
+
+  async smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
+    return this.configs.get(`${instanceId}/${id}`);
+  }
+
+  async instanceById(instanceId: string): Promise<InstanceView | undefined> {
+    return this.instances.get(instanceId);
+  }
+
+  async instanceByDomain(domain: string): Promise<InstanceView | undefined> {
+    const id = this.domains.get(domain.toLowerCase());
+    return id === undefined ? undefined : this.instances.get(id);
+  }
+
+  async snapshot(): Promise<unknown> {
+    const sorted = <V>(m: Map<string, V>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return JSON.parse(
+      JSON.stringify(
+        { checkpoint: this.position, instances: sorted(this.instances), domains: sorted(this.domains), smtpConfigs: sorted(this.configs) },
+        (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+      ),
+    );
+  }
+
+  private applyOne(change: ReadModelChange): void {
+    switch (change.kind) {
+      case 'upsertInstance':
+        this.instances.set(change.instance.id, { ...change.instance, domains: this.instances.get(change.instance.id)?.domains ?? [] });
+        return;
+      case 'addInstanceDomain': {
+        const instance = this.instances.get(change.instanceId);
+        if (!instance) return;
+        const domains = instance.domains.includes(change.domain) ? instance.domains : [...instance.domains, change.domain];
+        this.instances.set(change.instanceId, { ...instance, domains, sequence: change.sequence });
+        this.domains.set(change.domain, change.instanceId);
+        return;
+      }
+      case 'upsertSmtpConfig':
+        this.configs.set(`${change.config.instanceId}/${change.config.id}`, change.config);
+        return;
+    }
+  }
+}

@@ -1,0 +1,105 @@
+import {
+  AddSmtpConfigUseCase,
+  GetSmtpConfigQuery,
+  InMemoryEventStore,
+  InMemoryProjectionStore,
+  ProjectionRunner,
+  RoleBasedPermissionChecker,
+  SetUpInstanceUseCase,
+  AesGcmEncryptor,
+  INSTANCE_STREAM_PREFIX,
+  keyRingFrom,
+  projectEvent,
+  type Clock,
+  type EventStore,
+  type IdGenerator,
+  type Principal,
+  type ProjectionStore,
+} from '../../src/index.js';
+
+/** The request body of the API document's curl example. */
+export const seedRequest = Object.freeze({
+  senderAddress: 'noreply@m.zitadel.cloud',
+  senderName: 'ZITADEL',
+  tls: true,
+  host: 'smtp.postmarkapp.com:587',
+  user: '197f0117-529e-443d-bf6c-0292dd9a02b7',
+  password: 'this-is-my-password',
+  replyToAddress: 'replyto@m.zitadel.cloud',
+  description: 'provider description',
+});
+
+export const testKeyRing = () => keyRingFrom('key-2026-11', { 'key-2026-11': Buffer.alloc(32, 7), 'key-2025-01': Buffer.alloc(32, 3) });
+
+/** A clock the test moves by hand; nothing global is patched. */
+export class ManualClock implements Clock {
+  constructor(private current = new Date('2024-06-11T10:37:15.680Z')) {}
+  now(): Date {
+    return new Date(this.current);
+  }
+  advance(ms: number): void {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
+/** ZITADEL-looking ids, one after another. */
+export class SequentialIds implements IdGenerator {
+  constructor(private next = 69629023906488334n) {}
+  nextId(): string {
+    return (this.next++).toString();
+  }
+}
+
+export const owner = (instanceId: string, userId = '69629023906488001'): Principal => ({ userId, instanceId, roles: ['IAM_OWNER'] });
+
+export interface Harness {
+  readonly events: EventStore;
+  readonly readModel: ProjectionStore;
+  readonly runner: ProjectionRunner;
+  readonly clock: ManualClock;
+  readonly encryptor: AesGcmEncryptor;
+  readonly addSmtpConfig: AddSmtpConfigUseCase;
+  readonly getSmtpConfig: GetSmtpConfigQuery;
+  readonly setUpInstance: SetUpInstanceUseCase;
+  /** Sets up an instance (with the domain `<name>.example.com`) and returns its id. */
+  newInstance(name?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  readonly events?: EventStore;
+  readonly readModel?: ProjectionStore;
+  readonly ids?: IdGenerator;
+}
+
+/** The use cases wired by hand on the given (default: in-memory) adapters, with a running projection. */
+export const createHarness = (options: HarnessOptions = {}): Harness => {
+  const events = options.events ?? new InMemoryEventStore();
+  const readModel = options.readModel ?? new InMemoryProjectionStore();
+  const clock = new ManualClock();
+  const ids = options.ids ?? new SequentialIds();
+  const encryptor = new AesGcmEncryptor(testKeyRing());
+  const permissions = new RoleBasedPermissionChecker();
+  const runner = new ProjectionRunner(events, readModel, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX] });
+  runner.start();
+  const setUpInstance = new SetUpInstanceUseCase({ events, clock, ids });
+  let instances = 0;
+  return {
+    events,
+    readModel,
+    runner,
+    clock,
+    encryptor,
+    addSmtpConfig: new AddSmtpConfigUseCase({ events, queries: readModel, projection: runner, clock, ids, encryptor, permissions }),
+    getSmtpConfig: new GetSmtpConfigQuery({ queries: readModel, permissions }),
+    setUpInstance,
+    async newInstance(name = `instance${++instances}`) {
+      const { instanceId } = await setUpInstance.execute({ name, domains: [`${name}.example.com`] });
+      return instanceId;
+    },
+    async close() {
+      await runner.stop();
+      await events.close();
+    },
+  };
+};
