@@ -67,7 +67,7 @@ export const hostPortProblem = (value: string): string | undefined => {
     portPart = value.slice(colon + 1);
     if (hostPart.includes(':')) return 'IPv6 addresses must be in brackets ([address]:port)';
     if (hostPart.length === 0) return 'must name a host before the port';
-    if (!HOSTNAME.test(hostPart) || hostPart.length > 253) return 'has an invalid host name';
+    if (!HOSTNAME.test(hostPart)) return 'has an invalid host name';
   }
   if (!/^[0-9]{1,5}$/.test(portPart)) return 'must end with a numeric port (host:port)';
   const port = Number(portPart);
@@ -111,7 +111,7 @@ const issueToViolation = (issue: z.core.$ZodIssue): FieldViolation => {
     const received = (issue as { input?: unknown }).input;
     return {
       field,
-      description: received === undefined ? 'is required' : `must be a ${issue.expected}`,
+      description: received === undefined ? 'is required' : `must be ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`,
     };
   }
   return { field, description: issue.message };
@@ -122,7 +122,7 @@ const issueToViolation = (issue: z.core.$ZodIssue): FieldViolation => {
  * Throws a DomainError of kind InvalidArgument.
  */
 export const parseAddSmtpConfigRequest = (input: unknown): ValidSmtpConfigRequest => {
-  const result = AddSmtpConfigRequestSchema.safeParse(input);
+  const result = AddSmtpConfigRequestSchema.safeParse(input, { reportInput: true });
   if (!result.success) throw Errors.invalidSmtpConfig(result.error.issues.map(issueToViolation));
   return result.data as ValidSmtpConfigRequest;
 };

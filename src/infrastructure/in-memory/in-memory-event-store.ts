@@ -128,7 +128,7 @@ export class InMemoryEventStore implements EventStore {
         caughtUp = true;
         yield { kind: 'caught-up' };
       }
-      if (next >= this.log.length) await this.waitForAppend(signal);
+      if (next >= this.log.length && this.dropGeneration === generation) await this.waitForAppend(signal);
     }
   }
 
