@@ -1,4 +1,7 @@
-import { InMemoryEventStore, type EventStore } from '../../src/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileEventStore, InMemoryEventStore, type EventStore } from '../../src/index.js';
 
 /** One event store under test, with a way to make the server drop its subscriptions. */
 export interface StoreUnderTest {
@@ -21,5 +24,21 @@ export const inMemoryAdapter: StoreAdapter = {
   },
 };
 
+export const fileAdapter: StoreAdapter = {
+  name: 'embedded file',
+  async create() {
+    const dir = mkdtempSync(join(tmpdir(), 'smtp-events-'));
+    const store = await FileEventStore.open(dir);
+    return {
+      store,
+      dropSubscriptions: () => store.dropSubscriptions(),
+      close: async () => {
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
 /** Every adapter the contract suites run against. */
-export const storeAdapters: StoreAdapter[] = [inMemoryAdapter];
+export const storeAdapters: StoreAdapter[] = [inMemoryAdapter, fileAdapter];
