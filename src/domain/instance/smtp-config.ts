@@ -31,11 +31,15 @@ export const codePointLength = (s: string): number => {
 
 const boundedText = (field: keyof typeof SMTP_LIMITS) => {
   const { min, max } = SMTP_LIMITS[field];
-  return z.string().superRefine((value, ctx) => {
-    const len = codePointLength(value);
-    if (min > 0 && len < min) ctx.addIssue({ code: 'custom', message: 'must not be empty' });
-    else if (len > max) ctx.addIssue({ code: 'custom', message: `must be at most ${max} characters (got ${len})` });
-  });
+  return z
+    .string()
+    .superRefine((value, ctx) => {
+      const len = codePointLength(value);
+      if (min > 0 && len < min) ctx.addIssue({ code: 'custom', message: 'must not be empty' });
+      else if (len > max) ctx.addIssue({ code: 'custom', message: `must be at most ${max} characters (got ${len})` });
+    })
+    // For the generated JSON Schema / OpenAPI document (lengths there are in code points too).
+    .meta({ ...(min > 0 ? { minLength: min } : {}), maxLength: max });
 };
 
 // Deliberately plain: local@domain with a dot-separated domain, no spaces or control characters.
@@ -83,12 +87,14 @@ export const AddSmtpConfigRequestSchema = z
     ),
     senderName: boundedText('senderName'),
     tls: z.boolean().default(false),
-    host: boundedText('host').superRefine((s, ctx) => {
-      const len = codePointLength(s);
-      if (len === 0 || len > SMTP_LIMITS.host.max) return;
-      const problem = hostPortProblem(s);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }),
+    host: boundedText('host')
+      .superRefine((s, ctx) => {
+        const len = codePointLength(s);
+        if (len === 0 || len > SMTP_LIMITS.host.max) return;
+        const problem = hostPortProblem(s);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .meta({ description: 'host:port of the SMTP server. Make sure to include the port.', example: 'smtp.postmarkapp.com:587' }),
     user: boundedText('user').default(''),
     password: boundedText('password').default(''),
     replyToAddress: boundedText('replyToAddress')

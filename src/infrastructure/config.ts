@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+const keyList = z
+  .string()
+  .transform((s, ctx) => {
+    const keys: Record<string, Buffer> = {};
+    for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const [id, b64] = part.split(':');
+      const key = Buffer.from(b64 ?? '', 'base64');
+      if (!id || key.length !== 32) {
+        ctx.addIssue({ code: 'custom', message: 'each entry must be <keyId>:<base64 of 32 bytes>' });
+        return z.NEVER;
+      }
+      keys[id] = key;
+    }
+    return keys;
+  });
+
+/** The server's configuration, from environment variables. */
+export const ConfigSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    DATA_DIR: z.string().min(1).default('./data'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Production token verification: a JWKS URL, or a public key in PEM (SPKI) with its algorithm. */
+    JWKS_URL: z.url().optional(),
+    JWT_PUBLIC_KEY: z.string().includes('BEGIN PUBLIC KEY', { message: 'must be a PEM public key' }).optional(),
+    JWT_PUBLIC_KEY_ALG: z.enum(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']).default('ES256'),
+    JWT_ISSUER: z.string().min(1).optional(),
+    JWT_AUDIENCE: z.string().min(1).optional(),
+    /** `keyId:base64,keyId:base64` — 32-byte AES keys; without it a development key is kept in DATA_DIR. */
+    ENCRYPTION_KEYS: keyList.optional(),
+    ENCRYPTION_ACTIVE_KEY_ID: z.string().min(1).optional(),
+    MACHINE_ID: z.coerce.number().int().min(0).max(65535).optional(),
+    EVENTSTORE_CONNECTION_STRING: z.string().regex(/^esdb(\+discover)?:\/\//, 'must start with esdb:// or esdb+discover://').optional(),
+  })
+  .superRefine((c, ctx) => {
+    if ((c.JWKS_URL || c.JWT_PUBLIC_KEY) && !c.JWT_ISSUER) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_ISSUER'], message: 'is required with JWKS_URL or JWT_PUBLIC_KEY' });
+    }
+    if (c.ENCRYPTION_KEYS && !c.ENCRYPTION_ACTIVE_KEY_ID) {
+      ctx.addIssue({ code: 'custom', path: ['ENCRYPTION_ACTIVE_KEY_ID'], message: 'is required with ENCRYPTION_KEYS' });
+    }
+    if (c.ENCRYPTION_KEYS && c.ENCRYPTION_ACTIVE_KEY_ID && !(c.ENCRYPTION_ACTIVE_KEY_ID in c.ENCRYPTION_KEYS)) {
+      ctx.addIssue({ code: 'custom', path: ['ENCRYPTION_ACTIVE_KEY_ID'], message: 'must name a key in ENCRYPTION_KEYS' });
+    }
+  });
+
+export type Config = z.output<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment; a bad value throws a ConfigError that names every bad variable (never its value). */
+export const loadConfig = (env: Record<string, string | undefined> = process.env): Config => {
+  const result = ConfigSchema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+};

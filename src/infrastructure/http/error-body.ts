@@ -1,0 +1,47 @@
+import { DomainError, ErrorKind, grpcCodeOf, type FieldViolation } from '../../domain/index.js';
+
+/** The HTTP status grpc-gateway gives each gRPC code. */
+export const httpStatusOf: Readonly<Record<ErrorKind, number>> = {
+  InvalidArgument: 400,
+  NotFound: 404,
+  AlreadyExists: 409,
+  PermissionDenied: 403,
+  FailedPrecondition: 400,
+  Internal: 500,
+  Unavailable: 503,
+  Unauthenticated: 401,
+};
+
+export type ErrorDetail =
+  | { readonly '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail'; readonly id: string; readonly message: string }
+  | { readonly '@type': 'type.googleapis.com/google.rpc.BadRequest'; readonly fieldViolations: readonly FieldViolation[] };
+
+/** The API document's error body: `{"code","message","details":[{"@type",…}]}`. */
+export interface ErrorBody {
+  readonly code: number;
+  readonly message: string;
+  readonly details: readonly ErrorDetail[];
+}
+
+export const errorBodyOf = (error: DomainError): ErrorBody => ({
+  code: grpcCodeOf[error.kind],
+  // ZITADEL's gateway puts the error id in parentheses after the message.
+  message: `${error.message} (${error.id})`,
+  details: [
+    { '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id: error.id, message: error.message },
+    ...(error.violations.length > 0
+      ? [{ '@type': 'type.googleapis.com/google.rpc.BadRequest' as const, fieldViolations: error.violations }]
+      : []),
+  ],
+});
+
+/** What the HTTP layer itself rejects, before a use case runs. */
+export const HttpErrors = {
+  badRequest: (id: string, message: string) => new DomainError(ErrorKind.InvalidArgument, id, 'Errors.Invalid.Argument', message),
+  unauthenticated: (id: string, message: string, cause?: unknown) =>
+    new DomainError(ErrorKind.Unauthenticated, id, 'Errors.Token.Invalid', message, [], { cause }),
+  instanceNotFound: () => new DomainError(ErrorKind.NotFound, 'INST-NotFound', 'Errors.IAM.NotFound', 'Instance not found'),
+  routeNotFound: () => new DomainError(ErrorKind.NotFound, 'HTTP-404', 'Errors.NotFound', 'Not Found'),
+  internal: (cause: unknown) => new DomainError(ErrorKind.Internal, 'HTTP-500', 'Errors.Internal', 'Internal error', [], { cause }),
+  unavailable: () => new DomainError(ErrorKind.Unavailable, 'HTTP-503', 'Errors.Unavailable', 'Service unavailable'),
+} as const;

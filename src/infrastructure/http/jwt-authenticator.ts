@@ -1,0 +1,114 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  importSPKI,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type CryptoKey,
+} from 'jose';
+import type { Principal } from '../../application/index.js';
+import { HttpErrors } from './error-body.js';
+
+/** The claims this module reads from a token (besides `sub`, `exp`, `iss` and `aud`). */
+export const CLAIMS = { instanceId: 'instance_id', roles: 'roles' } as const;
+const ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
+
+export interface AuthenticatorOptions {
+  readonly key: JWTVerifyGetKey | CryptoKey;
+  readonly issuer: string;
+  readonly audience?: string;
+}
+
+/**
+ * Verifies `Authorization: Bearer <JWT>` with jose: signature against a JWKS or a public key, an
+ * allow-list of asymmetric algorithms (so `alg: none` and HMAC tricks fail), issuer, audience and
+ * expiry (required). The token must have been issued for the instance the request addresses.
+ */
+export class JwtAuthenticator {
+  constructor(private readonly options: AuthenticatorOptions) {}
+
+  async authenticate(authorization: string | undefined, instanceId: string): Promise<Principal> {
+    const match = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(authorization ?? '');
+    if (!match) throw HttpErrors.unauthenticated('AUTH-7fs1e', 'auth header missing or not a bearer token');
+    let payload: JWTPayload;
+    try {
+      const verified = await jwtVerify(match[1]!, this.options.key as JWTVerifyGetKey, {
+        algorithms: ALGORITHMS,
+        issuer: this.options.issuer,
+        ...(this.options.audience ? { audience: this.options.audience } : {}),
+        requiredClaims: ['exp', 'sub'],
+      });
+      payload = verified.payload;
+    } catch (error) {
+      throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token', error);
+    }
+    const tokenInstance = payload[CLAIMS.instanceId];
+    if (tokenInstance !== instanceId) throw HttpErrors.unauthenticated('AUTH-Bs7Ds', 'token was not issued for this instance');
+    const roles = payload[CLAIMS.roles];
+    return {
+      userId: payload.sub!,
+      instanceId,
+      roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [],
+    };
+  }
+}
+
+export const DEV_ISSUER = 'smtp-config-dev';
+const DEV_KEY_FILE = 'dev-signing-key.json';
+
+/** The development signing key under the data directory, created on first use (mode 0600). */
+export const loadOrCreateDevSigningKey = async (dataDir: string): Promise<{ privateJwk: JWK; publicJwk: JWK; created: boolean }> => {
+  const path = join(dataDir, DEV_KEY_FILE);
+  if (existsSync(path)) {
+    const privateJwk = JSON.parse(readFileSync(path, 'utf8')) as JWK;
+    const { d: _d, ...publicJwk } = privateJwk;
+    return { privateJwk, publicJwk, created: false };
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const privateJwk = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: `dev-${Date.now().toString(36)}` };
+  writeFileSync(path, JSON.stringify(privateJwk), { mode: 0o600, flag: 'wx' });
+  chmodSync(path, 0o600);
+  const { d: _d, ...publicJwk } = privateJwk;
+  return { privateJwk, publicJwk, created: true };
+};
+
+export const devSigningKeyExists = (dataDir: string): boolean => existsSync(join(dataDir, DEV_KEY_FILE));
+
+export interface TokenClaims {
+  readonly userId: string;
+  readonly instanceId: string;
+  readonly roles: readonly string[];
+  /** A jose time span ('1h') or an absolute expiry in seconds since the epoch. */
+  readonly expiresIn?: string | number;
+  readonly issuer?: string;
+  readonly audience?: string;
+}
+
+/** Signs a token with a private JWK (the development key, or a test's). */
+export const signToken = async (privateJwk: JWK, claims: TokenClaims): Promise<string> => {
+  const key = await importJWK(privateJwk, privateJwk.alg ?? 'ES256');
+  const jwt = new SignJWT({ [CLAIMS.instanceId]: claims.instanceId, [CLAIMS.roles]: [...claims.roles] })
+    .setProtectedHeader({ alg: privateJwk.alg ?? 'ES256', ...(privateJwk.kid ? { kid: privateJwk.kid } : {}), typ: 'JWT' })
+    .setSubject(claims.userId)
+    .setIssuer(claims.issuer ?? DEV_ISSUER)
+    .setIssuedAt()
+    .setExpirationTime(claims.expiresIn ?? '1h');
+  if (claims.audience) jwt.setAudience(claims.audience);
+  return jwt.sign(key);
+};
+
+export const verificationKeyFrom = async (source: { jwksUrl?: string; publicKeyPem?: string; publicKeyAlg?: string; publicJwk?: JWK }) => {
+  if (source.jwksUrl) return createRemoteJWKSet(new URL(source.jwksUrl));
+  if (source.publicKeyPem) return importSPKI(source.publicKeyPem, source.publicKeyAlg ?? 'ES256');
+  if (source.publicJwk) return createLocalJWKSet({ keys: [source.publicJwk] });
+  throw new Error('no token verification key configured');
+};

@@ -1,0 +1,117 @@
+import { resolve } from 'node:path';
+import { Container } from 'inversify';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { EventStore, GetSmtpConfigQuery, AddSmtpConfigUseCase, ProjectionRunner, ProjectionStore, SetUpInstanceUseCase } from '../application/index.js';
+import type { Config } from './config.js';
+import { smtpConfigModule, TOKENS } from './container.js';
+import { keyRingFrom } from './crypto/aes-gcm-encryptor.js';
+import { loadOrCreateDevKeyRing } from './crypto/dev-key-ring.js';
+import { FileEventStore } from './file/file-event-store.js';
+import { DEV_ISSUER, JwtAuthenticator, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
+import { buildHttpServer, LOG_REDACT_PATHS } from './http/server.js';
+
+/** The first instance of a fresh installation, as the real product sets one up. */
+export const FIRST_INSTANCE = { name: 'ZITADEL', domains: ['localhost', '127.0.0.1'] } as const;
+
+export interface ServerAppOptions {
+  /** Where log lines go (default: stdout). Tests pass a stream to read them. */
+  readonly logStream?: DestinationStream;
+  /** Opens the event store; default: the embedded file store in DATA_DIR. */
+  readonly openEventStore?: (config: Config, logger: Logger) => Promise<EventStore>;
+}
+
+export const createLogger = (config: Pick<Config, 'LOG_LEVEL'>, stream?: DestinationStream): Logger =>
+  pino({ level: config.LOG_LEVEL, redact: { paths: LOG_REDACT_PATHS, censor: '[REDACTED]' } }, stream ?? pino.destination(1));
+
+/**
+ * Wires the server: store, container module, projection (caught up before the first request), the
+ * first instance on an empty store, token verification, and the HTTP routes.
+ */
+export const createServerApp = async (config: Config, options: ServerAppOptions = {}) => {
+  const logger = createLogger(config, options.logStream);
+  const dataDir = resolve(config.DATA_DIR);
+
+  let keyRing;
+  if (config.ENCRYPTION_KEYS && config.ENCRYPTION_ACTIVE_KEY_ID) {
+    keyRing = keyRingFrom(config.ENCRYPTION_ACTIVE_KEY_ID, config.ENCRYPTION_KEYS);
+  } else {
+    const dev = loadOrCreateDevKeyRing(dataDir);
+    keyRing = dev.ring;
+    if (dev.created) logger.warn({ dataDir }, 'created a development encryption key in the data directory; set ENCRYPTION_KEYS in production');
+  }
+
+  const events = options.openEventStore ? await options.openEventStore(config, logger) : await FileEventStore.open(dataDir);
+  const container = new Container();
+  container.load(
+    smtpConfigModule({
+      keyRing,
+      eventStore: () => events,
+      ...(config.MACHINE_ID !== undefined ? { machineId: config.MACHINE_ID } : {}),
+      onProjectionError: (err) => logger.warn({ err }, 'projection feed failed; resubscribing'),
+    }),
+  );
+  const runner = container.get<ProjectionRunner>(TOKENS.ProjectionRunner);
+  const close = async () => {
+    await container.unbindAllAsync();
+    await events.close();
+  };
+
+  try {
+    const head = await events.headPosition();
+    if (head) {
+      await runner.waitFor(head, 120_000);
+    } else {
+      const { instanceId, position } = await container.get<SetUpInstanceUseCase>(TOKENS.SetUpInstance).execute(FIRST_INSTANCE);
+      await runner.waitFor(position, 10_000);
+      logger.info({ instanceId, domains: FIRST_INSTANCE.domains }, 'the store was empty: created the first instance');
+    }
+
+    let verificationKey;
+    let issuer = config.JWT_ISSUER ?? DEV_ISSUER;
+    if (config.JWKS_URL || config.JWT_PUBLIC_KEY) {
+      verificationKey = await verificationKeyFrom({
+        ...(config.JWKS_URL ? { jwksUrl: config.JWKS_URL } : {}),
+        ...(config.JWT_PUBLIC_KEY ? { publicKeyPem: config.JWT_PUBLIC_KEY, publicKeyAlg: config.JWT_PUBLIC_KEY_ALG } : {}),
+      });
+    } else {
+      const dev = await loadOrCreateDevSigningKey(dataDir);
+      if (dev.created) logger.warn({ dataDir }, 'created a development token signing key in the data directory; `npm run token` signs with it');
+      verificationKey = await verificationKeyFrom({ publicJwk: dev.publicJwk });
+      issuer = DEV_ISSUER;
+    }
+
+    const app = buildHttpServer({
+      addSmtpConfig: container.get<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig),
+      getSmtpConfig: container.get<GetSmtpConfigQuery>(TOKENS.GetSmtpConfig),
+      queries: container.get<ProjectionStore>(TOKENS.ProjectionStore),
+      authenticator: new JwtAuthenticator({ key: verificationKey, issuer, ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}) }),
+      logger,
+      ready: () => runner.running,
+    });
+
+    return {
+      app,
+      logger,
+      container,
+      /** Listens on HOST:PORT; resolves to the base URL. */
+      async listen(): Promise<string> {
+        await app.listen({ host: config.HOST, port: config.PORT });
+        const address = app.server.address();
+        const port = typeof address === 'object' && address ? address.port : config.PORT;
+        const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+        logger.info({ url, dataDir }, `listening on ${url}`);
+        return url;
+      },
+      /** Stops taking requests, lets in-flight ones finish, then stops the projection and the store. */
+      async close(): Promise<void> {
+        await app.close();
+        await close();
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+};
+
+export type ServerApp = Awaited<ReturnType<typeof createServerApp>>;

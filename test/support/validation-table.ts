@@ -1,0 +1,74 @@
+import { SMTP_LIMITS } from '../../src/index.js';
+import { seedRequest } from './fixtures.js';
+
+/** The seed request with some fields replaced (undefined removes a field). */
+export const withSeed = (patch: Record<string, unknown>) => ({ ...seedRequest, ...patch });
+export const email = (codePoints: number) => `${'a'.repeat(codePoints - '@example.com'.length)}@example.com`;
+export const hostOf = (codePoints: number) => {
+  // labels of at most 63 characters, then ':587'
+  const name = Array.from({ length: Math.ceil((codePoints - 4) / 50) }, () => 'a'.repeat(49)).join('.').slice(0, codePoints - 4);
+  return `${name.replace(/\.$/, 'b')}:587`;
+};
+export const emoji = (n: number) => '😀'.repeat(n); // one code point, two UTF-16 units each
+
+export type Row = [description: string, patch: Record<string, unknown>, failingField: string | undefined];
+
+/** Every limit of the API document, at and beyond each boundary; the last column names the failing field. */
+export const validationTable: Row[] = [
+  // senderAddress: non-empty, <= 200, an e-mail address (our addition)
+  ['senderAddress of 200 characters', { senderAddress: email(200) }, undefined],
+  ['senderAddress of 201 characters', { senderAddress: email(201) }, 'senderAddress'],
+  ['empty senderAddress', { senderAddress: '' }, 'senderAddress'],
+  ['missing senderAddress', { senderAddress: undefined }, 'senderAddress'],
+  ['senderAddress that is no e-mail address', { senderAddress: 'noreply' }, 'senderAddress'],
+  // senderName: non-empty, <= 200 code points
+  ['senderName of 1 character', { senderName: 'Z' }, undefined],
+  ['senderName of 200 characters', { senderName: 'n'.repeat(200) }, undefined],
+  ['senderName of 201 characters', { senderName: 'n'.repeat(201) }, 'senderName'],
+  ['senderName of 200 emoji (400 UTF-16 units)', { senderName: emoji(200) }, undefined],
+  ['senderName of 201 emoji', { senderName: emoji(201) }, 'senderName'],
+  ['empty senderName', { senderName: '' }, 'senderName'],
+  ['missing senderName', { senderName: undefined }, 'senderName'],
+  ['senderName that is a number', { senderName: 42 }, 'senderName'],
+  // host: non-empty, <= 500, with its port
+  ['host of 500 characters', { host: hostOf(500) }, undefined],
+  ['host of 501 characters', { host: hostOf(501) }, 'host'],
+  ['empty host', { host: '' }, 'host'],
+  ['missing host', { host: undefined }, 'host'],
+  ['host without a port', { host: 'smtp.postmarkapp.com' }, 'host'],
+  ['host with an empty port', { host: 'smtp.postmarkapp.com:' }, 'host'],
+  ['host with port 0', { host: 'smtp.postmarkapp.com:0' }, 'host'],
+  ['host with port 1', { host: 'smtp.postmarkapp.com:1' }, undefined],
+  ['host with port 65535', { host: 'smtp.postmarkapp.com:65535' }, undefined],
+  ['host with port 65536', { host: 'smtp.postmarkapp.com:65536' }, 'host'],
+  ['host with a named port', { host: 'smtp.postmarkapp.com:smtp' }, 'host'],
+  ['port without a host', { host: ':587' }, 'host'],
+  ['IPv4 host with port', { host: '192.0.2.10:25' }, undefined],
+  ['IPv6 host in brackets with port', { host: '[2001:db8::1]:465' }, undefined],
+  ['IPv6 host in brackets without port', { host: '[2001:db8::1]' }, 'host'],
+  ['IPv6 host without brackets', { host: '2001:db8::1:465' }, 'host'],
+  ['host with a space', { host: 'smtp postmarkapp.com:587' }, 'host'],
+  ['host with a scheme', { host: 'smtp://smtp.postmarkapp.com:587' }, 'host'],
+  // replyToAddress: <= 200, empty or an e-mail address (our addition)
+  ['empty replyToAddress', { replyToAddress: '' }, undefined],
+  ['missing replyToAddress', { replyToAddress: undefined }, undefined],
+  ['replyToAddress of 200 characters', { replyToAddress: email(200) }, undefined],
+  ['replyToAddress of 201 characters', { replyToAddress: email(201) }, 'replyToAddress'],
+  ['replyToAddress that is no e-mail address', { replyToAddress: 'reply to me' }, 'replyToAddress'],
+  // description: <= 200
+  ['empty description', { description: '' }, undefined],
+  ['description of 200 characters', { description: 'd'.repeat(200) }, undefined],
+  ['description of 201 characters', { description: 'd'.repeat(201) }, 'description'],
+  ['description of 200 emoji', { description: emoji(200) }, undefined],
+  ['description of 201 emoji', { description: emoji(201) }, 'description'],
+  // tls: a boolean, default false
+  ['tls missing', { tls: undefined }, undefined],
+  ['tls as a string', { tls: 'true' }, 'tls'],
+  // user and password: our own caps (the document sets none)
+  ['user at our cap', { user: 'u'.repeat(SMTP_LIMITS.user.max) }, undefined],
+  ['user beyond our cap', { user: 'u'.repeat(SMTP_LIMITS.user.max + 1) }, 'user'],
+  ['password at our cap', { password: 'p'.repeat(SMTP_LIMITS.password.max) }, undefined],
+  ['password beyond our cap', { password: 'p'.repeat(SMTP_LIMITS.password.max + 1) }, 'password'],
+  ['no user and no password', { user: undefined, password: undefined }, undefined],
+];
+
