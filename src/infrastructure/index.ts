@@ -12,3 +12,4 @@ export * from './http/jwt-authenticator.js';
 export * from './http/openapi.js';
 export * from './http/server.js';
 export * from './server-app.js';
+export * from './eventstoredb/eventstoredb-event-store.js';

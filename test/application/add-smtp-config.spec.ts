@@ -23,7 +23,7 @@ describe.each(storeAdapters)('AddSmtpConfig use case on the $name store', (adapt
 
   beforeEach(async () => {
     store = await adapter.create();
-    h = createHarness({ events: store.store });
+    h = createHarness({ events: store.store, shared: store.shared ?? false });
     instanceId = await h.newInstance('acme');
     h.clock.advance(1234);
   });

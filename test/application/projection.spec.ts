@@ -26,7 +26,7 @@ describe.each(storeAdapters)('SMTP configuration projection on the $name store',
 
   beforeEach(async () => {
     store = await adapter.create();
-    h = createHarness({ events: store.store });
+    h = createHarness({ events: store.store, shared: store.shared ?? false });
     for (let i = 0; i < 5; i++) {
       const instanceId = await h.newInstance();
       h.clock.advance(10);

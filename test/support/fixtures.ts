@@ -70,6 +70,8 @@ export interface HarnessOptions {
   readonly events?: EventStore;
   readonly readModel?: ProjectionStore;
   readonly ids?: IdGenerator;
+  /** The store outlives the test (a real server): start ids at a random point so runs do not collide. */
+  readonly shared?: boolean;
 }
 
 /** The use cases wired by hand on the given (default: in-memory) adapters, with a running projection. */
@@ -77,7 +79,7 @@ export const createHarness = (options: HarnessOptions = {}): Harness => {
   const events = options.events ?? new InMemoryEventStore();
   const readModel = options.readModel ?? new InMemoryProjectionStore();
   const clock = new ManualClock();
-  const ids = options.ids ?? new SequentialIds();
+  const ids = options.ids ?? new SequentialIds(options.shared ? 69629023906488334n + BigInt(Date.now()) * 1000n : undefined);
   const encryptor = new AesGcmEncryptor(testKeyRing());
   const permissions = new RoleBasedPermissionChecker();
   const runner = new ProjectionRunner(events, readModel, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX] });
