@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { smtpConfigModule, TOKENS } from './container.js';
 import { keyRingFrom } from './crypto/aes-gcm-encryptor.js';
 import { loadOrCreateDevKeyRing } from './crypto/dev-key-ring.js';
+import { EventStoreDBEventStore } from './eventstoredb/eventstoredb-event-store.js';
 import { FileEventStore } from './file/file-event-store.js';
 import { DEV_ISSUER, JwtAuthenticator, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
 import { buildHttpServer, LOG_REDACT_PATHS } from './http/server.js';
@@ -40,7 +41,9 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     if (dev.created) logger.warn({ dataDir }, 'created a development encryption key in the data directory; set ENCRYPTION_KEYS in production');
   }
 
-  const events = options.openEventStore ? await options.openEventStore(config, logger) : await FileEventStore.open(dataDir);
+  const events = options.openEventStore
+    ? await options.openEventStore(config, logger)
+    : await openConfiguredEventStore(config, dataDir, logger);
   const container = new Container();
   container.load(
     smtpConfigModule({
@@ -112,6 +115,16 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     await close();
     throw error;
   }
+};
+
+/** EVENTSTORE_CONNECTION_STRING switches from the embedded default to EventStoreDB. */
+export const openConfiguredEventStore = async (config: Config, dataDir: string, logger: Logger): Promise<EventStore> => {
+  if (config.EVENTSTORE_CONNECTION_STRING) {
+    logger.info('event store: EventStoreDB (EVENTSTORE_CONNECTION_STRING)');
+    return EventStoreDBEventStore.fromConnectionString(config.EVENTSTORE_CONNECTION_STRING);
+  }
+  logger.info({ dataDir }, 'event store: embedded file store');
+  return FileEventStore.open(dataDir);
 };
 
 export type ServerApp = Awaited<ReturnType<typeof createServerApp>>;
