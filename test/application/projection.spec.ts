@@ -65,7 +65,8 @@ describe.each(storeAdapters)('SMTP configuration projection on the $name store',
     expect(events.map(projectEvent)).toEqual(events.map(projectEvent));
   });
 
-  it('resumes from its checkpoint after the feed drops, and then equals a fresh rebuild', async () => {
+  it('resumes from its checkpoint after the feed drops, and then equals a fresh rebuild', async (ctx) => {
+    if (store.shared) ctx.skip(true, 'a real EventStoreDB cannot be told to drop a subscription; the in-process server covers this');
     const errors: unknown[] = [];
     const target = new InMemoryProjectionStore();
     const runner = new ProjectionRunner(h.events, target, {

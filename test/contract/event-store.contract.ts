@@ -144,7 +144,8 @@ export const eventStoreContract = (adapter: StoreAdapter): void => {
       expect(types).not.toContain('test.theirs');
     });
 
-    it('fails an open subscription when it is dropped, and resumes from the last position seen', async () => {
+    it('fails an open subscription when it is dropped, and resumes from the last position seen', async (ctx) => {
+      if (t.shared) ctx.skip(true, 'a real EventStoreDB cannot be told to drop a subscription; the in-process server covers this');
       await t.store.appendToStream(stream, [event('test.1'), event('test.2')], 'no_stream');
       const abort = new AbortController();
       const seen: SubscriptionItem[] = [];
