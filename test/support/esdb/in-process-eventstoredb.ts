@@ -213,13 +213,7 @@ export class InProcessEventStoreDB {
       else if (req.hasProposedMessage()) proposed.push(proposedOf(req.getProposedMessage()));
     });
     call.on('end', () => {
-      const expected: Expected = options.hasRevision()
-        ? { kind: 'revision', revision: BigInt(options.getRevision()) }
-        : options.hasNoStream()
-          ? { kind: 'no_stream' }
-          : options.hasStreamExists()
-            ? { kind: 'stream_exists' }
-            : { kind: 'any' };
+      const expected = expectedOf(options, options.hasRevision() ? options.getRevision() : undefined);
       const outcome = this.write(streamNameOf(options.getStreamIdentifier()), proposed, expected);
       const resp = new streamsPb.AppendResp();
       if (outcome.ok) {
@@ -254,13 +248,7 @@ export class InProcessEventStoreDB {
       if (!req.getIsFinal()) return;
       pending.delete(key);
       const o = batch.options;
-      const expected: Expected = o.hasStreamPosition()
-        ? { kind: 'revision', revision: BigInt(o.getStreamPosition()) }
-        : o.hasNoStream()
-          ? { kind: 'no_stream' }
-          : o.hasStreamExists()
-            ? { kind: 'stream_exists' }
-            : { kind: 'any' };
+      const expected = expectedOf(o, o.hasStreamPosition() ? o.getStreamPosition() : undefined);
       const streamName = streamNameOf(o.getStreamIdentifier());
       const outcome = this.write(streamName, batch.proposed, expected);
       const resp = new streamsPb.BatchAppendResp().setCorrelationId(batch.correlation).setStreamIdentifier(streamIdentifier(streamName));
@@ -427,6 +415,16 @@ export class InProcessEventStoreDB {
     for (const w of wakers) w();
   }
 }
+
+/** Append and BatchAppend name the expected revision differently; the rest is the same. */
+const expectedOf = (o: { hasNoStream(): boolean; hasStreamExists(): boolean }, revision: string | undefined): Expected =>
+  revision !== undefined
+    ? { kind: 'revision', revision: BigInt(revision) }
+    : o.hasNoStream()
+      ? { kind: 'no_stream' }
+      : o.hasStreamExists()
+        ? { kind: 'stream_exists' }
+        : { kind: 'any' };
 
 const proposedOf = (m: any): Proposed => {
   const metadata = m.getMetadataMap();
