@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { projectEvent } from '../../application/index.js';
 import { ConfigError, loadConfig } from '../config.js';
+import { EventStoreDBEventStore } from '../eventstoredb/eventstoredb-event-store.js';
 import { FileEventStore } from '../file/file-event-store.js';
 import { InMemoryProjectionStore } from '../in-memory/in-memory-projection-store.js';
 import { loadOrCreateDevSigningKey, signToken } from '../http/jwt-authenticator.js';
@@ -24,7 +25,9 @@ const main = async () => {
   const dataDir = resolve(config.DATA_DIR);
 
   // Find the instance by id or domain in the events, read-only (the server may be running).
-  const events = await FileEventStore.open(dataDir, { readOnly: true });
+  const events = config.EVENTSTORE_CONNECTION_STRING
+    ? EventStoreDBEventStore.fromConnectionString(config.EVENTSTORE_CONNECTION_STRING)
+    : await FileEventStore.open(dataDir, { readOnly: true });
   const view = new InMemoryProjectionStore();
   const abort = new AbortController();
   for await (const item of events.subscribeToAll({ signal: abort.signal })) {
