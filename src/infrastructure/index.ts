@@ -4,7 +4,7 @@ export * from './in-memory/in-memory-event-store.js';
 export * from './in-memory/in-memory-projection-store.js';
 export * from './system/system-clock.js';
 export * from './system/sonyflake-id-generator.js';
-export * from './file/file-event-store.js';
+export * from './sqlite/index.js';
 export * from './config.js';
 export * from './crypto/dev-key-ring.js';
 export * from './http/error-body.js';

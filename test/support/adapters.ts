@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventStoreDBEventStore, FileEventStore, InMemoryEventStore, type EventStore } from '../../src/index.js';
+import { EventStoreDBEventStore, InMemoryEventStore, SqliteEventStore, SqliteProjectionStore, type EventStore, type ProjectionStore } from '../../src/index.js';
 import { InProcessEventStoreDB } from './esdb/in-process-eventstoredb.js';
 
 /** One event store under test, with a way to make the server drop its subscriptions. */
@@ -11,6 +11,8 @@ export interface StoreUnderTest {
   dropSubscriptions(): void;
   /** Whether the server outlives the test (a real EventStoreDB): then ids must not repeat across runs. */
   readonly shared?: boolean;
+  /** The read model that goes with this store, when it has its own (else the in-memory one). */
+  readonly readModel?: ProjectionStore;
   close(): Promise<void>;
 }
 
@@ -27,16 +29,20 @@ export const inMemoryAdapter: StoreAdapter = {
   },
 };
 
-export const fileAdapter: StoreAdapter = {
-  name: 'embedded file',
+/** The embedded default: events and read model in SQLite files in a fresh data directory. */
+export const sqliteAdapter: StoreAdapter = {
+  name: 'SQLite',
   async create() {
-    const dir = mkdtempSync(join(tmpdir(), 'smtp-events-'));
-    const store = await FileEventStore.open(dir);
+    const dir = mkdtempSync(join(tmpdir(), 'smtp-sqlite-'));
+    const store = SqliteEventStore.open(dir, { pollIntervalMs: 20 });
+    const readModel = SqliteProjectionStore.open(dir);
     return {
       store,
+      readModel,
       dropSubscriptions: () => store.dropSubscriptions(),
       close: async () => {
         await store.close();
+        await readModel.close();
         rmSync(dir, { recursive: true, force: true });
       },
     };
@@ -83,4 +89,4 @@ if (!esdbConnectionString) {
 }
 
 /** Every adapter the contract suites run against. */
-export const storeAdapters: StoreAdapter[] = [inMemoryAdapter, fileAdapter, ...eventStoreDBAdapters];
+export const storeAdapters: StoreAdapter[] = [inMemoryAdapter, sqliteAdapter, ...eventStoreDBAdapters];

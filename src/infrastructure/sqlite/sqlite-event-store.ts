@@ -1,0 +1,258 @@
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import {
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type EventMetadata,
+  type EventStore,
+  type ExpectedRevision,
+  type GlobalPosition,
+  type NewEvent,
+  type ReadStreamResult,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type SubscriptionItem,
+} from '../../application/index.js';
+import { isStorageFault, openDatabase, storageError, type SqliteDatabase } from './database.js';
+import { GroupCommit } from './group-commit.js';
+import { eventMigrations } from './migrations/0001-events.js';
+
+interface EventRow {
+  position: bigint;
+  stream_id: string;
+  revision: bigint;
+  event_id: string;
+  type: string;
+  data: string;
+  metadata: string;
+}
+
+interface AppendRequest {
+  readonly streamId: string;
+  readonly events: readonly NewEvent[];
+  readonly expected: ExpectedRevision;
+}
+
+const COLUMNS = 'position, stream_id, revision, event_id, type, data, metadata';
+const PAGE = 500;
+
+const toRecorded = (row: EventRow): RecordedEvent => ({
+  id: row.event_id,
+  streamId: row.stream_id,
+  revision: row.revision,
+  position: { commit: row.position, prepare: row.position },
+  type: row.type,
+  data: JSON.parse(row.data) as unknown,
+  metadata: JSON.parse(row.metadata) as EventMetadata,
+});
+
+export interface SqliteEventStoreOptions {
+  /** How often a waiting subscription looks for events that another process wrote (ms). */
+  readonly pollIntervalMs?: number;
+}
+
+/**
+ * The embedded default event store: one SQLite file (`events.db`), WAL, `synchronous=FULL`, so an
+ * acknowledged append is on disk. Appends that arrive together share one transaction and one fsync
+ * (group commit), each with its own expected-revision check. Other processes (the command-line
+ * tools) may append to the same file; subscriptions see their events within `pollIntervalMs`.
+ */
+export class SqliteEventStore implements EventStore {
+  static readonly FILE = 'events.db';
+
+  private readonly statements;
+  private readonly appender: GroupCommit<AppendRequest, AppendResult>;
+  private readonly wake = new Set<() => void>();
+  private dropError: Error | undefined;
+  private dropGeneration = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly db: SqliteDatabase,
+    readonly file: string,
+    private readonly options: SqliteEventStoreOptions,
+  ) {
+    this.statements = {
+      readStream: db.prepare<[string], EventRow>(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? ORDER BY revision`),
+      currentRevision: db.prepare<[string], { r: bigint | null }>('SELECT max(revision) AS r FROM events WHERE stream_id = ?'),
+      byEventId: db.prepare<[string], { stream_id: string; revision: bigint; position: bigint }>(
+        'SELECT stream_id, revision, position FROM events WHERE event_id = ?',
+      ),
+      eventIdAt: db.prepare<[string, bigint], { event_id: string; position: bigint }>(
+        'SELECT event_id, position FROM events WHERE stream_id = ? AND revision = ?',
+      ),
+      insert: db.prepare<[string, bigint, string, string, string, string]>(
+        'INSERT INTO events (stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      page: db.prepare<[bigint, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
+      head: db.prepare<[], { p: bigint | null }>('SELECT max(position) AS p FROM events'),
+    };
+    const appendOne = db.transaction((request: AppendRequest) => this.appendInTransaction(request));
+    const appendAll = db.transaction((requests: readonly AppendRequest[]) =>
+      requests.map((request): { ok: AppendResult } | { error: unknown } => {
+        try {
+          return { ok: appendOne(request) };
+        } catch (error) {
+          // The disk failing fails the whole batch; anything else fails this request alone.
+          if (isStorageFault(error)) throw error;
+          return { error };
+        }
+      }),
+    );
+    this.appender = new GroupCommit((requests) => {
+      if (this.closed) throw new Error('the event store is closed');
+      try {
+        const outcomes = appendAll.immediate(requests);
+        if (outcomes.some((o) => 'ok' in o)) this.notify();
+        return outcomes;
+      } catch (error) {
+        throw storageError(error, this.file);
+      }
+    });
+  }
+
+  /** Opens (creating it if needed) `events.db` in `dir`. */
+  static open(dir: string, options: SqliteEventStoreOptions = {}): SqliteEventStore {
+    const file = join(dir, SqliteEventStore.FILE);
+    const db = openDatabase(file, {
+      synchronous: 'FULL',
+      migrations: eventMigrations,
+      whenDamaged: `Stop every process using it and restore it from a backup (see the README: backing up). To salvage what is readable: sqlite3 ${file} ".recover" | sqlite3 recovered.db`,
+    });
+    return new SqliteEventStore(db, file, options);
+  }
+
+  /** The open database, for the command-line tools and tests (`PRAGMA max_page_count` fills the "disk"). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  async readStream(streamId: string): Promise<ReadStreamResult> {
+    const rows = this.read(() => this.statements.readStream.all(streamId));
+    return { currentRevision: rows.length === 0 ? undefined : rows.at(-1)!.revision, events: rows.map(toRecorded) };
+  }
+
+  appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    return this.appender.submit({ streamId, events, expected });
+  }
+
+  /** Runs inside the batch's transaction (as a savepoint): check, then insert. */
+  private appendInTransaction({ streamId, events, expected }: AppendRequest): AppendResult {
+    const retried = this.retriedAppend(streamId, events, expected);
+    if (retried) return retried;
+    const current = this.statements.currentRevision.get(streamId)?.r ?? undefined;
+    const ok = expected === 'any' || (expected === 'no_stream' ? current === undefined : current === expected);
+    if (!ok) throw new WrongExpectedRevisionError(streamId, expected, current);
+    if (events.length === 0) {
+      const head = this.statements.head.get()?.p ?? -1n;
+      return { nextExpectedRevision: current ?? -1n, position: { commit: head, prepare: head } };
+    }
+    let revision = current ?? -1n;
+    let position = -1n;
+    for (const e of events) {
+      revision += 1n;
+      const info = this.statements.insert.run(streamId, revision, e.id, e.type, JSON.stringify(e.data ?? null), JSON.stringify(e.metadata));
+      position = BigInt(info.lastInsertRowid);
+    }
+    return { nextExpectedRevision: revision, position: { commit: position, prepare: position } };
+  }
+
+  /** The same events, with the same ids, at the revision the first attempt expected: answer as then. */
+  private retriedAppend(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult | undefined {
+    const first = events[0];
+    if (!first) return undefined;
+    const existing = this.statements.byEventId.get(first.id);
+    if (!existing || existing.stream_id !== streamId) return undefined;
+    const start = expected === 'no_stream' ? 0n : expected === 'any' ? existing.revision : expected + 1n;
+    if (existing.revision !== start) return undefined;
+    let position = existing.position;
+    for (let i = 1; i < events.length; i++) {
+      const stored = this.statements.eventIdAt.get(streamId, start + BigInt(i));
+      if (!stored || stored.event_id !== events[i]!.id) return undefined;
+      position = stored.position;
+    }
+    return { nextExpectedRevision: start + BigInt(events.length - 1), position: { commit: position, prepare: position } };
+  }
+
+  async headPosition(): Promise<GlobalPosition | undefined> {
+    const p = this.read(() => this.statements.head.get()?.p ?? null);
+    return p === null ? undefined : { commit: p, prepare: p };
+  }
+
+  async *subscribeToAll(options: SubscribeOptions = {}): AsyncIterable<SubscriptionItem> {
+    const { signal, streamPrefixes } = options;
+    let after = options.after?.commit ?? 0n;
+    let caughtUp = false;
+    const generation = this.dropGeneration;
+    const accepts = (streamId: string) =>
+      !streamId.startsWith('$') && (!streamPrefixes || streamPrefixes.some((p) => streamId.startsWith(p)));
+    while (!signal?.aborted) {
+      if (this.dropGeneration !== generation) throw this.dropError ?? new Error('subscription dropped');
+      const rows = this.read(() => this.statements.page.all(after, PAGE));
+      let skipped: GlobalPosition | undefined;
+      for (const row of rows) {
+        after = row.position;
+        if (accepts(row.stream_id)) {
+          if (skipped) yield { kind: 'checkpoint', position: skipped };
+          skipped = undefined;
+          yield { kind: 'event', event: toRecorded(row) };
+          if (signal?.aborted || this.dropGeneration !== generation) break;
+        } else {
+          skipped = { commit: row.position, prepare: row.position };
+        }
+      }
+      if (skipped) yield { kind: 'checkpoint', position: skipped };
+      if (rows.length === PAGE || signal?.aborted || this.dropGeneration !== generation) continue;
+      if (!caughtUp) {
+        caughtUp = true;
+        yield { kind: 'caught-up' };
+      }
+      await this.waitForAppend(signal);
+    }
+  }
+
+  /** Test hook: makes every open subscription fail with `error`, the way a dropped connection does. */
+  dropSubscriptions(error: Error = new Error('subscription dropped')): void {
+    this.dropError = error;
+    this.dropGeneration++;
+    this.notify();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.dropSubscriptions(new Error('event store closed'));
+    this.closed = true;
+    this.db.close();
+  }
+
+  private read<T>(query: () => T): T {
+    if (this.closed) throw new Error('the event store is closed');
+    try {
+      return query();
+    } catch (error) {
+      throw storageError(error, this.file);
+    }
+  }
+
+  private notify(): void {
+    const wake = [...this.wake];
+    this.wake.clear();
+    for (const w of wake) w();
+  }
+
+  /** Until this process appends, another process may have (checked every pollIntervalMs), or the signal aborts. */
+  private waitForAppend(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        this.wake.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.options.pollIntervalMs ?? 100);
+      this.wake.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+}
