@@ -1,13 +1,12 @@
 import { resolve } from 'node:path';
 import { Container } from 'inversify';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import type { EventStore, GetSmtpConfigQuery, AddSmtpConfigUseCase, ProjectionRunner, ProjectionStore, SetUpInstanceUseCase } from '../application/index.js';
+import type { GetSmtpConfigQuery, AddSmtpConfigUseCase, ProjectionRunner, ProjectionStore, SetUpInstanceUseCase } from '../application/index.js';
+import { openStores, type OpenedStores } from './bootstrap/open-stores.js';
 import type { Config } from './config.js';
 import { smtpConfigModule, TOKENS } from './container.js';
 import { keyRingFrom } from './crypto/aes-gcm-encryptor.js';
 import { loadOrCreateDevKeyRing } from './crypto/dev-key-ring.js';
-import { EventStoreDBEventStore } from './eventstoredb/eventstoredb-event-store.js';
-import { FileEventStore } from './file/file-event-store.js';
 import { DEV_ISSUER, JwtAuthenticator, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
 import { buildHttpServer, LOG_REDACT_PATHS } from './http/server.js';
 
@@ -17,8 +16,8 @@ export const FIRST_INSTANCE = { name: 'ZITADEL', domains: ['localhost', '127.0.0
 export interface ServerAppOptions {
   /** Where log lines go (default: stdout). Tests pass a stream to read them. */
   readonly logStream?: DestinationStream;
-  /** Opens the event store; default: the embedded file store in DATA_DIR. */
-  readonly openEventStore?: (config: Config, logger: Logger) => Promise<EventStore>;
+  /** Opens the stores; default: {@link openStores} (SQLite in DATA_DIR, or EventStoreDB). */
+  readonly openStores?: (config: Config, dataDir: string, logger: Logger) => Promise<OpenedStores>;
 }
 
 export const createLogger = (config: Pick<Config, 'LOG_LEVEL'>, stream?: DestinationStream): Logger =>
@@ -41,14 +40,16 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     if (dev.created) logger.warn({ dataDir }, 'created a development encryption key in the data directory; set ENCRYPTION_KEYS in production');
   }
 
-  const events = options.openEventStore
-    ? await options.openEventStore(config, logger)
-    : await openConfiguredEventStore(config, dataDir, logger);
+  const stores = options.openStores
+    ? await options.openStores(config, dataDir, logger)
+    : await openStores(config, dataDir, logger, 'server');
+  const { events, readModel } = stores;
   const container = new Container();
   container.load(
     smtpConfigModule({
       keyRing,
       eventStore: () => events,
+      projectionStore: () => readModel,
       ...(config.MACHINE_ID !== undefined ? { machineId: config.MACHINE_ID } : {}),
       onProjectionError: (err) => logger.warn({ err }, 'projection feed failed; resubscribing'),
     }),
@@ -56,7 +57,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
   const runner = container.get<ProjectionRunner>(TOKENS.ProjectionRunner);
   const close = async () => {
     await container.unbindAllAsync();
-    await events.close();
+    await stores.close();
   };
 
   try {
@@ -115,16 +116,6 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     await close();
     throw error;
   }
-};
-
-/** EVENTSTORE_CONNECTION_STRING switches from the embedded default to EventStoreDB. */
-export const openConfiguredEventStore = async (config: Config, dataDir: string, logger: Logger): Promise<EventStore> => {
-  if (config.EVENTSTORE_CONNECTION_STRING) {
-    logger.info('event store: EventStoreDB (EVENTSTORE_CONNECTION_STRING)');
-    return EventStoreDBEventStore.fromConnectionString(config.EVENTSTORE_CONNECTION_STRING);
-  }
-  logger.info({ dataDir }, 'event store: embedded file store');
-  return FileEventStore.open(dataDir);
 };
 
 export type ServerApp = Awaited<ReturnType<typeof createServerApp>>;

@@ -27,7 +27,7 @@ interface EventRow {
   metadata: string;
 }
 
-interface AppendRequest {
+export interface AppendRequest {
   readonly streamId: string;
   readonly events: readonly NewEvent[];
   readonly expected: ExpectedRevision;
@@ -62,6 +62,7 @@ export class SqliteEventStore implements EventStore {
 
   private readonly statements;
   private readonly appender: GroupCommit<AppendRequest, AppendResult>;
+  private readonly appendAll: (requests: readonly AppendRequest[]) => ({ ok: AppendResult } | { error: unknown })[];
   private readonly wake = new Set<() => void>();
   private dropError: Error | undefined;
   private dropGeneration = 0;
@@ -99,6 +100,7 @@ export class SqliteEventStore implements EventStore {
         }
       }),
     );
+    this.appendAll = appendAll.immediate;
     this.appender = new GroupCommit((requests) => {
       if (this.closed) throw new Error('the event store is closed');
       try {
@@ -134,6 +136,21 @@ export class SqliteEventStore implements EventStore {
 
   appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     return this.appender.submit({ streamId, events, expected });
+  }
+
+  /**
+   * Many appends in one transaction, each checked and answered as appendToStream would: for bulk
+   * imports. Throws (and writes nothing) when the disk fails.
+   */
+  appendMany(requests: readonly AppendRequest[]): ({ ok: AppendResult } | { error: unknown })[] {
+    if (this.closed) throw new Error('the event store is closed');
+    try {
+      const outcomes = this.appendAll(requests);
+      this.notify();
+      return outcomes;
+    } catch (error) {
+      throw storageError(error, this.file);
+    }
   }
 
   /** Runs inside the batch's transaction (as a savepoint): check, then insert. */
