@@ -76,10 +76,10 @@ export const importLegacyLog = async (dir: string, store: SqliteEventStore, chun
     } catch (error) {
       throw new StoreFileError(
         file,
-        `${file} line ${line} is damaged (${(error as Error).message}); nothing was imported. Repair or remove that line, or restore the file from a backup, and start again.`,
+        `${file} line ${line} is damaged (${(error as Error).message}). Repair or remove that line, or restore the file from a backup, and start again: the import resumes where it stopped (it skips events it has already written).`,
       );
     }
-    if (!isLegacyLine(value)) throw new StoreFileError(file, `${file} line ${line} is not an event of this store; nothing was imported. Repair or remove it and start again.`);
+    if (!isLegacyLine(value)) throw new StoreFileError(file, `${file} line ${line} is not an event of this store. Repair or remove it and start again: the import resumes where it stopped.`);
     const revision = BigInt(value.revision);
     batch.push({
       streamId: value.streamId,

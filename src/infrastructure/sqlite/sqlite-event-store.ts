@@ -67,6 +67,7 @@ export class SqliteEventStore implements EventStore {
   private dropError: Error | undefined;
   private dropGeneration = 0;
   private closed = false;
+  private committed = 0;
 
   private constructor(
     private readonly db: SqliteDatabase,
@@ -104,6 +105,7 @@ export class SqliteEventStore implements EventStore {
     this.appender = new GroupCommit((requests) => {
       if (this.closed) throw new Error('the event store is closed');
       try {
+        this.committed++;
         const outcomes = appendAll.immediate(requests);
         if (outcomes.some((o) => 'ok' in o)) this.notify();
         return outcomes;
@@ -122,6 +124,11 @@ export class SqliteEventStore implements EventStore {
       whenDamaged: `Stop every process using it and restore it from a backup (see the README: backing up). To salvage what is readable: sqlite3 ${file} ".recover" | sqlite3 recovered.db`,
     });
     return new SqliteEventStore(db, file, options);
+  }
+
+  /** How many write transactions this store has run (each one fsync): what group commit saves. */
+  get transactions(): number {
+    return this.committed;
   }
 
   /** The open database, for the command-line tools and tests (`PRAGMA max_page_count` fills the "disk"). */
@@ -145,6 +152,7 @@ export class SqliteEventStore implements EventStore {
   appendMany(requests: readonly AppendRequest[]): ({ ok: AppendResult } | { error: unknown })[] {
     if (this.closed) throw new Error('the event store is closed');
     try {
+      this.committed++;
       const outcomes = this.appendAll(requests);
       this.notify();
       return outcomes;

@@ -1,0 +1,117 @@
+// `npm run instance -- add --name <name> --domain <domain> [--domain <domain> …]`
+// `npm run instance -- add --stdin`   (JSON lines {"name","domains":[…]} in, one JSON line per instance out)
+// `npm run instance -- list`
+// Works beside a running server: it writes through the event store's own transactions, and the
+// server's projection picks the new instances up.
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { catchUpReadModel, SetUpInstanceUseCase } from '../../application/index.js';
+import { isDomainError } from '../../domain/index.js';
+import { openStores, type OpenedStores } from '../bootstrap/open-stores.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { SonyflakeIdGenerator } from '../system/sonyflake-id-generator.js';
+import { SystemClock } from '../system/system-clock.js';
+
+const USAGE = `usage:
+  npm run instance -- add --name <name> --domain <domain> [--domain <domain> …]
+  npm run instance -- add --stdin        reads JSON lines {"name":"…","domains":["…"]}
+  npm run instance -- list`;
+
+/** How many set-ups run at once from --stdin: they share the store's transactions (group commit). */
+const CONCURRENCY = 128;
+
+class UsageError extends Error {}
+
+const line = (value: unknown) => `${JSON.stringify(value)}\n`;
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+const setUpUseCase = (stores: OpenedStores, machineId: number | undefined) => {
+  const clock = new SystemClock();
+  return new SetUpInstanceUseCase({ events: stores.events, clock, ids: new SonyflakeIdGenerator(clock, machineId) });
+};
+
+const addOne = async (stores: OpenedStores, machineId: number | undefined, name: string, domains: readonly string[]) => {
+  const created = await setUpUseCase(stores, machineId).execute({ name, domains });
+  process.stdout.write(line({ id: created.instanceId, name, domains: created.domains }));
+};
+
+/** Sets up one instance per input line, many at once, printing results in input order. Returns the failures. */
+const addFromStdin = async (stores: OpenedStores, machineId: number | undefined): Promise<number> => {
+  const setUp = setUpUseCase(stores, machineId);
+  const window: Promise<string>[] = [];
+  let failures = 0;
+  const emit = async () => {
+    const out = await window.shift()!;
+    if (out) process.stdout.write(out);
+  };
+  let n = 0;
+  for await (const text of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    const lineNo = ++n;
+    if (text.trim() === '') continue;
+    const task = (async () => {
+      try {
+        const input = JSON.parse(text) as { name?: unknown; domains?: unknown };
+        if (typeof input.name !== 'string' || !Array.isArray(input.domains) || !input.domains.every((d) => typeof d === 'string')) {
+          throw new UsageError('expected {"name": string, "domains": [string, …]}');
+        }
+        const created = await setUp.execute({ name: input.name, domains: input.domains as string[] });
+        return line({ id: created.instanceId, name: input.name, domains: created.domains });
+      } catch (error) {
+        failures++;
+        process.stderr.write(`line ${lineNo}: ${describe(error)}\n`);
+        return '';
+      }
+    })();
+    window.push(task);
+    if (window.length >= CONCURRENCY) await emit();
+  }
+  while (window.length > 0) await emit();
+  return failures;
+};
+
+const main = async (): Promise<number> => {
+  const [command, ...args] = process.argv.slice(2);
+  if (command !== 'add' && command !== 'list') throw new UsageError(command ? `unknown command "${command}"` : 'missing command');
+  const { values } = parseArgs({
+    args,
+    options: { name: { type: 'string' }, domain: { type: 'string', multiple: true }, stdin: { type: 'boolean', default: false } },
+  });
+  if (command === 'add' && !values.stdin && (!values.name || !values.domain?.length)) throw new UsageError('add needs --name and at least one --domain, or --stdin');
+  const config = loadConfig();
+  const dataDir = resolve(config.DATA_DIR);
+  const stores = await openStores(config, dataDir, pino({ level: 'silent' }), 'tool');
+  try {
+    if (command === 'list') {
+      await catchUpReadModel(stores.events, stores.readModel);
+      for await (const instance of stores.readModel.instances()) {
+        process.stdout.write(line({ id: instance.id, name: instance.name, domains: instance.domains }));
+      }
+      return 0;
+    }
+    if (values.stdin) return (await addFromStdin(stores, config.MACHINE_ID)) > 0 ? 1 : 0;
+    await addOne(stores, config.MACHINE_ID, values.name!, values.domain!);
+    return 0;
+  } finally {
+    await stores.close();
+  }
+};
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`${error.message}\n${USAGE}\n`);
+      process.exitCode = 2;
+    } else if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`${isDomainError(error) ? error.message : `instance: ${describe(error)}`}\n`);
+      process.exitCode = 1;
+    }
+  },
+);
