@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { catchUpReadModel, SetUpInstanceUseCase } from '../../application/index.js';
-import { isDomainError } from '../../domain/index.js';
+import { isDomainError, normalizeDomains } from '../../domain/index.js';
 import { openStores, type OpenedStores } from '../bootstrap/open-stores.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { SonyflakeIdGenerator } from '../system/sonyflake-id-generator.js';
@@ -37,33 +37,47 @@ const addOne = async (stores: OpenedStores, machineId: number | undefined, name:
   process.stdout.write(line({ id: created.instanceId, name, domains: created.domains }));
 };
 
-/** Sets up one instance per input line, many at once, printing results in input order. Returns the failures. */
+/**
+ * Sets up one instance per input line, many at once, printing results and errors in input order.
+ * A line waits for earlier lines that name one of its domains, so the earlier line wins, as if they
+ * ran one after another. Returns how many lines failed.
+ */
 const addFromStdin = async (stores: OpenedStores, machineId: number | undefined): Promise<number> => {
   const setUp = setUpUseCase(stores, machineId);
-  const window: Promise<string>[] = [];
+  const window: Promise<{ out: string; err: string }>[] = [];
+  const byDomain = new Map<string, Promise<unknown>>();
   let failures = 0;
   const emit = async () => {
-    const out = await window.shift()!;
+    const { out, err } = await window.shift()!;
     if (out) process.stdout.write(out);
+    if (err) {
+      failures++;
+      process.stderr.write(err);
+    }
   };
   let n = 0;
   for await (const text of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
     const lineNo = ++n;
     if (text.trim() === '') continue;
-    const task = (async () => {
-      try {
-        const input = JSON.parse(text) as { name?: unknown; domains?: unknown };
-        if (typeof input.name !== 'string' || !Array.isArray(input.domains) || !input.domains.every((d) => typeof d === 'string')) {
-          throw new UsageError('expected {"name": string, "domains": [string, …]}');
-        }
-        const created = await setUp.execute({ name: input.name, domains: input.domains as string[] });
-        return line({ id: created.instanceId, name: input.name, domains: created.domains });
-      } catch (error) {
-        failures++;
-        process.stderr.write(`line ${lineNo}: ${describe(error)}\n`);
-        return '';
+    let input: { name: string; domains: string[] };
+    try {
+      input = JSON.parse(text) as typeof input;
+      if (typeof input.name !== 'string' || !Array.isArray(input.domains) || !input.domains.every((d) => typeof d === 'string')) {
+        throw new Error('expected {"name": string, "domains": [string, …]}');
       }
-    })();
+    } catch (error) {
+      window.push(Promise.resolve({ out: '', err: `line ${lineNo}: ${describe(error)}\n` }));
+      continue;
+    }
+    const domains = normalizeDomains(input.domains);
+    const earlier = domains.flatMap((d) => byDomain.get(d) ?? []);
+    const task = Promise.allSettled(earlier).then(() =>
+      setUp.execute(input).then(
+        (created) => ({ out: line({ id: created.instanceId, name: input.name, domains: created.domains }), err: '' }),
+        (error: unknown) => ({ out: '', err: `line ${lineNo}: ${describe(error)}\n` }),
+      ),
+    );
+    for (const d of domains) byDomain.set(d, task);
     window.push(task);
     if (window.length >= CONCURRENCY) await emit();
   }
