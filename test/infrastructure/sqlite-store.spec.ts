@@ -19,7 +19,7 @@ import {
   type SubscribeOptions,
 } from '../../src/index.js';
 import { openStores } from '../../src/infrastructure/bootstrap/open-stores.js';
-import { GroupCommit } from '../../src/infrastructure/sqlite/group-commit.js';
+import { GroupCommit } from '../../src/infrastructure/sql/group-commit.js';
 import { LEGACY_LOG } from '../../src/infrastructure/sqlite/jsonl-import.js';
 import { createHarness, owner, seedRequest } from '../support/fixtures.js';
 

@@ -3,29 +3,19 @@ import type Database from 'better-sqlite3';
 import {
   WrongExpectedRevisionError,
   type AppendResult,
-  type EventMetadata,
   type EventStore,
   type ExpectedRevision,
   type GlobalPosition,
   type NewEvent,
   type ReadStreamResult,
-  type RecordedEvent,
   type SubscribeOptions,
   type SubscriptionItem,
 } from '../../application/index.js';
+import { EVENT_COLUMNS, toLogEntry, toRecordedEvent, type EventRow } from '../sql/event-rows.js';
+import { GroupCommit, type Outcome } from '../sql/group-commit.js';
+import { LogFollower } from '../sql/log-follower.js';
 import { isStorageFault, openDatabase, storageError, type SqliteDatabase } from './database.js';
-import { GroupCommit } from './group-commit.js';
 import { eventMigrations } from './migrations/0001-events.js';
-
-interface EventRow {
-  position: bigint;
-  stream_id: string;
-  revision: bigint;
-  event_id: string;
-  type: string;
-  data: string;
-  metadata: string;
-}
 
 export interface AppendRequest {
   readonly streamId: string;
@@ -33,18 +23,10 @@ export interface AppendRequest {
   readonly expected: ExpectedRevision;
 }
 
-const COLUMNS = 'position, stream_id, revision, event_id, type, data, metadata';
-const PAGE = 500;
-
-const toRecorded = (row: EventRow): RecordedEvent => ({
-  id: row.event_id,
-  streamId: row.stream_id,
-  revision: row.revision,
-  position: { commit: row.position, prepare: row.position },
-  type: row.type,
-  data: JSON.parse(row.data) as unknown,
-  metadata: JSON.parse(row.metadata) as EventMetadata,
-});
+interface SqliteEventRow extends EventRow {
+  readonly position: bigint;
+  readonly revision: bigint;
+}
 
 export interface SqliteEventStoreOptions {
   /** How often a waiting subscription looks for events that another process wrote (ms). */
@@ -62,10 +44,8 @@ export class SqliteEventStore implements EventStore {
 
   private readonly statements;
   private readonly appender: GroupCommit<AppendRequest, AppendResult>;
-  private readonly appendAll: (requests: readonly AppendRequest[]) => ({ ok: AppendResult } | { error: unknown })[];
-  private readonly wake = new Set<() => void>();
-  private dropError: Error | undefined;
-  private dropGeneration = 0;
+  private readonly appendAll: (requests: readonly AppendRequest[]) => Outcome<AppendResult>[];
+  private readonly follower: LogFollower;
   private closed = false;
   private committed = 0;
 
@@ -75,7 +55,7 @@ export class SqliteEventStore implements EventStore {
     private readonly options: SqliteEventStoreOptions,
   ) {
     this.statements = {
-      readStream: db.prepare<[string], EventRow>(`SELECT ${COLUMNS} FROM events WHERE stream_id = ? ORDER BY revision`),
+      readStream: db.prepare<[string], SqliteEventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? ORDER BY revision`),
       currentRevision: db.prepare<[string], { r: bigint | null }>('SELECT max(revision) AS r FROM events WHERE stream_id = ?'),
       byEventId: db.prepare<[string], { stream_id: string; revision: bigint; position: bigint }>(
         'SELECT stream_id, revision, position FROM events WHERE event_id = ?',
@@ -86,12 +66,13 @@ export class SqliteEventStore implements EventStore {
       insert: db.prepare<[string, bigint, string, string, string, string]>(
         'INSERT INTO events (stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)',
       ),
-      page: db.prepare<[bigint, number], EventRow>(`SELECT ${COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
+      page: db.prepare<[bigint, number], SqliteEventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`),
       head: db.prepare<[], { p: bigint | null }>('SELECT max(position) AS p FROM events'),
     };
+    this.follower = new LogFollower((after, limit) => this.read(() => this.statements.page.all(after, limit)).map(toLogEntry), options.pollIntervalMs ?? 100);
     const appendOne = db.transaction((request: AppendRequest) => this.appendInTransaction(request));
     const appendAll = db.transaction((requests: readonly AppendRequest[]) =>
-      requests.map((request): { ok: AppendResult } | { error: unknown } => {
+      requests.map((request): Outcome<AppendResult> => {
         try {
           return { ok: appendOne(request) };
         } catch (error) {
@@ -138,7 +119,7 @@ export class SqliteEventStore implements EventStore {
 
   async readStream(streamId: string): Promise<ReadStreamResult> {
     const rows = this.read(() => this.statements.readStream.all(streamId));
-    return { currentRevision: rows.length === 0 ? undefined : rows.at(-1)!.revision, events: rows.map(toRecorded) };
+    return { currentRevision: rows.length === 0 ? undefined : rows.at(-1)!.revision, events: rows.map(toRecordedEvent) };
   }
 
   appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -149,7 +130,7 @@ export class SqliteEventStore implements EventStore {
    * Many appends in one transaction, each checked and answered as appendToStream would: for bulk
    * imports. Throws (and writes nothing) when the disk fails.
    */
-  appendMany(requests: readonly AppendRequest[]): ({ ok: AppendResult } | { error: unknown })[] {
+  appendMany(requests: readonly AppendRequest[]): Outcome<AppendResult>[] {
     if (this.closed) throw new Error('the event store is closed');
     try {
       this.committed++;
@@ -204,43 +185,13 @@ export class SqliteEventStore implements EventStore {
     return p === null ? undefined : { commit: p, prepare: p };
   }
 
-  async *subscribeToAll(options: SubscribeOptions = {}): AsyncIterable<SubscriptionItem> {
-    const { signal, streamPrefixes } = options;
-    let after = options.after?.commit ?? 0n;
-    let caughtUp = false;
-    const generation = this.dropGeneration;
-    const accepts = (streamId: string) =>
-      !streamId.startsWith('$') && (!streamPrefixes || streamPrefixes.some((p) => streamId.startsWith(p)));
-    while (!signal?.aborted) {
-      if (this.dropGeneration !== generation) throw this.dropError ?? new Error('subscription dropped');
-      const rows = this.read(() => this.statements.page.all(after, PAGE));
-      let skipped: GlobalPosition | undefined;
-      for (const row of rows) {
-        after = row.position;
-        if (accepts(row.stream_id)) {
-          if (skipped) yield { kind: 'checkpoint', position: skipped };
-          skipped = undefined;
-          yield { kind: 'event', event: toRecorded(row) };
-          if (signal?.aborted || this.dropGeneration !== generation) break;
-        } else {
-          skipped = { commit: row.position, prepare: row.position };
-        }
-      }
-      if (skipped) yield { kind: 'checkpoint', position: skipped };
-      if (rows.length === PAGE || signal?.aborted || this.dropGeneration !== generation) continue;
-      if (!caughtUp) {
-        caughtUp = true;
-        yield { kind: 'caught-up' };
-      }
-      await this.waitForAppend(signal);
-    }
+  subscribeToAll(options: SubscribeOptions = {}): AsyncIterable<SubscriptionItem> {
+    return this.follower.follow(options);
   }
 
   /** Test hook: makes every open subscription fail with `error`, the way a dropped connection does. */
   dropSubscriptions(error: Error = new Error('subscription dropped')): void {
-    this.dropError = error;
-    this.dropGeneration++;
-    this.notify();
+    this.follower.drop(error);
   }
 
   async close(): Promise<void> {
@@ -260,24 +211,6 @@ export class SqliteEventStore implements EventStore {
   }
 
   private notify(): void {
-    const wake = [...this.wake];
-    this.wake.clear();
-    for (const w of wake) w();
-  }
-
-  /** Until this process appends, another process may have (checked every pollIntervalMs), or the signal aborts. */
-  private waitForAppend(signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        this.wake.delete(done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.options.pollIntervalMs ?? 100);
-      this.wake.add(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    this.follower.notify();
   }
 }
