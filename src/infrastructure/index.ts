@@ -13,3 +13,4 @@ export * from './http/openapi.js';
 export * from './http/server.js';
 export * from './server-app.js';
 export * from './eventstoredb/eventstoredb-event-store.js';
+export * from './postgres/index.js';

@@ -2,6 +2,7 @@ import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSyn
 import { basename, dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { DomainError, ErrorKind } from '../../domain/index.js';
+import { storeUnavailable } from '../sql/store-errors.js';
 import { migrate, type Migration } from './migrate.js';
 import { StoreFileError } from './store-file-error.js';
 
@@ -34,16 +35,7 @@ export const isStorageFault = (error: unknown): boolean =>
  * I/O error is Unavailable (503 / code 14, nothing was acknowledged), damage names the file.
  */
 export const storageError = (error: unknown, file: string): unknown => {
-  if (isStorageFault(error)) {
-    return new DomainError(
-      ErrorKind.Unavailable,
-      'STORE-unav-7q3m',
-      'Errors.Store.Unavailable',
-      `the store cannot write now (${sqliteCode(error)}); nothing was saved, try again later`,
-      [],
-      { cause: error },
-    );
-  }
+  if (isStorageFault(error)) return storeUnavailable(sqliteCode(error) ?? 'I/O error', error);
   if (isDamage(error)) {
     return new DomainError(ErrorKind.Internal, 'STORE-dmg-2k8v', 'Errors.Store.Damaged', `the database file ${basename(file)} is damaged`, [], {
       cause: error,
