@@ -2,9 +2,11 @@ import { resolve } from 'node:path';
 import { Container } from 'inversify';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { GetSmtpConfigQuery, AddSmtpConfigUseCase, ProjectionRunner, ProjectionStore, SetUpInstanceUseCase } from '../application/index.js';
+import { LeaderProjection } from '../application/index.js';
+import { isDomainError } from '../domain/index.js';
 import { openStores, type OpenedStores } from './bootstrap/open-stores.js';
 import type { Config } from './config.js';
-import { smtpConfigModule, TOKENS } from './container.js';
+import { smtpConfigModule, TOKENS, type ProjectionProgress } from './container.js';
 import { keyRingFrom } from './crypto/aes-gcm-encryptor.js';
 import { loadOrCreateDevKeyRing } from './crypto/dev-key-ring.js';
 import { DEV_ISSUER, JwtAuthenticator, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
@@ -43,7 +45,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
   const stores = options.openStores
     ? await options.openStores(config, dataDir, logger)
     : await openStores(config, dataDir, logger, 'server');
-  const { events, readModel } = stores;
+  const { events, readModel, shared } = stores;
   const container = new Container();
   container.load(
     smtpConfigModule({
@@ -52,10 +54,22 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       projectionStore: () => readModel,
       ...(config.MACHINE_ID !== undefined ? { machineId: config.MACHINE_ID } : {}),
       onProjectionError: (err) => logger.warn({ err }, 'projection feed failed; resubscribing'),
+      onReadModelLag: (err) => logger.warn({ err }, 'the read model did not catch up in time; answered from the stored event'),
+      // A shared read model (several replicas on one database) has one writer: whoever holds the lock.
+      ...(shared ? { startProjection: false, projectionProgress: () => shared.watcher } : {}),
     }),
   );
   const runner = container.get<ProjectionRunner>(TOKENS.ProjectionRunner);
+  const progress = container.get<ProjectionProgress>(TOKENS.ProjectionProgress);
+  const leader = shared
+    ? new LeaderProjection(runner, shared.lock, {
+        onLeadershipChange: (leading) => logger.info({ leading }, leading ? 'this replica now writes the read model' : 'this replica no longer writes the read model'),
+        onError: (err) => logger.warn({ err }, 'could not ask for the projection lock; trying again'),
+      })
+    : undefined;
+  leader?.start();
   const close = async () => {
+    await leader?.stop();
     await container.unbindAllAsync();
     await stores.close();
   };
@@ -63,11 +77,18 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
   try {
     const head = await events.headPosition();
     if (head) {
-      await runner.waitFor(head, 120_000);
+      await progress.waitFor(head, 120_000);
     } else {
-      const { instanceId, position } = await container.get<SetUpInstanceUseCase>(TOKENS.SetUpInstance).execute(FIRST_INSTANCE);
-      await runner.waitFor(position, 10_000);
-      logger.info({ instanceId, domains: FIRST_INSTANCE.domains }, 'the store was empty: created the first instance');
+      try {
+        const { instanceId, position } = await container.get<SetUpInstanceUseCase>(TOKENS.SetUpInstance).execute(FIRST_INSTANCE);
+        await progress.waitFor(position, 30_000);
+        logger.info({ instanceId, domains: FIRST_INSTANCE.domains }, 'the store was empty: created the first instance');
+      } catch (error) {
+        // Replicas starting together on an empty database: another one created it first.
+        if (!(isDomainError(error) && error.kind === 'AlreadyExists')) throw error;
+        const now = await events.headPosition();
+        if (now) await progress.waitFor(now, 30_000);
+      }
     }
 
     let verificationKey;
@@ -90,7 +111,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       queries: container.get<ProjectionStore>(TOKENS.ProjectionStore),
       authenticator: new JwtAuthenticator({ key: verificationKey, issuer, ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}) }),
       logger,
-      ready: () => runner.running,
+      ready: () => (leader ? true : runner.running),
     });
 
     return {
@@ -103,7 +124,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
         const address = app.server.address();
         const port = typeof address === 'object' && address ? address.port : config.PORT;
         const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
-        logger.info({ url, dataDir }, `listening on ${url}`);
+        logger.info({ url, dataDir, stores: stores.description }, `listening on ${url}`);
         return url;
       },
       /** Stops taking requests, lets in-flight ones finish, then stops the projection and the store. */

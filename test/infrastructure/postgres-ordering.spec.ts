@@ -4,7 +4,7 @@ import { PostgresEventStore, type EventMetadata, type RecordedEvent } from '../.
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 
 const metadata: EventMetadata = { instanceId: 'i', editorUserId: 'u', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'c', causationId: 'c', schemaVersion: 1 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL global order', () => {
   const cleanup: (() => Promise<void>)[] = [];

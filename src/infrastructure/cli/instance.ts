@@ -7,9 +7,9 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { catchUpReadModel, SetUpInstanceUseCase } from '../../application/index.js';
+import { SetUpInstanceUseCase } from '../../application/index.js';
 import { isDomainError, normalizeDomains } from '../../domain/index.js';
-import { openStores, type OpenedStores } from '../bootstrap/open-stores.js';
+import { openStores, readModelUpToDate, type OpenedStores } from '../bootstrap/open-stores.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { SonyflakeIdGenerator } from '../system/sonyflake-id-generator.js';
 import { SystemClock } from '../system/system-clock.js';
@@ -98,7 +98,7 @@ const main = async (): Promise<number> => {
   const stores = await openStores(config, dataDir, pino({ level: 'silent' }), 'tool');
   try {
     if (command === 'list') {
-      await catchUpReadModel(stores.events, stores.readModel);
+      await readModelUpToDate(stores);
       for await (const instance of stores.readModel.instances()) {
         process.stdout.write(line({ id: instance.id, name: instance.name, domains: instance.domains }));
       }

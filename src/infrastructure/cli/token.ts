@@ -3,8 +3,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { catchUpReadModel } from '../../application/index.js';
-import { openStores } from '../bootstrap/open-stores.js';
+import { openStores, readModelUpToDate } from '../bootstrap/open-stores.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { loadOrCreateDevSigningKey, signToken } from '../http/jwt-authenticator.js';
 
@@ -28,7 +27,7 @@ const main = async () => {
   const stores = await openStores(config, dataDir, pino({ level: 'silent' }), 'tool');
   let instance;
   try {
-    await catchUpReadModel(stores.events, stores.readModel);
+    await readModelUpToDate(stores);
     instance = (await stores.readModel.instanceById(values.instance)) ?? (await stores.readModel.instanceByDomain(values.instance));
   } finally {
     await stores.close();
