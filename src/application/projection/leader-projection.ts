@@ -58,7 +58,6 @@ export class LeaderProjection {
         await this.runner.stop();
         await lease.release().catch((error: unknown) => this.options.onError?.(error));
         this.setLeading(false);
-        continue;
       }
       await Promise.race([new Promise((r) => setTimeout(r, this.options.retryMs ?? 1_000)), stopped]);
     }
