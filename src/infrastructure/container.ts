@@ -89,6 +89,8 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
           new ProjectionRunner(events, target, {
             handler: projectEvent,
             streamPrefixes: [INSTANCE_STREAM_PREFIX],
+            // Well under the commands' projection timeout, so that a POST after a long outage is not the one that waits it out.
+            maxBackoffMs: 1_000,
             ...(options.onProjectionError ? { onError: options.onProjectionError } : {}),
           }),
         [TOKENS.EventStore, TOKENS.ProjectionStore],

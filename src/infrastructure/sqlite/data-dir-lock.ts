@@ -23,6 +23,7 @@ export class DataDirLock {
     const file = join(dir, DataDirLock.FILE);
     const db = new Database(file, { timeout: 0 });
     try {
+      db.pragma('journal_mode = MEMORY'); // nothing is ever written: no journal file beside it
       db.pragma('locking_mode = EXCLUSIVE');
       // In exclusive locking mode the lock taken here is kept until the connection closes.
       db.exec('BEGIN EXCLUSIVE; COMMIT');
