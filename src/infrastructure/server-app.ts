@@ -86,6 +86,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       } catch (error) {
         // Replicas starting together on an empty database: another one created it first.
         if (!(isDomainError(error) && error.kind === 'AlreadyExists')) throw error;
+        logger.info({ domains: FIRST_INSTANCE.domains }, 'another replica created the first instance at the same moment; using it');
         const now = await events.headPosition();
         if (now) await progress.waitFor(now, 30_000);
       }

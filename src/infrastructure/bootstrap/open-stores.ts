@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import {
   catchUpReadModel,
@@ -10,11 +10,6 @@ import {
   type ProjectionStore,
 } from '../../application/index.js';
 import type { Config } from '../config.js';
-import { EventStoreDBEventStore } from '../eventstoredb/eventstoredb-event-store.js';
-import { PgListener } from '../postgres/live-feed.js';
-import { PostgresEventStore } from '../postgres/postgres-event-store.js';
-import { PostgresProjectionStore } from '../postgres/postgres-projection-store.js';
-import { PgProjectionLock } from '../postgres/projection-lock.js';
 import { DataDirLock } from '../sqlite/data-dir-lock.js';
 import { importLegacyLog } from '../sqlite/jsonl-import.js';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store.js';
@@ -61,9 +56,12 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
     for (const c of closers.splice(0).reverse()) await c();
   };
   try {
+    // Drivers are loaded only for the store that is configured: a SQLite start loads no gRPC or pg.
+    const postgres = config.DATABASE_URL ? await import('../postgres/index.js') : undefined;
     let pool: pg.Pool | undefined;
     if (config.DATABASE_URL) {
-      const p = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE });
+      const { default: driver } = await import('pg');
+      const p = new driver.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE });
       p.on('error', (err) => logger.warn({ err }, 'an idle database connection failed'));
       pool = p;
       closers.push(() => p.end());
@@ -74,9 +72,10 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
 
     let events: EventStore;
     if (config.EVENTSTORE_CONNECTION_STRING) {
+      const { EventStoreDBEventStore } = await import('../eventstoredb/eventstoredb-event-store.js');
       events = EventStoreDBEventStore.fromConnectionString(config.EVENTSTORE_CONNECTION_STRING);
-    } else if (pool) {
-      events = await PostgresEventStore.open(pool, { schema: config.DATABASE_SCHEMA });
+    } else if (pool && postgres) {
+      events = await postgres.PostgresEventStore.open(pool, { schema: config.DATABASE_SCHEMA });
     } else {
       events = SqliteEventStore.open(dataDir);
     }
@@ -92,20 +91,22 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
 
     let readModel: ProjectionStore;
     let shared: SharedReadModel | undefined;
-    if (pool) {
-      const postgres = await PostgresProjectionStore.open(pool, { schema: config.DATABASE_SCHEMA });
-      readModel = postgres;
-      const watcher = new CheckpointWatcher(postgres);
-      const listener = new PgListener(pool.options, { [postgres.checkpointChannel]: () => watcher.notify() });
+    if (pool && postgres) {
+      const sharedReadModel = await postgres.PostgresProjectionStore.open(pool, { schema: config.DATABASE_SCHEMA });
+      readModel = sharedReadModel;
+      const watcher = new CheckpointWatcher(sharedReadModel);
+      const listener = new postgres.PgListener(pool.options, { [sharedReadModel.checkpointChannel]: () => watcher.notify() });
       await listener.start();
       closers.push(() => listener.close());
-      shared = { lock: new PgProjectionLock(pool.options, config.DATABASE_SCHEMA), watcher };
+      shared = { lock: new postgres.PgProjectionLock(pool.options, config.DATABASE_SCHEMA), watcher };
     } else {
       const sqlite = SqliteProjectionStore.open(dataDir);
       readModel = sqlite;
       closers.push(() => sqlite.close());
     }
-    if (events instanceof SqliteEventStore || events instanceof PostgresEventStore) await refuseReadModelAhead(events, readModel, describeEvents(events, config));
+    if (events instanceof SqliteEventStore || (postgres && events instanceof postgres.PostgresEventStore)) {
+      await refuseReadModelAhead(events, readModel, describeEvents(events, config));
+    }
 
     const description = `events in ${describeEvents(events, config)}, read model in ${pool ? `PostgreSQL (schema ${config.DATABASE_SCHEMA})` : `SQLite (${dataDir})`}`;
     logger.info(description);
@@ -117,7 +118,7 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
 };
 
 const describeEvents = (events: EventStore, config: Config): string =>
-  events instanceof SqliteEventStore ? `SQLite (${events.file})` : events instanceof PostgresEventStore ? `PostgreSQL (schema ${config.DATABASE_SCHEMA})` : 'EventStoreDB';
+  events instanceof SqliteEventStore ? `SQLite (${events.file})` : config.EVENTSTORE_CONNECTION_STRING ? 'EventStoreDB' : `PostgreSQL (schema ${config.DATABASE_SCHEMA})`;
 
 /**
  * A read model that has seen more events than the event store holds means the events were

@@ -3,3 +3,4 @@ export * from './migrate.js';
 export * from './postgres-event-store.js';
 export * from './postgres-projection-store.js';
 export * from './projection-lock.js';
+export * from './live-feed.js';
