@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli, spawnServer, startServer } from '../support/cli.js';
 import { seedRequest } from '../support/fixtures.js';
 import { send } from '../support/http-server.js';
+import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 
 const jsonLines = (text: string) =>
   text
@@ -91,5 +92,32 @@ describe('npm run instance, beside a running server', () => {
     const code = await new Promise<number | null>((r) => second.on('exit', r));
     expect(code).toBe(1);
     expect(stderr).toContain(`the data directory ${dataDir} is in use by another server`);
+  });
+});
+
+describe.skipIf(postgresSkipReason !== undefined)('npm run instance and npm run token with DATABASE_URL', () => {
+  it('add, list and token work against the database with no server running', async () => {
+    const db = await freshPostgresSchema(1);
+    const dataDir = mkdtempSync(join(tmpdir(), 'smtp-instance-pg-'));
+    const env = { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema };
+    try {
+      const added = runCli(CLI.instance, ['add', '--name', 'Acme', '--domain', 'acme.example.com'], dataDir, undefined, env);
+      expect(added.status, added.stderr).toBe(0);
+      const [instance] = jsonLines(added.stdout);
+      const taken = runCli(CLI.instance, ['add', '--name', 'Other', '--domain', 'acme.example.com'], dataDir, undefined, env);
+      expect(taken.status).toBe(1);
+      // No server holds the projection lock, so the tool brings the shared read model up to date itself.
+      const listed = runCli(CLI.instance, ['list'], dataDir, undefined, env);
+      expect(listed.status, listed.stderr).toBe(0);
+      expect(jsonLines(listed.stdout)).toEqual([{ id: instance!.id, name: 'Acme', domains: ['acme.example.com'] }]);
+      const token = runCli(CLI.token, ['--instance', 'acme.example.com', '--role', 'IAM_OWNER'], dataDir, undefined, env);
+      expect(token.status, token.stderr).toBe(0);
+      expect(token.stdout.trim().split('.')).toHaveLength(3);
+      const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM ${db.schema}.instances`);
+      expect(rows[0].n).toBe(1);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+      await db.drop();
+    }
   });
 });

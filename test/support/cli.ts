@@ -12,9 +12,21 @@ export const CLI = {
 export const node = (script: string) => [process.execPath, ['--import', 'tsx', script]] as const;
 
 /** Runs a command-line tool to its end with DATA_DIR set. */
-export const runCli = (script: string, args: readonly string[], dataDir: string, input?: string): SpawnSyncReturns<string> => {
+export const runCli = (
+  script: string,
+  args: readonly string[],
+  dataDir: string,
+  input?: string,
+  env: Record<string, string> = {},
+): SpawnSyncReturns<string> => {
   const [cmd, pre] = node(script);
-  return spawnSync(cmd, [...pre, ...args], { cwd: ROOT, env: { ...process.env, DATA_DIR: dataDir }, encoding: 'utf8', timeout: 60_000, ...(input !== undefined ? { input } : {}) });
+  return spawnSync(cmd, [...pre, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, DATA_DIR: dataDir, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+    ...(input !== undefined ? { input } : {}),
+  });
 };
 
 /** Starts the server on DATA_DIR and port 0. */
