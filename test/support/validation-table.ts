@@ -1,4 +1,3 @@
-import { SMTP_LIMITS } from '../../src/index.js';
 import { seedRequest } from './fixtures.js';
 
 /** The seed request with some fields replaced (undefined removes a field). */
@@ -21,6 +20,14 @@ export const validationTable: Row[] = [
   ['empty senderAddress', { senderAddress: '' }, 'senderAddress'],
   ['missing senderAddress', { senderAddress: undefined }, 'senderAddress'],
   ['senderAddress that is no e-mail address', { senderAddress: 'noreply' }, 'senderAddress'],
+  ['senderAddress of 1 character', { senderAddress: 'a' }, 'senderAddress'],
+  ['senderAddress with a space before the address', { senderAddress: 'a b@c.io' }, 'senderAddress'],
+  ['senderAddress with text after the address', { senderAddress: 'a@c.io b' }, 'senderAddress'],
+  ['senderAddress without a dot in the domain', { senderAddress: 'a@localhost' }, 'senderAddress'],
+  ['senderAddress with two dots in a row', { senderAddress: 'a..b@c.io' }, 'senderAddress'],
+  ['senderAddress ending in a dot', { senderAddress: 'a@c.io.' }, 'senderAddress'],
+  ['senderAddress with a control character', { senderAddress: 'a\u0007@c.io' }, 'senderAddress'],
+  ['senderAddress of 201 characters that is no e-mail address', { senderAddress: 'a'.repeat(201) }, 'senderAddress'],
   // senderName: non-empty, <= 200 code points
   ['senderName of 1 character', { senderName: 'Z' }, undefined],
   ['senderName of 200 characters', { senderName: 'n'.repeat(200) }, undefined],
@@ -49,12 +56,36 @@ export const validationTable: Row[] = [
   ['IPv6 host without brackets', { host: '2001:db8::1:465' }, 'host'],
   ['host with a space', { host: 'smtp postmarkapp.com:587' }, 'host'],
   ['host with a scheme', { host: 'smtp://smtp.postmarkapp.com:587' }, 'host'],
+  ['host of 1 character', { host: 'h' }, 'host'],
+  ['host with text after the port', { host: 'smtp.postmarkapp.com:587abc' }, 'host'],
+  ['host with text before the port digits', { host: 'smtp.postmarkapp.com:abc587' }, 'host'],
+  ['host with a port of 6 digits', { host: 'smtp.postmarkapp.com:000587' }, 'host'],
+  ['host with a port of 5 digits and leading zeros', { host: 'smtp.postmarkapp.com:00587' }, undefined],
+  ['host name of one character', { host: 'h:25' }, undefined],
+  ['host name ending in a dot', { host: 'smtp.postmarkapp.com.:587' }, undefined],
+  ['host name starting with a hyphen', { host: '-smtp.postmarkapp.com:587' }, 'host'],
+  ['host name ending with a hyphen', { host: 'smtp-:587' }, 'host'],
+  ['host name with an empty label', { host: 'smtp..postmarkapp.com:587' }, 'host'],
+  ['host name with an underscore', { host: 'smtp_relay.example.com:587' }, undefined],
+  ['IPv6 loopback in brackets with port', { host: '[::1]:25' }, undefined],
+  ['IPv6 host with a zone in brackets with port', { host: '[fe80::1%eth0]:25' }, undefined],
+  ['IPv6 host with an opening bracket only', { host: '[::1' }, 'host'],
+  ['IPv6 host with an opening bracket only and a port', { host: '[::1:25' }, 'host'],
+  ['IPv6 host in brackets followed by no colon', { host: '[::1]25' }, 'host'],
+  ['IPv6 host in brackets with an empty port', { host: '[::1]:' }, 'host'],
+  ['IPv6 host in brackets with port 65536', { host: '[::1]:65536' }, 'host'],
+  ['host name in brackets', { host: '[smtp.example.com]:25' }, 'host'],
+  ['IPv6 host in brackets with one colon', { host: '[1:2]:25' }, 'host'],
+  ['empty brackets', { host: '[]:25' }, 'host'],
+  ['IPv6 host with text before the brackets', { host: 'x[::1]:25' }, 'host'],
   // replyToAddress: <= 200, empty or an e-mail address (our addition)
   ['empty replyToAddress', { replyToAddress: '' }, undefined],
   ['missing replyToAddress', { replyToAddress: undefined }, undefined],
   ['replyToAddress of 200 characters', { replyToAddress: email(200) }, undefined],
   ['replyToAddress of 201 characters', { replyToAddress: email(201) }, 'replyToAddress'],
   ['replyToAddress that is no e-mail address', { replyToAddress: 'reply to me' }, 'replyToAddress'],
+  ['replyToAddress with a space before the address', { replyToAddress: 'a b@c.io' }, 'replyToAddress'],
+  ['replyToAddress of 201 characters that is no e-mail address', { replyToAddress: 'r'.repeat(201) }, 'replyToAddress'],
   // description: <= 200
   ['empty description', { description: '' }, undefined],
   ['description of 200 characters', { description: 'd'.repeat(200) }, undefined],
@@ -65,10 +96,12 @@ export const validationTable: Row[] = [
   ['tls missing', { tls: undefined }, undefined],
   ['tls as a string', { tls: 'true' }, 'tls'],
   // user and password: our own caps (the document sets none)
-  ['user at our cap', { user: 'u'.repeat(SMTP_LIMITS.user.max) }, undefined],
-  ['user beyond our cap', { user: 'u'.repeat(SMTP_LIMITS.user.max + 1) }, 'user'],
-  ['password at our cap', { password: 'p'.repeat(SMTP_LIMITS.password.max) }, undefined],
-  ['password beyond our cap', { password: 'p'.repeat(SMTP_LIMITS.password.max + 1) }, 'password'],
+  // (literal numbers: the table checks SMTP_LIMITS, so it must not be computed from it)
+  ['user of 200 characters', { user: 'u'.repeat(200) }, undefined],
+  ['user of 201 characters', { user: 'u'.repeat(201) }, 'user'],
+  ['user of 200 emoji', { user: emoji(200) }, undefined],
+  ['password of 1024 characters', { password: 'p'.repeat(1024) }, undefined],
+  ['password of 1025 characters', { password: 'p'.repeat(1025) }, 'password'],
   ['no user and no password', { user: undefined, password: undefined }, undefined],
 ];
 
