@@ -41,6 +41,12 @@ export interface SmtpConfigQueries {
   instanceByDomain(domain: string): Promise<InstanceView | undefined>;
 }
 
+/** The changes one event makes, at that event's position (empty for events the projection ignores). */
+export interface PositionedChanges {
+  readonly changes: readonly ReadModelChange[];
+  readonly position: GlobalPosition;
+}
+
 /** The read model's write side, used by the projection runner only. */
 export interface ProjectionStore extends SmtpConfigQueries {
   /** The position of the last event applied, or undefined before the first. */
@@ -50,6 +56,13 @@ export interface ProjectionStore extends SmtpConfigQueries {
    * `position` is not after the checkpoint, so delivering an event twice changes nothing.
    */
   apply(changes: readonly ReadModelChange[], position: GlobalPosition): Promise<void>;
+  /**
+   * Applies a batch in one atomic step: every entry whose position is after the checkpoint, in
+   * order, and the checkpoint moves to the last of them. Entries at or before the checkpoint are
+   * skipped, so a batch that overlaps what was applied already (another writer, a redelivery)
+   * changes nothing twice. On failure nothing of the batch is applied.
+   */
+  applyBatch(batch: readonly PositionedChanges[]): Promise<void>;
   /** Moves the checkpoint without changes (for events the projection ignores). */
   saveCheckpoint(position: GlobalPosition): Promise<void>;
   /** Forgets every row and the checkpoint, for a rebuild. */

@@ -1,6 +1,6 @@
 import { DomainError, ErrorKind } from '../../domain/index.js';
 import { comparePositions, type EventStore, type GlobalPosition, type RecordedEvent } from '../ports/event-store.js';
-import type { ProjectionStore, ReadModelChange } from '../ports/read-model.js';
+import type { PositionedChanges, ProjectionStore, ReadModelChange } from '../ports/read-model.js';
 
 export interface ProjectionRunnerOptions {
   readonly handler: (event: RecordedEvent) => readonly ReadModelChange[];
@@ -9,7 +9,11 @@ export interface ProjectionRunnerOptions {
   readonly initialBackoffMs?: number;
   readonly maxBackoffMs?: number;
   readonly onError?: (error: unknown) => void;
+  /** Most events applied in one transaction while catching up (default 500). */
+  readonly maxBatchSize?: number;
 }
+
+const IDLE = Symbol('idle');
 
 interface Waiter {
   readonly position: GlobalPosition;
@@ -17,9 +21,12 @@ interface Waiter {
 }
 
 /**
- * Runs a projection: catches up from the read model's checkpoint, then follows live events, one at
- * a time. If the feed fails it resubscribes from the checkpoint with exponential backoff. Callers
- * can wait until a position has been processed, and rebuild the read model from zero.
+ * Runs a projection: catches up from the read model's checkpoint, then follows live events. Events
+ * are applied in batches, one atomic step each: up to `maxBatchSize` while catching up, and live,
+ * whatever has arrived by the time the feed has nothing more ready (so a burst of appends costs
+ * one transaction, and a single event is applied at once). If the feed fails it resubscribes from
+ * the checkpoint with exponential backoff. Callers can wait until a position has been processed,
+ * and rebuild the read model from zero.
  */
 export class ProjectionRunner {
   private processed: GlobalPosition | undefined;
@@ -110,27 +117,7 @@ export class ProjectionRunner {
     let backoff = initial;
     while (!signal.aborted) {
       try {
-        const after = await this.target.checkpoint();
-        if (after) this.advance(after);
-        const feed = this.events.subscribeToAll({
-          ...(after ? { after } : {}),
-          ...(this.options.streamPrefixes ? { streamPrefixes: this.options.streamPrefixes } : {}),
-          signal,
-        });
-        for await (const item of feed) {
-          if (signal.aborted) return;
-          if (item.kind === 'event') {
-            const changes = this.options.handler(item.event);
-            if (changes.length > 0) await this.target.apply(changes, item.event.position);
-            else await this.target.saveCheckpoint(item.event.position);
-            this.advance(item.event.position);
-            backoff = initial;
-          } else if (item.kind === 'checkpoint') {
-            await this.target.saveCheckpoint(item.position);
-            this.advance(item.position);
-          }
-        }
-        if (signal.aborted) return;
+        if (await this.follow(signal, () => (backoff = initial))) return;
         // The feed ended without being asked to: treat it like a drop and resubscribe.
       } catch (error) {
         if (signal.aborted) return;
@@ -139,6 +126,73 @@ export class ProjectionRunner {
       await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, max);
     }
+  }
+
+  /** One subscription from the checkpoint; resolves true when stopped, false when the feed ended. */
+  private async follow(signal: AbortSignal, onEvent: () => void): Promise<boolean> {
+    const after = await this.target.checkpoint();
+    if (after) this.advance(after);
+    // A signal of its own, so that leaving this subscription (on an error too) always ends it.
+    // (Linked by hand: Node 20's AbortSignal.any can lose its listeners to garbage collection.)
+    const own = new AbortController();
+    const stop = () => own.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    const feed = this.events.subscribeToAll({
+      ...(after ? { after } : {}),
+      ...(this.options.streamPrefixes ? { streamPrefixes: this.options.streamPrefixes } : {}),
+      signal: own.signal,
+    });
+    const iterator = feed[Symbol.asyncIterator]();
+    const maxBatch = this.options.maxBatchSize ?? 500;
+    let batch: PositionedChanges[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const applying = batch;
+      batch = [];
+      await this.target.applyBatch(applying);
+      this.advance(applying.at(-1)!.position);
+    };
+    try {
+      while (!signal.aborted) {
+        const next = iterator.next();
+        let result = batch.length > 0 ? await Promise.race([next, this.idle()]) : await next;
+        if (result === IDLE) {
+          await flush();
+          result = await next;
+        }
+        if (signal.aborted) return true;
+        if (result.done) break;
+        const item = result.value;
+        if (item.kind === 'event') {
+          batch.push({ changes: this.options.handler(item.event), position: item.event.position });
+          onEvent();
+        } else if (item.kind === 'checkpoint') {
+          batch.push({ changes: [], position: item.position });
+        } else {
+          await flush();
+        }
+        if (batch.length >= maxBatch) await flush();
+      }
+      if (signal.aborted) return true;
+      await flush();
+      return false;
+    } finally {
+      signal.removeEventListener('abort', stop);
+      own.abort();
+      void iterator.return?.()?.catch(() => undefined);
+    }
+  }
+
+  private idlePromise: Promise<typeof IDLE> | undefined;
+
+  /** Resolves once the event loop has run everything that was ready: the feed has no more events at hand. */
+  private idle(): Promise<typeof IDLE> {
+    return (this.idlePromise ??= new Promise((resolve) =>
+      setImmediate(() => {
+        this.idlePromise = undefined;
+        resolve(IDLE);
+      }),
+    ));
   }
 }
 

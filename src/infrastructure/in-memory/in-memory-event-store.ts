@@ -151,6 +151,7 @@ export class InMemoryEventStore implements EventStore {
 
   private waitForAppend(signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
       const done = () => {
         signal?.removeEventListener('abort', done);
         resolve();

@@ -2,6 +2,7 @@ import {
   comparePositions,
   type GlobalPosition,
   type InstanceView,
+  type PositionedChanges,
   type ProjectionStore,
   type ReadModelChange,
   type SmtpConfigView,
@@ -22,6 +23,14 @@ export class InMemoryProjectionStore implements ProjectionStore {
     if (this.position && comparePositions(position, this.position) <= 0) return;
     for (const change of changes) this.applyOne(change);
     this.position = position;
+  }
+
+  async applyBatch(batch: readonly PositionedChanges[]): Promise<void> {
+    for (const { changes, position } of batch) {
+      if (this.position && comparePositions(position, this.position) <= 0) continue;
+      for (const change of changes) this.applyOne(change);
+      this.position = position;
+    }
   }
 
   async saveCheckpoint(position: GlobalPosition): Promise<void> {
