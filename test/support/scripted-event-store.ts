@@ -25,6 +25,8 @@ export class ScriptedEventStore implements EventStore {
   reads = 0;
   readonly appends: AppendCall[] = [];
   beforeAppend: ((call: AppendCall, attempt: number) => Promise<void> | void) | undefined;
+  /** The options of every subscription, in order. */
+  readonly subscriptions: SubscribeOptions[] = [];
 
   async readStream(streamId: string): Promise<ReadStreamResult> {
     this.reads++;
@@ -38,7 +40,8 @@ export class ScriptedEventStore implements EventStore {
     return this.inner.appendToStream(streamId, events, expected);
   }
 
-  subscribeToAll(options?: SubscribeOptions): AsyncIterable<SubscriptionItem> {
+  subscribeToAll(options: SubscribeOptions = {}): AsyncIterable<SubscriptionItem> {
+    this.subscriptions.push(options);
     return this.inner.subscribeToAll(options);
   }
 
