@@ -6,6 +6,7 @@ import {
   Instance,
   INSTANCE_STREAM_PREFIX,
   instanceStreamId,
+  isInstanceEventType,
   type Decider,
   type InstanceEvent,
   type SetUpInstance,
@@ -30,6 +31,7 @@ describe('Instance aggregate: SetUpInstance', () => {
   it('reports a blank name and missing domains together', () => {
     const error = spec.given([]).when(setUp('', [])).thenThrows('InvalidArgument', 'INST-VAL-8fk2');
     expect(error.violations.map((v) => v.field)).toEqual(['name', 'domains']);
+    expect(error.message).toBe('invalid instance setup: name: must not be empty; domains: must name at least one domain');
   });
 
   it('keeps the name as given and marks only the first domain as generated', () => {
@@ -61,6 +63,11 @@ describe('Instance aggregate: state', () => {
       },
     ]);
     expect(state).toEqual({ exists: true, domains: ['a.example.com', 'b.example.com'], smtpConfigId: '42' });
+  });
+
+  it('recognises its own event types and nothing else', () => {
+    for (const type of ['instance.added', 'instance.domain.added', 'instance.smtp.config.added']) expect(isInstanceEventType(type)).toBe(true);
+    for (const type of ['instance.removed', 'org.added', '', 'InstanceAdded']) expect(isInstanceEventType(type)).toBe(false);
   });
 
   it('names one stream per instance, under the prefix the projection follows', () => {

@@ -27,6 +27,7 @@ export const validationTable: Row[] = [
   ['senderAddress with two dots in a row', { senderAddress: 'a..b@c.io' }, 'senderAddress'],
   ['senderAddress ending in a dot', { senderAddress: 'a@c.io.' }, 'senderAddress'],
   ['senderAddress with a control character', { senderAddress: 'a\u0007@c.io' }, 'senderAddress'],
+  ['senderAddress of 200 characters that is no e-mail address', { senderAddress: 'a'.repeat(200) }, 'senderAddress'],
   ['senderAddress of 201 characters that is no e-mail address', { senderAddress: 'a'.repeat(201) }, 'senderAddress'],
   // senderName: non-empty, <= 200 code points
   ['senderName of 1 character', { senderName: 'Z' }, undefined],
@@ -56,6 +57,8 @@ export const validationTable: Row[] = [
   ['IPv6 host without brackets', { host: '2001:db8::1:465' }, 'host'],
   ['host with a space', { host: 'smtp postmarkapp.com:587' }, 'host'],
   ['host with a scheme', { host: 'smtp://smtp.postmarkapp.com:587' }, 'host'],
+  ['host of 500 characters without a port', { host: 'h'.repeat(500) }, 'host'],
+  ['host of 501 characters without a port', { host: 'h'.repeat(501) }, 'host'],
   ['host of 1 character', { host: 'h' }, 'host'],
   ['host with text after the port', { host: 'smtp.postmarkapp.com:587abc' }, 'host'],
   ['host with text before the port digits', { host: 'smtp.postmarkapp.com:abc587' }, 'host'],
@@ -77,6 +80,10 @@ export const validationTable: Row[] = [
   ['host name in brackets', { host: '[smtp.example.com]:25' }, 'host'],
   ['IPv6 host in brackets with one colon', { host: '[1:2]:25' }, 'host'],
   ['empty brackets', { host: '[]:25' }, 'host'],
+  ['IPv6 host in brackets starting with a non-hex character', { host: '[g::1]:25' }, 'host'],
+  ['IPv6 host in brackets ending with a non-hex character', { host: '[::1g]:25' }, 'host'],
+  ['IPv6 host in brackets with an empty zone', { host: '[fe80::1%]:25' }, 'host'],
+  ['IPv6 host in brackets with a zone containing a space', { host: '[fe80::1%eth 0]:25' }, 'host'],
   ['IPv6 host with text before the brackets', { host: 'x[::1]:25' }, 'host'],
   // replyToAddress: <= 200, empty or an e-mail address (our addition)
   ['empty replyToAddress', { replyToAddress: '' }, undefined],
@@ -85,6 +92,7 @@ export const validationTable: Row[] = [
   ['replyToAddress of 201 characters', { replyToAddress: email(201) }, 'replyToAddress'],
   ['replyToAddress that is no e-mail address', { replyToAddress: 'reply to me' }, 'replyToAddress'],
   ['replyToAddress with a space before the address', { replyToAddress: 'a b@c.io' }, 'replyToAddress'],
+  ['replyToAddress of 200 characters that is no e-mail address', { replyToAddress: 'r'.repeat(200) }, 'replyToAddress'],
   ['replyToAddress of 201 characters that is no e-mail address', { replyToAddress: 'r'.repeat(201) }, 'replyToAddress'],
   // description: <= 200
   ['empty description', { description: '' }, undefined],
