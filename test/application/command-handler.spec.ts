@@ -99,7 +99,8 @@ describe('command handler', () => {
     expect(store.appends).toHaveLength(3);
     expect(store.reads).toBe(3);
     expect(error).toBeInstanceOf(DomainError);
-    const { kind, id, messageKey, grpcCode, message, cause } = error as DomainError;
+    const { kind, id, messageKey, grpcCode, message, cause, violations } = error as DomainError;
+    expect(violations).toEqual([]);
     expect({ kind, id, messageKey, grpcCode, message }).toEqual({
       kind: 'Unavailable',
       id: 'COMMAND-cnfl9',

@@ -150,7 +150,13 @@ describe('use cases on in-memory adapters', () => {
       permissions: new RoleBasedPermissionChecker(),
     });
     const error = await errorOf(add.execute({ principal: owner(instanceId), instanceId, body: seedRequest }));
-    expect([error.kind, error.id, error.messageKey, error.grpcCode]).toEqual(['Internal', 'SMTP-proj-k3d9', 'Errors.Internal', 13]);
+    expect([error.kind, error.id, error.messageKey, error.grpcCode, error.message]).toEqual([
+      'Internal',
+      'SMTP-proj-k3d9',
+      'Errors.Internal',
+      13,
+      'the projection did not produce the configuration',
+    ]);
     expect(waited).toEqual([[await h.events.headPosition(), 5_000]]);
   });
 
