@@ -423,3 +423,108 @@ describe('projection runner: failures and backoff', () => {
     expect(feed.subscriptions[0]!.signal?.aborted).toBe(true);
   });
 });
+
+describe('projection runner: restarting and batching defaults', () => {
+  it('keeps running when started again before the previous stop has finished', async () => {
+    const events = new InMemoryEventStore();
+    const runner = runnerOn(events, new InMemoryProjectionStore());
+    runner.start();
+    await tick(5);
+    const stopping = runner.stop();
+    runner.start();
+    await stopping;
+    await tick(5);
+    expect(runner.running).toBe(true);
+    const next = await add(events, 'instance-1');
+    await runner.waitFor(next.position, 2_000);
+  });
+
+  it('catches up in steps of at most 500 events by default', async () => {
+    const events = new InMemoryEventStore();
+    for (let i = 0; i < 501; i++) await add(events, `instance-d${i}`);
+    const sizes: number[] = [];
+    const target = new (class extends InMemoryProjectionStore {
+      override async applyBatch(batch: Parameters<InMemoryProjectionStore['applyBatch']>[0]): Promise<void> {
+        sizes.push(batch.length);
+        return super.applyBatch(batch);
+      }
+    })();
+    const runner = runnerOn(events, target);
+    runner.start();
+    await runner.waitFor((await events.headPosition())!, 5_000);
+    expect(sizes).toEqual([500, 1]);
+  });
+});
+
+describe('projection runner: what it hands the read model', () => {
+  it('lets a timed-out wait go without dropping the other waiters', async () => {
+    const events = new InMemoryEventStore();
+    const runner = runnerOn(events, new InMemoryProjectionStore());
+    runner.start();
+    const patient = runner.waitFor({ commit: 0n, prepare: 0n }, 2_000);
+    const impatient = runner.waitFor({ commit: 0n, prepare: 0n }, 10);
+    await expect(impatient).rejects.toMatchObject({ id: 'PROJ-wait-7t2k' });
+    expect(runner.pendingWaits).toBe(1);
+    await add(events, 'instance-1');
+    await patient;
+    expect(runner.pendingWaits).toBe(0);
+  });
+
+  it('never moves its position backwards, even when the read model’s checkpoint does', async () => {
+    const feed = new ScriptedFeed([[{ kind: 'event', event: recordedEvent(5) }, { kind: 'caught-up' }]], 'error');
+    let reads = 0;
+    const target = new (class extends InMemoryProjectionStore {
+      // The first subscription starts from the real (empty) checkpoint; later ones find an older one.
+      override async checkpoint() {
+        return reads++ === 0 ? super.checkpoint() : { commit: 2n, prepare: 2n };
+      }
+    })();
+    const runner = runnerOn(feed, target, { initialBackoffMs: 1, maxBackoffMs: 1 });
+    runner.start();
+    await until(() => feed.subscriptions.length >= 3);
+    await runner.stop();
+    expect(feed.subscriptions[1]!.after).toEqual({ commit: 2n, prepare: 2n });
+    expect(runner.position).toEqual({ commit: 5n, prepare: 5n });
+  });
+
+  it('moves the read model past a checkpoint item without changes', async () => {
+    const at: GlobalPosition = { commit: 7n, prepare: 7n };
+    const feed = new ScriptedFeed([[{ kind: 'checkpoint', position: at }]], 'hang');
+    const applied: unknown[] = [];
+    const target = new (class extends InMemoryProjectionStore {
+      override async applyBatch(batch: Parameters<InMemoryProjectionStore['applyBatch']>[0]): Promise<void> {
+        applied.push(...batch);
+        return super.applyBatch(batch);
+      }
+    })();
+    const runner = runnerOn(feed, target);
+    runner.start();
+    await runner.waitFor(at, 2_000);
+    expect(applied).toEqual([{ changes: [], position: at }]);
+  });
+
+  it('ends the subscription it leaves when the handler fails, and reports the failure', async () => {
+    const events = new ScriptedEventStore();
+    const errors: unknown[] = [];
+    const failure = new Error('handler bug');
+    let fail = true;
+    const runner = runnerOn(events, new InMemoryProjectionStore(), {
+      initialBackoffMs: 1,
+      handler: (event) => {
+        if (fail) {
+          fail = false;
+          throw failure;
+        }
+        return projectEvent(event);
+      },
+      onError: (e) => errors.push(e),
+    });
+    runner.start();
+    const first = await add(events, 'instance-1');
+    await runner.waitFor(first.position, 2_000);
+    expect(errors).toEqual([failure]);
+    expect(events.subscriptions).toHaveLength(2);
+    expect(events.subscriptions[0]!.signal?.aborted).toBe(true);
+    expect(events.subscriptions[1]!.signal?.aborted).toBe(false);
+  });
+});
