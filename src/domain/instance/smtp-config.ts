@@ -81,16 +81,13 @@ export const hostPortProblem = (value: string): string | undefined => {
 
 export const AddSmtpConfigRequestSchema = z
   .object({
-    senderAddress: boundedText('senderAddress').refine(
-      (s) => codePointLength(s) === 0 || codePointLength(s) > SMTP_LIMITS.senderAddress.max || isEmail(s),
-      'must be an e-mail address',
-    ),
+    // A refinement runs only when the field passed its length check (zod skips it after an issue),
+    // so an empty or over-long value gets one violation, not two; the validation table pins that.
+    senderAddress: boundedText('senderAddress').refine(isEmail, 'must be an e-mail address'),
     senderName: boundedText('senderName'),
     tls: z.boolean().default(false),
     host: boundedText('host')
       .superRefine((s, ctx) => {
-        const len = codePointLength(s);
-        if (len === 0 || len > SMTP_LIMITS.host.max) return;
         const problem = hostPortProblem(s);
         if (problem) ctx.addIssue(problem);
       })
@@ -98,7 +95,7 @@ export const AddSmtpConfigRequestSchema = z
     user: boundedText('user').default(''),
     password: boundedText('password').default(''),
     replyToAddress: boundedText('replyToAddress')
-      .refine((s) => s === '' || codePointLength(s) > SMTP_LIMITS.replyToAddress.max || isEmail(s), 'must be empty or an e-mail address')
+      .refine((s) => s === '' || isEmail(s), 'must be empty or an e-mail address')
       .default(''),
     description: boundedText('description').default(''),
   })
