@@ -6,3 +6,6 @@ export * from './projection/projection-runner.js';
 export * from './smtp/add-smtp-config.js';
 export * from './smtp/get-smtp-config.js';
 export * from './instance/set-up-instance.js';
+export * from './projection/catch-up.js';
+export * from './projection/leader-projection.js';
+export * from './projection/checkpoint-watcher.js';

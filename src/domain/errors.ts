@@ -77,6 +77,16 @@ export const Errors = {
       'Errors.SMTPConfig.AlreadyExists',
       'SMTP configuration already exists',
     ),
+  domainTaken: (domain: string) =>
+    new DomainError(
+      ErrorKind.AlreadyExists,
+      'INST-dom-5tk2',
+      'Errors.Instance.Domain.AlreadyExists',
+      `the domain ${domain} already belongs to another instance`,
+      [{ field: 'domains', description: `${domain} already belongs to another instance` }],
+    ),
+  domainNotClaimed: (domain: string) =>
+    new DomainError(ErrorKind.FailedPrecondition, 'INST-dom-7rl1', 'Errors.Instance.Domain.NotClaimed', `the domain ${domain} is not held by this instance`),
   invalidInstanceSetup: (violations: readonly FieldViolation[]) =>
     new DomainError(
       ErrorKind.InvalidArgument,

@@ -33,6 +33,13 @@ export const ConfigSchema = z
     ENCRYPTION_KEYS: keyList.optional(),
     ENCRYPTION_ACTIVE_KEY_ID: z.string().min(1).optional(),
     MACHINE_ID: z.coerce.number().int().min(0).max(65535).optional(),
+    /** PostgreSQL for the events and the read model (or the read model only, with EVENTSTORE_CONNECTION_STRING). */
+    DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
+    DATABASE_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (a-z, 0-9, _)')
+      .default('smtp_config'),
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
     EVENTSTORE_CONNECTION_STRING: z.string().regex(/^esdb(\+discover)?:\/\//, 'must start with esdb:// or esdb+discover://').optional(),
   })
   .superRefine((c, ctx) => {

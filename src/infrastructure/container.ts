@@ -30,6 +30,8 @@ export const TOKENS = {
   SecretEncryptor: Symbol.for('smtp-config/SecretEncryptor'),
   PermissionChecker: Symbol.for('smtp-config/PermissionChecker'),
   ProjectionRunner: Symbol.for('smtp-config/ProjectionRunner'),
+  /** What a use case waits on for read-your-writes: the runner itself, or a watcher of a shared read model. */
+  ProjectionProgress: Symbol.for('smtp-config/ProjectionProgress'),
   AddSmtpConfig: Symbol.for('smtp-config/AddSmtpConfig'),
   GetSmtpConfig: Symbol.for('smtp-config/GetSmtpConfig'),
   SetUpInstance: Symbol.for('smtp-config/SetUpInstance'),
@@ -47,7 +49,19 @@ export interface SmtpConfigModuleOptions {
   readonly machineId?: number;
   readonly projectionTimeoutMs?: number;
   readonly onProjectionError?: (error: unknown) => void;
+  /** Told when a command's answer could not wait for the read model (see AddSmtpConfigUseCase). */
+  readonly onReadModelLag?: (error: unknown) => void;
+  /**
+   * Start the projection when the runner is first resolved (default true). Pass false where the
+   * read model is shared and a {@link LeaderProjection} decides when this process runs it.
+   */
+  readonly startProjection?: boolean;
+  /** What use cases wait on for read-your-writes; default the runner (a shared read model: its CheckpointWatcher). */
+  readonly projectionProgress?: () => ProjectionProgress;
 }
+
+/** Something that can tell when the read model has processed a position. */
+export type ProjectionProgress = Pick<ProjectionRunner, 'waitFor'>;
 
 /**
  * The composition root as an inversify container module. Every binding names its dependencies
@@ -75,22 +89,27 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
           new ProjectionRunner(events, target, {
             handler: projectEvent,
             streamPrefixes: [INSTANCE_STREAM_PREFIX],
+            // Well under the commands' projection timeout, so that a POST after a long outage is not the one that waits it out.
+            maxBackoffMs: 1_000,
             ...(options.onProjectionError ? { onError: options.onProjectionError } : {}),
           }),
         [TOKENS.EventStore, TOKENS.ProjectionStore],
       )
       .inSingletonScope();
     onActivation<ProjectionRunner>(TOKENS.ProjectionRunner, (_ctx, runner) => {
-      runner.start();
+      if (options.startProjection ?? true) runner.start();
       return runner;
     });
+    const progress = options.projectionProgress;
+    if (progress) bind<ProjectionProgress>(TOKENS.ProjectionProgress).toResolvedValue(progress).inSingletonScope();
+    else bind<ProjectionProgress>(TOKENS.ProjectionProgress).toResolvedValue((runner: ProjectionRunner) => runner, [TOKENS.ProjectionRunner]);
     onDeactivation<ProjectionRunner>(TOKENS.ProjectionRunner, (runner) => runner.stop());
     bind<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig)
       .toResolvedValue(
         (
           events: EventStore,
           queries: ProjectionStore,
-          projection: ProjectionRunner,
+          projection: ProjectionProgress,
           clock: Clock,
           ids: IdGenerator,
           encryptor: SecretEncryptor,
@@ -105,11 +124,12 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
             encryptor,
             permissions,
             ...(options.projectionTimeoutMs ? { projectionTimeoutMs: options.projectionTimeoutMs } : {}),
+            ...(options.onReadModelLag ? { onReadModelLag: options.onReadModelLag } : {}),
           }),
         [
           TOKENS.EventStore,
           TOKENS.ProjectionStore,
-          TOKENS.ProjectionRunner,
+          TOKENS.ProjectionProgress,
           TOKENS.Clock,
           TOKENS.IdGenerator,
           TOKENS.SecretEncryptor,

@@ -1,13 +1,14 @@
 import { resolve } from 'node:path';
 import { Container } from 'inversify';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import type { EventStore, GetSmtpConfigQuery, AddSmtpConfigUseCase, ProjectionRunner, ProjectionStore, SetUpInstanceUseCase } from '../application/index.js';
+import type { GetSmtpConfigQuery, AddSmtpConfigUseCase, ProjectionRunner, ProjectionStore, SetUpInstanceUseCase } from '../application/index.js';
+import { LeaderProjection } from '../application/index.js';
+import { isDomainError } from '../domain/index.js';
+import { openStores, type OpenedStores } from './bootstrap/open-stores.js';
 import type { Config } from './config.js';
-import { smtpConfigModule, TOKENS } from './container.js';
+import { smtpConfigModule, TOKENS, type ProjectionProgress } from './container.js';
 import { keyRingFrom } from './crypto/aes-gcm-encryptor.js';
 import { loadOrCreateDevKeyRing } from './crypto/dev-key-ring.js';
-import { EventStoreDBEventStore } from './eventstoredb/eventstoredb-event-store.js';
-import { FileEventStore } from './file/file-event-store.js';
 import { DEV_ISSUER, JwtAuthenticator, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
 import { buildHttpServer, LOG_REDACT_PATHS } from './http/server.js';
 
@@ -17,8 +18,8 @@ export const FIRST_INSTANCE = { name: 'ZITADEL', domains: ['localhost', '127.0.0
 export interface ServerAppOptions {
   /** Where log lines go (default: stdout). Tests pass a stream to read them. */
   readonly logStream?: DestinationStream;
-  /** Opens the event store; default: the embedded file store in DATA_DIR. */
-  readonly openEventStore?: (config: Config, logger: Logger) => Promise<EventStore>;
+  /** Opens the stores; default: {@link openStores} (SQLite in DATA_DIR, or EventStoreDB). */
+  readonly openStores?: (config: Config, dataDir: string, logger: Logger) => Promise<OpenedStores>;
 }
 
 export const createLogger = (config: Pick<Config, 'LOG_LEVEL'>, stream?: DestinationStream): Logger =>
@@ -41,32 +42,53 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     if (dev.created) logger.warn({ dataDir }, 'created a development encryption key in the data directory; set ENCRYPTION_KEYS in production');
   }
 
-  const events = options.openEventStore
-    ? await options.openEventStore(config, logger)
-    : await openConfiguredEventStore(config, dataDir, logger);
+  const stores = options.openStores
+    ? await options.openStores(config, dataDir, logger)
+    : await openStores(config, dataDir, logger, 'server');
+  const { events, readModel, shared } = stores;
   const container = new Container();
   container.load(
     smtpConfigModule({
       keyRing,
       eventStore: () => events,
+      projectionStore: () => readModel,
       ...(config.MACHINE_ID !== undefined ? { machineId: config.MACHINE_ID } : {}),
       onProjectionError: (err) => logger.warn({ err }, 'projection feed failed; resubscribing'),
+      onReadModelLag: (err) => logger.warn({ err }, 'the read model did not catch up in time; answered from the stored event'),
+      // A shared read model (several replicas on one database) has one writer: whoever holds the lock.
+      ...(shared ? { startProjection: false, projectionProgress: () => shared.watcher } : {}),
     }),
   );
   const runner = container.get<ProjectionRunner>(TOKENS.ProjectionRunner);
+  const progress = container.get<ProjectionProgress>(TOKENS.ProjectionProgress);
+  const leader = shared
+    ? new LeaderProjection(runner, shared.lock, {
+        onLeadershipChange: (leading) => logger.info({ leading }, leading ? 'this replica now writes the read model' : 'this replica no longer writes the read model'),
+        onError: (err) => logger.warn({ err }, 'could not ask for the projection lock; trying again'),
+      })
+    : undefined;
+  leader?.start();
   const close = async () => {
+    await leader?.stop();
     await container.unbindAllAsync();
-    await events.close();
+    await stores.close();
   };
 
   try {
     const head = await events.headPosition();
     if (head) {
-      await runner.waitFor(head, 120_000);
+      await progress.waitFor(head, 120_000);
     } else {
-      const { instanceId, position } = await container.get<SetUpInstanceUseCase>(TOKENS.SetUpInstance).execute(FIRST_INSTANCE);
-      await runner.waitFor(position, 10_000);
-      logger.info({ instanceId, domains: FIRST_INSTANCE.domains }, 'the store was empty: created the first instance');
+      try {
+        const { instanceId, position } = await container.get<SetUpInstanceUseCase>(TOKENS.SetUpInstance).execute(FIRST_INSTANCE);
+        await progress.waitFor(position, 30_000);
+        logger.info({ instanceId, domains: FIRST_INSTANCE.domains }, 'the store was empty: created the first instance');
+      } catch (error) {
+        // Replicas starting together on an empty database: another one created it first.
+        if (!(isDomainError(error) && error.kind === 'AlreadyExists')) throw error;
+        const now = await events.headPosition();
+        if (now) await progress.waitFor(now, 30_000);
+      }
     }
 
     let verificationKey;
@@ -89,7 +111,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       queries: container.get<ProjectionStore>(TOKENS.ProjectionStore),
       authenticator: new JwtAuthenticator({ key: verificationKey, issuer, ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}) }),
       logger,
-      ready: () => runner.running,
+      ready: () => (leader ? true : runner.running),
     });
 
     return {
@@ -102,7 +124,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
         const address = app.server.address();
         const port = typeof address === 'object' && address ? address.port : config.PORT;
         const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
-        logger.info({ url, dataDir }, `listening on ${url}`);
+        logger.info({ url, dataDir, stores: stores.description }, `listening on ${url}`);
         return url;
       },
       /** Stops taking requests, lets in-flight ones finish, then stops the projection and the store. */
@@ -115,16 +137,6 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     await close();
     throw error;
   }
-};
-
-/** EVENTSTORE_CONNECTION_STRING switches from the embedded default to EventStoreDB. */
-export const openConfiguredEventStore = async (config: Config, dataDir: string, logger: Logger): Promise<EventStore> => {
-  if (config.EVENTSTORE_CONNECTION_STRING) {
-    logger.info('event store: EventStoreDB (EVENTSTORE_CONNECTION_STRING)');
-    return EventStoreDBEventStore.fromConnectionString(config.EVENTSTORE_CONNECTION_STRING);
-  }
-  logger.info({ dataDir }, 'event store: embedded file store');
-  return FileEventStore.open(dataDir);
 };
 
 export type ServerApp = Awaited<ReturnType<typeof createServerApp>>;

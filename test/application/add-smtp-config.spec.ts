@@ -23,11 +23,14 @@ describe.each(storeAdapters)('AddSmtpConfig use case on the $name store', (adapt
 
   beforeEach(async () => {
     store = await adapter.create();
-    h = createHarness({ events: store.store, shared: store.shared ?? false });
+    h = createHarness({ events: store.store, ...(store.readModel ? { readModel: store.readModel } : {}), shared: store.shared ?? false });
     instanceId = await h.newInstance('acme');
     h.clock.advance(1234);
   });
-  afterEach(() => h.close());
+  afterEach(async () => {
+    await h.close();
+    await store.close();
+  });
 
   it('answers the seed example with the details drawn from the read model', async () => {
     const response = await h.addSmtpConfig.execute({ principal: owner(instanceId), instanceId, body: seedRequest });

@@ -26,14 +26,17 @@ describe.each(storeAdapters)('SMTP configuration projection on the $name store',
 
   beforeEach(async () => {
     store = await adapter.create();
-    h = createHarness({ events: store.store, shared: store.shared ?? false });
+    h = createHarness({ events: store.store, ...(store.readModel ? { readModel: store.readModel } : {}), shared: store.shared ?? false });
     for (let i = 0; i < 5; i++) {
       const instanceId = await h.newInstance();
       h.clock.advance(10);
       if (i % 2 === 0) await h.addSmtpConfig.execute({ principal: owner(instanceId), instanceId, body: { ...seedRequest, senderName: `n${i}` } });
     }
   });
-  afterEach(() => h.close());
+  afterEach(async () => {
+    await h.close();
+    await store.close();
+  });
 
   it('rebuilds the same read model from the events, every time', async () => {
     const live = await h.readModel.snapshot();

@@ -1,31 +1,14 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, node, ROOT, startServer } from '../support/cli.js';
 import { seedRequest } from '../support/fixtures.js';
 import { send } from '../support/http-server.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const START = join(ROOT, 'src/infrastructure/cli/start.ts');
-const TOKEN = join(ROOT, 'src/infrastructure/cli/token.ts');
-// The same entry points `npm start` and `npm run token` run (built); here straight from the sources.
-const node = (script: string) => [process.execPath, ['--import', 'tsx', script]] as const;
-
-const waitForLine = (child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<string> =>
-  new Promise((resolvePromise, reject) => {
-    let buffer = '';
-    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} in: ${buffer}`)), timeoutMs);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('utf8');
-      const line = buffer.split('\n').find((l) => pattern.test(l));
-      if (line) {
-        clearTimeout(timer);
-        resolvePromise(line);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`exited with ${code}: ${buffer}`)));
-  });
+const START = CLI.start;
+const TOKEN = CLI.token;
 
 describe('the command-line entry points', () => {
   let dataDir: string;
@@ -34,10 +17,7 @@ describe('the command-line entry points', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'smtp-cli-'));
-    const [cmd, args] = node(START);
-    server = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, PORT: '0', DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const line = await waitForLine(server, /listening on/);
-    url = (JSON.parse(line) as { url: string }).url;
+    ({ server, url } = await startServer(dataDir));
   });
   afterAll(() => {
     if (server.exitCode === null) server.kill('SIGKILL');

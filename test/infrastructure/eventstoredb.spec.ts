@@ -105,7 +105,7 @@ describe('selecting EventStoreDB by configuration', () => {
     const esdb = await new InProcessEventStoreDB({ mode: 'batch-append' }).start();
     const server = await startTestServer({ EVENTSTORE_CONNECTION_STRING: esdb.connectionString });
     try {
-      expect(server.logs.some((l) => l.includes('event store: EventStoreDB'))).toBe(true);
+      expect(server.logs.some((l) => l.includes('events in EventStoreDB'))).toBe(true);
       const instanceId = await server.firstInstanceId();
       const res = await server.post(seedRequest, { token: await server.token({ instanceId, roles: ['IAM_OWNER'] }) });
       expect(res.status).toBe(200);

@@ -1,7 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventStoreDBEventStore, FileEventStore, InMemoryEventStore, type EventStore } from '../../src/index.js';
+import pg from 'pg';
+import {
+  EventStoreDBEventStore,
+  InMemoryEventStore,
+  PostgresEventStore,
+  PostgresProjectionStore,
+  SqliteEventStore,
+  SqliteProjectionStore,
+  type EventStore,
+  type ProjectionStore,
+} from '../../src/index.js';
 import { InProcessEventStoreDB } from './esdb/in-process-eventstoredb.js';
 
 /** One event store under test, with a way to make the server drop its subscriptions. */
@@ -11,6 +21,8 @@ export interface StoreUnderTest {
   dropSubscriptions(): void;
   /** Whether the server outlives the test (a real EventStoreDB): then ids must not repeat across runs. */
   readonly shared?: boolean;
+  /** The read model that goes with this store, when it has its own (else the in-memory one). */
+  readonly readModel?: ProjectionStore;
   close(): Promise<void>;
 }
 
@@ -27,16 +39,20 @@ export const inMemoryAdapter: StoreAdapter = {
   },
 };
 
-export const fileAdapter: StoreAdapter = {
-  name: 'embedded file',
+/** The embedded default: events and read model in SQLite files in a fresh data directory. */
+export const sqliteAdapter: StoreAdapter = {
+  name: 'SQLite',
   async create() {
-    const dir = mkdtempSync(join(tmpdir(), 'smtp-events-'));
-    const store = await FileEventStore.open(dir);
+    const dir = mkdtempSync(join(tmpdir(), 'smtp-sqlite-'));
+    const store = SqliteEventStore.open(dir, { pollIntervalMs: 20 });
+    const readModel = SqliteProjectionStore.open(dir);
     return {
       store,
+      readModel,
       dropSubscriptions: () => store.dropSubscriptions(),
       close: async () => {
         await store.close();
+        await readModel.close();
         rmSync(dir, { recursive: true, force: true });
       },
     };
@@ -82,5 +98,68 @@ if (!esdbConnectionString) {
   console.info('EventStoreDB suites run against the in-process server (test/support/esdb); set EVENTSTORE_CONNECTION_STRING to use a real one.');
 }
 
+/**
+ * PostgreSQL: TEST_DATABASE_URL, else the machine's server as DEVELOPERS.md describes it. Each store
+ * under test gets a schema of its own, dropped afterwards, so parallel runs never collide.
+ */
+export const testDatabaseUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const postgresUnreachable = async (): Promise<string | undefined> => {
+  const client = new pg.Client({ connectionString: testDatabaseUrl, connectionTimeoutMillis: 3_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message || String((error as NodeJS.ErrnoException).code) : String(error);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+};
+
+/** Why the PostgreSQL suites cannot run here, or undefined when they can. On CI this is a failure, not a skip. */
+export const postgresSkipReason: string | undefined = await (async () => {
+  const problem = await postgresUnreachable();
+  if (!problem) return undefined;
+  const reason = `PostgreSQL at ${testDatabaseUrl.replace(/\/\/[^@]*@/, '//')} is not reachable (${problem}); set TEST_DATABASE_URL or start it (see README)`;
+  if (process.env.CI) throw new Error(`${reason}. CI must run the PostgreSQL suites.`);
+  console.info(`PostgreSQL suites skipped: ${reason}.`);
+  return reason;
+})();
+
+let schemas = 0;
+/** A fresh schema on the test database, with a pool; dropped with everything in it on close. */
+export const freshPostgresSchema = async (max = 8) => {
+  const pool = new pg.Pool({ connectionString: testDatabaseUrl, max });
+  const schema = `t_${process.pid}_${Date.now().toString(36)}_${++schemas}`;
+  return {
+    pool,
+    schema,
+    async drop() {
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+      await pool.end();
+    },
+  };
+};
+
+export const postgresAdapter: StoreAdapter = {
+  name: 'PostgreSQL',
+  async create() {
+    const db = await freshPostgresSchema();
+    const store = await PostgresEventStore.open(db.pool, { schema: db.schema, pollIntervalMs: 50 });
+    const readModel = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
+    return {
+      store,
+      readModel,
+      dropSubscriptions: () => store.dropSubscriptions(),
+      close: async () => {
+        await store.close();
+        await db.drop();
+      },
+    };
+  },
+};
+
 /** Every adapter the contract suites run against. */
-export const storeAdapters: StoreAdapter[] = [inMemoryAdapter, fileAdapter, ...eventStoreDBAdapters];
+export const storeAdapters: StoreAdapter[] = [inMemoryAdapter, sqliteAdapter, ...(postgresSkipReason ? [] : [postgresAdapter]), ...eventStoreDBAdapters];

@@ -86,6 +86,8 @@ export const createHarness = (options: HarnessOptions = {}): Harness => {
   runner.start();
   const setUpInstance = new SetUpInstanceUseCase({ events, clock, ids });
   let instances = 0;
+  // A store that outlives the test keeps earlier runs' domain claims: make this run's domains its own.
+  const domainSuffix = options.shared ? `-${Date.now().toString(36)}` : '';
   return {
     events,
     readModel,
@@ -96,7 +98,7 @@ export const createHarness = (options: HarnessOptions = {}): Harness => {
     getSmtpConfig: new GetSmtpConfigQuery({ queries: readModel, permissions }),
     setUpInstance,
     async newInstance(name = `instance${++instances}`) {
-      const { instanceId } = await setUpInstance.execute({ name, domains: [`${name}.example.com`] });
+      const { instanceId } = await setUpInstance.execute({ name, domains: [`${name}${domainSuffix}.example.com`] });
       return instanceId;
     },
     async close() {

@@ -1,3 +1,4 @@
 export * from './event-store.js';
 export * from './read-model.js';
 export * from './services.js';
+export * from './projection-lock.js';

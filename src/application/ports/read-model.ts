@@ -39,6 +39,8 @@ export interface SmtpConfigQueries {
   smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined>;
   instanceById(instanceId: string): Promise<InstanceView | undefined>;
   instanceByDomain(domain: string): Promise<InstanceView | undefined>;
+  /** Every instance, in id order (for operators' tools). */
+  instances(): AsyncIterable<InstanceView>;
 }
 
 /** The changes one event makes, at that event's position (empty for events the projection ignores). */

@@ -45,12 +45,14 @@ export interface AddSmtpConfigDeps {
   readonly permissions: PermissionChecker;
   /** How long to wait for the read model to show the new configuration. */
   readonly projectionTimeoutMs?: number;
+  /** Told when the read model did not catch up in time (the answer then comes from the appended event). */
+  readonly onReadModelLag?: (error: unknown) => void;
 }
 
 /**
  * Add a new SMTP configuration if nothing is set yet: authorize, validate, encrypt the password,
  * load the instance, decide, append (deciding again after a lost race), wait for the projection,
- * and answer from the read model.
+ * and answer from the read model (or, if it lags, from the appended event).
  */
 export class AddSmtpConfigUseCase {
   constructor(private readonly deps: AddSmtpConfigDeps) {}
@@ -71,7 +73,21 @@ export class AddSmtpConfigUseCase {
       correlationId: call.correlationId ?? commandId,
       now,
     });
-    await projection.waitFor(result.append.position, this.deps.projectionTimeoutMs ?? 5_000);
+    // Read-your-writes: answer from the read model once it shows the new configuration. The event is
+    // on disk already, so when the read model lags past the timeout (its disk is full, its writer is
+    // failing over) the answer is still 200, built from the appended event exactly as the projection
+    // builds it; the read model shows it once it catches up.
+    const caughtUp = await projection.waitFor(result.append.position, this.deps.projectionTimeoutMs ?? 5_000).then(
+      () => true,
+      (error: unknown) => {
+        this.deps.onReadModelLag?.(error);
+        return false;
+      },
+    );
+    if (!caughtUp) {
+      const at = now.toISOString();
+      return { details: { sequence: result.sequence.toString(), creationDate: at, changeDate: at, resourceOwner: call.instanceId }, id: configId };
+    }
     const view = await queries.smtpConfigById(call.instanceId, configId);
     if (!view) {
       throw new DomainError(ErrorKind.Internal, 'SMTP-proj-k3d9', 'Errors.Internal', 'the projection did not produce the configuration');

@@ -1,11 +1,18 @@
 import type { Decider } from '../decider.js';
 import { Errors } from '../errors.js';
 import type { AddSmtpConfig, InstanceCommand, SetUpInstance } from './commands.js';
+import { isHostName } from './smtp-config.js';
 import { InstanceEventTypes, type InstanceEvent, type SMTPConfigAdded } from './events.js';
 
 /** One stream per instance. */
 export const instanceStreamId = (instanceId: string): string => `instance-${instanceId}`;
 export const INSTANCE_STREAM_PREFIX = 'instance-';
+
+/** A host name (or an IPv4 address) of at most 253 characters: what a Host header can carry. */
+export const isDomainName = (domain: string): boolean => domain.length <= 253 && isHostName(domain) && !domain.endsWith('.');
+
+/** Domains as an instance keeps them: lower case, each once, in the order given. */
+export const normalizeDomains = (domains: readonly string[]): string[] => [...new Set(domains.map((d) => d.toLowerCase()))];
 
 /** The narrow write model: only what the invariants need. */
 export interface InstanceState {
@@ -32,7 +39,10 @@ const setUp = (command: SetUpInstance, state: InstanceState): InstanceEvent[] =>
   const violations = [];
   if (command.name.trim() === '') violations.push({ field: 'name', description: 'must not be empty' });
   if (command.domains.length === 0) violations.push({ field: 'domains', description: 'must name at least one domain' });
-  const domains = [...new Set(command.domains.map((d) => d.toLowerCase()))];
+  for (const domain of command.domains) {
+    if (!isDomainName(domain)) violations.push({ field: 'domains', description: `${JSON.stringify(domain)} is not a domain name` });
+  }
+  const domains = normalizeDomains(command.domains);
   if (violations.length > 0) throw Errors.invalidInstanceSetup(violations);
   return [
     { type: InstanceEventTypes.InstanceAdded, data: { name: command.name } },

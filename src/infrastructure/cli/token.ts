@@ -2,11 +2,9 @@
 // Prints a token that the server running on the same DATA_DIR accepts (development key only).
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { projectEvent } from '../../application/index.js';
+import { pino } from 'pino';
+import { openStores, readModelUpToDate } from '../bootstrap/open-stores.js';
 import { ConfigError, loadConfig } from '../config.js';
-import { EventStoreDBEventStore } from '../eventstoredb/eventstoredb-event-store.js';
-import { FileEventStore } from '../file/file-event-store.js';
-import { InMemoryProjectionStore } from '../in-memory/in-memory-projection-store.js';
 import { loadOrCreateDevSigningKey, signToken } from '../http/jwt-authenticator.js';
 
 const usage = 'usage: npm run token -- --instance <id or domain> [--role IAM_OWNER] [--user <id>] [--expires-in 1h]';
@@ -24,19 +22,16 @@ const main = async () => {
   const config = loadConfig();
   const dataDir = resolve(config.DATA_DIR);
 
-  // Find the instance by id or domain in the events, read-only (the server may be running).
-  const events = config.EVENTSTORE_CONNECTION_STRING
-    ? EventStoreDBEventStore.fromConnectionString(config.EVENTSTORE_CONNECTION_STRING)
-    : await FileEventStore.open(dataDir, { readOnly: true });
-  const view = new InMemoryProjectionStore();
-  const abort = new AbortController();
-  for await (const item of events.subscribeToAll({ signal: abort.signal })) {
-    if (item.kind === 'caught-up') break;
-    if (item.kind === 'event') await view.apply(projectEvent(item.event), item.event.position);
+  // Find the instance by id or domain in the read model, brought up to date first (the server
+  // may be running, or may not have seen the latest instances yet).
+  const stores = await openStores(config, dataDir, pino({ level: 'silent' }), 'tool');
+  let instance;
+  try {
+    await readModelUpToDate(stores);
+    instance = (await stores.readModel.instanceById(values.instance)) ?? (await stores.readModel.instanceByDomain(values.instance));
+  } finally {
+    await stores.close();
   }
-  abort.abort();
-  await events.close();
-  const instance = (await view.instanceById(values.instance)) ?? (await view.instanceByDomain(values.instance));
   if (!instance) throw new ConfigError(`no instance with the id or domain "${values.instance}" in ${dataDir}; start the server once first`);
 
   const { privateJwk } = await loadOrCreateDevSigningKey(dataDir);

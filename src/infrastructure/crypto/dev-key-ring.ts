@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createFileOnce } from '../system/create-file-once.js';
 import { join } from 'node:path';
 import { keyRingFrom, type KeyRing } from './aes-gcm-encryptor.js';
 
@@ -14,8 +15,8 @@ export const loadOrCreateDevKeyRing = (dataDir: string): { ring: KeyRing; create
   if (!existsSync(path)) {
     mkdirSync(dataDir, { recursive: true });
     const id = `dev-${new Date().toISOString().slice(0, 10)}`;
-    writeFileSync(path, JSON.stringify({ activeKeyId: id, keys: { [id]: randomBytes(32).toString('base64') } }), { mode: 0o600, flag: 'wx' });
-    return { ring: read(path), created: true };
+    const created = createFileOnce(path, JSON.stringify({ activeKeyId: id, keys: { [id]: randomBytes(32).toString('base64') } }));
+    return { ring: read(path), created };
   }
   return { ring: read(path), created: false };
 };

@@ -165,7 +165,10 @@ export class EventStoreDBEventStore implements EventStore {
     }
   }
 
-  async close(): Promise<void> {
-    await this.client.dispose();
+  private closing: Promise<void> | undefined;
+
+  /** Idempotent: a second call waits for the first. */
+  close(): Promise<void> {
+    return (this.closing ??= this.client.dispose());
   }
 }

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createLocalJWKSet,
@@ -15,6 +15,7 @@ import {
   type CryptoKey,
 } from 'jose';
 import type { Principal } from '../../application/index.js';
+import { createFileOnce } from '../system/create-file-once.js';
 import { HttpErrors } from './error-body.js';
 
 /** The claims this module reads from a token (besides `sub`, `exp`, `iss` and `aud`). */
@@ -75,8 +76,7 @@ export const loadOrCreateDevSigningKey = async (dataDir: string): Promise<{ priv
   mkdirSync(dataDir, { recursive: true });
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const privateJwk = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: `dev-${Date.now().toString(36)}` };
-  writeFileSync(path, JSON.stringify(privateJwk), { mode: 0o600, flag: 'wx' });
-  chmodSync(path, 0o600);
+  if (!createFileOnce(path, JSON.stringify(privateJwk))) return loadOrCreateDevSigningKey(dataDir); // another replica made it first
   const { d: _d, ...publicJwk } = privateJwk;
   return { privateJwk, publicJwk, created: true };
 };

@@ -11,7 +11,7 @@ import {
 /** The read model in memory, with its checkpoint. Each apply is one synchronous, atomic step. */
 export class InMemoryProjectionStore implements ProjectionStore {
   private configs = new Map<string, SmtpConfigView>();
-  private instances = new Map<string, InstanceView>();
+  private instanceRows = new Map<string, InstanceView>();
   private domains = new Map<string, string>();
   private position: GlobalPosition | undefined;
 
@@ -40,7 +40,7 @@ export class InMemoryProjectionStore implements ProjectionStore {
 
   async reset(): Promise<void> {
     this.configs = new Map();
-    this.instances = new Map();
+    this.instanceRows = new Map();
     this.domains = new Map();
     this.position = undefined;
   }
@@ -50,19 +50,24 @@ export class InMemoryProjectionStore implements ProjectionStore {
   }
 
   async instanceById(instanceId: string): Promise<InstanceView | undefined> {
-    return this.instances.get(instanceId);
+    return this.instanceRows.get(instanceId);
   }
 
   async instanceByDomain(domain: string): Promise<InstanceView | undefined> {
     const id = this.domains.get(domain.toLowerCase());
-    return id === undefined ? undefined : this.instances.get(id);
+    return id === undefined ? undefined : this.instanceRows.get(id);
+  }
+
+  async *instances(): AsyncIterable<InstanceView> {
+    const ids = [...this.instanceRows.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const id of ids) yield this.instanceRows.get(id)!;
   }
 
   async snapshot(): Promise<unknown> {
     const sorted = <V>(m: Map<string, V>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return JSON.parse(
       JSON.stringify(
-        { checkpoint: this.position, instances: sorted(this.instances), domains: sorted(this.domains), smtpConfigs: sorted(this.configs) },
+        { checkpoint: this.position, instances: sorted(this.instanceRows), domains: sorted(this.domains), smtpConfigs: sorted(this.configs) },
         (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
       ),
     );
@@ -71,13 +76,13 @@ export class InMemoryProjectionStore implements ProjectionStore {
   private applyOne(change: ReadModelChange): void {
     switch (change.kind) {
       case 'upsertInstance':
-        this.instances.set(change.instance.id, { ...change.instance, domains: this.instances.get(change.instance.id)?.domains ?? [] });
+        this.instanceRows.set(change.instance.id, { ...change.instance, domains: this.instanceRows.get(change.instance.id)?.domains ?? [] });
         return;
       case 'addInstanceDomain': {
-        const instance = this.instances.get(change.instanceId);
+        const instance = this.instanceRows.get(change.instanceId);
         if (!instance) return;
         const domains = instance.domains.includes(change.domain) ? instance.domains : [...instance.domains, change.domain];
-        this.instances.set(change.instanceId, { ...instance, domains, sequence: change.sequence });
+        this.instanceRows.set(change.instanceId, { ...instance, domains, sequence: change.sequence });
         this.domains.set(change.domain, change.instanceId);
         return;
       }

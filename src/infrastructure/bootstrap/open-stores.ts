@@ -1,0 +1,159 @@
+import { mkdirSync } from 'node:fs';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import {
+  catchUpReadModel,
+  CheckpointWatcher,
+  comparePositions,
+  type EventStore,
+  type ProjectionLock,
+  type ProjectionStore,
+} from '../../application/index.js';
+import type { Config } from '../config.js';
+import { EventStoreDBEventStore } from '../eventstoredb/eventstoredb-event-store.js';
+import { PgListener } from '../postgres/live-feed.js';
+import { PostgresEventStore } from '../postgres/postgres-event-store.js';
+import { PostgresProjectionStore } from '../postgres/postgres-projection-store.js';
+import { PgProjectionLock } from '../postgres/projection-lock.js';
+import { DataDirLock } from '../sqlite/data-dir-lock.js';
+import { importLegacyLog } from '../sqlite/jsonl-import.js';
+import { SqliteEventStore } from '../sqlite/sqlite-event-store.js';
+import { SqliteProjectionStore } from '../sqlite/sqlite-projection-store.js';
+import { StoreFileError } from '../sqlite/store-file-error.js';
+
+/** How replicas sharing one read model agree on its single writer and learn that it moved. */
+export interface SharedReadModel {
+  readonly lock: ProjectionLock;
+  /** Read-your-writes for a replica that does not project: the shared checkpoint, woken by notifications. */
+  readonly watcher: CheckpointWatcher;
+}
+
+export interface OpenedStores {
+  readonly events: EventStore;
+  readonly readModel: ProjectionStore;
+  /** Set when the read model is shared by several processes (PostgreSQL); undefined when this process owns it. */
+  readonly shared: SharedReadModel | undefined;
+  /** Where the data lives, for log lines (never a password). */
+  readonly description: string;
+  /** Closes the stores and, for a server, lets go of the data directory. */
+  close(): Promise<void>;
+}
+
+/**
+ * The one place where the environment becomes stores:
+ *
+ * | set                                        | events       | read model  |
+ * | ------------------------------------------ | ------------ | ----------- |
+ * | nothing                                    | SQLite       | SQLite      |
+ * | DATABASE_URL                               | PostgreSQL   | PostgreSQL  |
+ * | EVENTSTORE_CONNECTION_STRING               | EventStoreDB | SQLite      |
+ * | EVENTSTORE_CONNECTION_STRING, DATABASE_URL | EventStoreDB | PostgreSQL  |
+ *
+ * `role: 'server'` on SQLite takes the data directory's lock first (one server per directory) and
+ * imports an earlier version's JSON-lines log; with DATABASE_URL, replicas share the database and
+ * DATA_DIR (which then holds only development keys) takes no lock. `role: 'tool'` (the
+ * command-line tools) works beside running servers.
+ */
+export const openStores = async (config: Config, dataDir: string, logger: Logger, role: 'server' | 'tool'): Promise<OpenedStores> => {
+  mkdirSync(dataDir, { recursive: true });
+  const closers: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+  };
+  try {
+    let pool: pg.Pool | undefined;
+    if (config.DATABASE_URL) {
+      const p = new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE });
+      p.on('error', (err) => logger.warn({ err }, 'an idle database connection failed'));
+      pool = p;
+      closers.push(() => p.end());
+    } else if (role === 'server') {
+      const lock = DataDirLock.acquire(dataDir);
+      closers.push(() => lock.release());
+    }
+
+    let events: EventStore;
+    if (config.EVENTSTORE_CONNECTION_STRING) {
+      events = EventStoreDBEventStore.fromConnectionString(config.EVENTSTORE_CONNECTION_STRING);
+    } else if (pool) {
+      events = await PostgresEventStore.open(pool, { schema: config.DATABASE_SCHEMA });
+    } else {
+      events = SqliteEventStore.open(dataDir);
+    }
+    const opened = events;
+    closers.push(() => opened.close());
+    if (events instanceof SqliteEventStore && role === 'server') {
+      const report = await importLegacyLog(dataDir, events);
+      if (report) {
+        logger.info(report, `imported ${report.imported} of ${report.events} events from the JSON-lines log of an earlier version; it was moved to ${report.movedTo}`);
+        if (report.tornTail) logger.warn({ file: report.file }, 'the log ended in a line cut short by a crash; it was never acknowledged and was left out');
+      }
+    }
+
+    let readModel: ProjectionStore;
+    let shared: SharedReadModel | undefined;
+    if (pool) {
+      const postgres = await PostgresProjectionStore.open(pool, { schema: config.DATABASE_SCHEMA });
+      readModel = postgres;
+      const watcher = new CheckpointWatcher(postgres);
+      const listener = new PgListener(pool.options, { [postgres.checkpointChannel]: () => watcher.notify() });
+      await listener.start();
+      closers.push(() => listener.close());
+      shared = { lock: new PgProjectionLock(pool.options, config.DATABASE_SCHEMA), watcher };
+    } else {
+      const sqlite = SqliteProjectionStore.open(dataDir);
+      readModel = sqlite;
+      closers.push(() => sqlite.close());
+    }
+    if (events instanceof SqliteEventStore || events instanceof PostgresEventStore) await refuseReadModelAhead(events, readModel, describeEvents(events, config));
+
+    const description = `events in ${describeEvents(events, config)}, read model in ${pool ? `PostgreSQL (schema ${config.DATABASE_SCHEMA})` : `SQLite (${dataDir})`}`;
+    logger.info(description);
+    return { events, readModel, shared, description, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+};
+
+const describeEvents = (events: EventStore, config: Config): string =>
+  events instanceof SqliteEventStore ? `SQLite (${events.file})` : events instanceof PostgresEventStore ? `PostgreSQL (schema ${config.DATABASE_SCHEMA})` : 'EventStoreDB';
+
+/**
+ * A read model that has seen more events than the event store holds means the events were
+ * replaced, emptied or lost: starting would serve rows whose events are gone. Stop and say so.
+ */
+const refuseReadModelAhead = async (events: EventStore, readModel: ProjectionStore, where: string): Promise<void> => {
+  const checkpoint = await readModel.checkpoint();
+  if (!checkpoint) return;
+  const head = await events.headPosition();
+  if (head && comparePositions(checkpoint, head) <= 0) return;
+  const file = events instanceof SqliteEventStore ? events.file : where;
+  const fix =
+    readModel instanceof SqliteProjectionStore
+      ? `Restore ${file} from a backup; if starting over was intended, delete ${readModel.file} too.`
+      : 'Restore the events from a backup; if starting over was intended, drop the read model tables too.';
+  throw new StoreFileError(
+    file,
+    `the events in ${where} end at ${head ? head.commit : 'nothing'}, but the read model has applied up to ${checkpoint.commit}: the events were replaced, emptied or lost. ${fix}`,
+  );
+};
+
+/**
+ * Brings the read model up to the events' current head before a tool reads it. Where the read
+ * model is shared, only the lock holder writes it: the tool catches up itself if it can take the
+ * lock (no server is running), else it waits for the running projection.
+ */
+export const readModelUpToDate = async (stores: OpenedStores, timeoutMs = 120_000): Promise<void> => {
+  if (!stores.shared) return catchUpReadModel(stores.events, stores.readModel, timeoutMs);
+  const lease = await stores.shared.lock.tryAcquire();
+  if (lease) {
+    try {
+      return await catchUpReadModel(stores.events, stores.readModel, timeoutMs);
+    } finally {
+      await lease.release();
+    }
+  }
+  const head = await stores.events.headPosition();
+  if (head) await stores.shared.watcher.waitFor(head, timeoutMs);
+};

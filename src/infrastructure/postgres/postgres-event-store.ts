@@ -1,0 +1,155 @@
+import type pg from 'pg';
+import {
+  WrongExpectedRevisionError,
+  type AppendResult,
+  type EventStore,
+  type ExpectedRevision,
+  type GlobalPosition,
+  type NewEvent,
+  type ReadStreamResult,
+  type SubscribeOptions,
+  type SubscriptionItem,
+} from '../../application/index.js';
+import { EVENT_COLUMNS, toLogEntry, toRecordedEvent, type EventRow } from '../sql/event-rows.js';
+import { GroupCommit, type Outcome } from '../sql/group-commit.js';
+import { LogFollower } from '../sql/log-follower.js';
+import { pgStoreError } from './errors.js';
+import { channelName, PgListener } from './live-feed.js';
+import { migratePostgres, schemaIdentifier } from './migrate.js';
+import { pgEventMigrations } from './migrations/0001-events.js';
+
+interface AppendRequest {
+  readonly streamId: string;
+  readonly events: readonly NewEvent[];
+  readonly expected: ExpectedRevision;
+}
+
+export interface PostgresEventStoreOptions {
+  /** The schema that holds the tables (default `smtp_config`); made if missing. */
+  readonly schema?: string;
+  /** How often a waiting subscription reads again without a notification (ms). */
+  readonly pollIntervalMs?: number;
+  /** Test hook: runs inside every append transaction, just before COMMIT. */
+  readonly beforeCommit?: () => Promise<void>;
+}
+
+/**
+ * Events in PostgreSQL, in a schema of their own. Appends that arrive while a transaction is being
+ * written are committed together in the next one (group commit), each through `append_to_stream`
+ * (see its migration for the expected-revision check and why positions never commit out of order).
+ * Subscriptions read the log in pages and are woken by NOTIFY, with polling as the fallback.
+ * The pool belongs to the caller.
+ */
+export class PostgresEventStore implements EventStore {
+  private readonly schema: string;
+  private readonly follower: LogFollower;
+  private readonly appender: GroupCommit<AppendRequest, AppendResult>;
+  private readonly listener: PgListener;
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    options: PostgresEventStoreOptions,
+  ) {
+    this.schema = schemaIdentifier(options.schema ?? 'smtp_config');
+    const s = this.schema;
+    this.follower = new LogFollower(
+      async (after, limit) =>
+        (await this.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${s}.events WHERE position > $1 ORDER BY position LIMIT $2`, [after.toString(), limit])).map(
+          toLogEntry,
+        ),
+      options.pollIntervalMs ?? 500,
+    );
+    this.listener = new PgListener(pool.options, { [channelName(s, 'events')]: () => this.follower.notify() });
+    this.appender = new GroupCommit((requests) => this.commit(requests, options.beforeCommit));
+  }
+
+  /** Migrates the schema (once across replicas) and starts listening. */
+  static async open(pool: pg.Pool, options: PostgresEventStoreOptions = {}): Promise<PostgresEventStore> {
+    const store = new PostgresEventStore(pool, options);
+    await migratePostgres(pool, store.schema, 'events', pgEventMigrations);
+    await store.listener.start();
+    return store;
+  }
+
+  async readStream(streamId: string): Promise<ReadStreamResult> {
+    const rows = await this.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${this.schema}.events WHERE stream_id = $1 ORDER BY revision`, [streamId]);
+    const events = rows.map(toRecordedEvent);
+    return { currentRevision: events.at(-1)?.revision, events };
+  }
+
+  appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (this.closed) return Promise.reject(new Error('the event store is closed'));
+    return this.appender.submit({ streamId, events, expected });
+  }
+
+  private async commit(requests: readonly AppendRequest[], beforeCommit?: () => Promise<void>): Promise<Outcome<AppendResult>[]> {
+    const client = await this.pool.connect().catch((e: unknown) => Promise.reject(pgStoreError(e)));
+    let broken: unknown;
+    try {
+      await client.query('BEGIN');
+      const outcomes: Outcome<AppendResult>[] = [];
+      let last: bigint | undefined;
+      for (const r of requests) {
+        const payload = JSON.stringify(r.events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })));
+        const { rows } = await client.query<{ status: string; next_revision: string | null; last_position: string | null }>(
+          `SELECT status, next_revision, last_position FROM ${this.schema}.append_to_stream($1, $2, $3)`,
+          [r.streamId, typeof r.expected === 'bigint' ? r.expected.toString() : r.expected, payload],
+        );
+        const row = rows[0]!;
+        const current = row.next_revision === null ? undefined : BigInt(row.next_revision);
+        if (row.status === 'ok') {
+          const position = BigInt(row.last_position!);
+          if (r.events.length > 0 && (last === undefined || position > last)) last = position;
+          outcomes.push({ ok: { nextExpectedRevision: current!, position: { commit: position, prepare: position } } });
+        } else if (row.status === 'conflict') {
+          outcomes.push({ error: new WrongExpectedRevisionError(r.streamId, r.expected, current) });
+        } else {
+          outcomes.push({ error: new Error(`stream ${r.streamId}: an event id of this append is already used by another event`) });
+        }
+      }
+      if (last !== undefined) await client.query('SELECT pg_notify($1, $2)', [channelName(this.schema, 'events'), last.toString()]);
+      await beforeCommit?.();
+      await client.query('COMMIT');
+      if (last !== undefined) this.follower.notify();
+      return outcomes;
+    } catch (error) {
+      broken = error;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw pgStoreError(error);
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
+  async headPosition(): Promise<GlobalPosition | undefined> {
+    const [row] = await this.query<{ p: string | null }>(`SELECT max(position) AS p FROM ${this.schema}.events`);
+    return row?.p == null ? undefined : { commit: BigInt(row.p), prepare: BigInt(row.p) };
+  }
+
+  subscribeToAll(options: SubscribeOptions = {}): AsyncIterable<SubscriptionItem> {
+    return this.follower.follow(options);
+  }
+
+  /** Test hook: makes every open subscription fail with `error`, the way a dropped connection does. */
+  dropSubscriptions(error: Error = new Error('subscription dropped')): void {
+    this.follower.drop(error);
+  }
+
+  /** Stops listening and ends open subscriptions; the pool stays open (it is the caller's). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.follower.drop(new Error('event store closed'));
+    await this.listener.close();
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    if (this.closed) throw new Error('the event store is closed');
+    try {
+      return (await this.pool.query<R>(text, values)).rows;
+    } catch (error) {
+      throw pgStoreError(error);
+    }
+  }
+}

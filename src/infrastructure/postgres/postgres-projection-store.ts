@@ -1,0 +1,309 @@
+import type pg from 'pg';
+import {
+  comparePositions,
+  type GlobalPosition,
+  type InstanceView,
+  type PositionedChanges,
+  type ProjectionStore,
+  type ReadModelChange,
+  type SmtpConfigView,
+} from '../../application/index.js';
+import { pgStoreError } from './errors.js';
+import { channelName } from './live-feed.js';
+import { migratePostgres, schemaIdentifier } from './migrate.js';
+import { pgReadModelMigrations } from './migrations/0002-read-model.js';
+
+interface InstanceRow {
+  id: string;
+  name: string;
+  domains: string[];
+  sequence: string;
+  creation_date: string;
+}
+
+interface SmtpConfigRow {
+  instance_id: string;
+  id: string;
+  sender_address: string;
+  sender_name: string;
+  tls: boolean;
+  host: string;
+  user: string;
+  reply_to_address: string;
+  description: string;
+  has_password: boolean;
+  sequence: string;
+  creation_date: string;
+  change_date: string;
+  resource_owner: string;
+}
+
+const toInstance = (r: InstanceRow): InstanceView => ({ id: r.id, name: r.name, domains: r.domains, sequence: BigInt(r.sequence), creationDate: r.creation_date });
+
+const toSmtpConfig = (r: SmtpConfigRow): SmtpConfigView => ({
+  instanceId: r.instance_id,
+  id: r.id,
+  senderAddress: r.sender_address,
+  senderName: r.sender_name,
+  tls: r.tls,
+  host: r.host,
+  user: r.user,
+  replyToAddress: r.reply_to_address,
+  description: r.description,
+  hasPassword: r.has_password,
+  sequence: BigInt(r.sequence),
+  creationDate: r.creation_date,
+  changeDate: r.change_date,
+  resourceOwner: r.resource_owner,
+});
+
+const byKey = <V>(entries: [string, V][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+const SMTP_COLUMNS =
+  'instance_id, id, sender_address, sender_name, tls, host, "user", reply_to_address, description, has_password, sequence, creation_date, change_date, resource_owner';
+
+/**
+ * The read model in PostgreSQL. A batch is one transaction that locks the projection's checkpoint
+ * row, skips what is already applied, writes the rows with a few set-based statements (one per
+ * kind of change, so catching up costs a handful of round trips per 500 events), moves the
+ * checkpoint and notifies `<schema>_checkpoint`, so that replicas waiting for read-your-writes wake.
+ * Two writers (a replica that has just lost the projection lock, a tool) therefore never apply an
+ * event twice or out of order.
+ */
+export class PostgresProjectionStore implements ProjectionStore {
+  private readonly s: string;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    schema: string,
+    private readonly projection: string,
+  ) {
+    this.s = schemaIdentifier(schema);
+  }
+
+  static async open(pool: pg.Pool, options: { schema?: string; projection?: string } = {}): Promise<PostgresProjectionStore> {
+    const store = new PostgresProjectionStore(pool, options.schema ?? 'smtp_config', options.projection ?? 'smtp-config');
+    await migratePostgres(pool, store.s, 'read-model', pgReadModelMigrations);
+    return store;
+  }
+
+  /** The channel on which every applied batch is announced. */
+  get checkpointChannel(): string {
+    return channelName(this.s, 'checkpoint');
+  }
+
+  async checkpoint(): Promise<GlobalPosition | undefined> {
+    const rows = await this.query<{ c: string; p: string }>(
+      `SELECT commit_position::text AS c, prepare_position::text AS p FROM ${this.s}.projection_checkpoints WHERE projection = $1`,
+      [this.projection],
+    );
+    return rows[0] && { commit: BigInt(rows[0].c), prepare: BigInt(rows[0].p) };
+  }
+
+  async apply(changes: readonly ReadModelChange[], position: GlobalPosition): Promise<void> {
+    return this.applyBatch([{ changes, position }]);
+  }
+
+  async saveCheckpoint(position: GlobalPosition): Promise<void> {
+    return this.applyBatch([{ changes: [], position }]);
+  }
+
+  async applyBatch(batch: readonly PositionedChanges[]): Promise<void> {
+    if (batch.length === 0) return;
+    await this.transaction(async (client) => {
+      await client.query(
+        `INSERT INTO ${this.s}.projection_checkpoints (projection, commit_position, prepare_position) VALUES ($1, -1, -1) ON CONFLICT DO NOTHING`,
+        [this.projection],
+      );
+      const { rows } = await client.query<{ c: string; p: string }>(
+        `SELECT commit_position::text AS c, prepare_position::text AS p FROM ${this.s}.projection_checkpoints WHERE projection = $1 FOR UPDATE`,
+        [this.projection],
+      );
+      let at: GlobalPosition | undefined = rows[0]!.c === '-1' ? undefined : { commit: BigInt(rows[0]!.c), prepare: BigInt(rows[0]!.p) };
+      const changes: ReadModelChange[] = [];
+      for (const entry of batch) {
+        if (at && comparePositions(entry.position, at) <= 0) continue;
+        changes.push(...entry.changes);
+        at = entry.position;
+      }
+      if (!at) return;
+      await this.write(client, changes);
+      await client.query(`UPDATE ${this.s}.projection_checkpoints SET commit_position = $2, prepare_position = $3 WHERE projection = $1`, [
+        this.projection,
+        at.commit.toString(),
+        at.prepare.toString(),
+      ]);
+      await client.query('SELECT pg_notify($1, $2)', [this.checkpointChannel, `${at.commit}/${at.prepare}`]);
+    });
+  }
+
+  /**
+   * The batch's changes, set-based. Changes of one kind are applied in their order (the last one
+   * for a key wins); the kinds are applied instances first, then domains, then configurations, which
+   * is the order the projection produces them in within any instance's stream.
+   */
+  private async write(client: pg.PoolClient, changes: readonly ReadModelChange[]): Promise<void> {
+    const instances = new Map<string, InstanceView>();
+    const domainAdds: { instanceId: string; domain: string; sequence: bigint }[] = [];
+    const configs = new Map<string, SmtpConfigView>();
+    for (const c of changes) {
+      if (c.kind === 'upsertInstance') instances.set(c.instance.id, c.instance);
+      else if (c.kind === 'addInstanceDomain') domainAdds.push(c);
+      else configs.set(`${c.config.instanceId}/${c.config.id}`, c.config);
+    }
+    if (instances.size > 0) {
+      const list = [...instances.values()];
+      await client.query(
+        `INSERT INTO ${this.s}.instances (id, name, sequence, creation_date)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, sequence = excluded.sequence, creation_date = excluded.creation_date`,
+        [list.map((i) => i.id), list.map((i) => i.name), list.map((i) => i.sequence.toString()), list.map((i) => i.creationDate)],
+      );
+    }
+    if (domainAdds.length > 0) {
+      const ids = [...new Set(domainAdds.map((d) => d.instanceId))];
+      const { rows } = await client.query<{ id: string; domains: string[] }>(`SELECT id, domains FROM ${this.s}.instances WHERE id = ANY($1::text[])`, [ids]);
+      const current = new Map(rows.map((r) => [r.id, { domains: r.domains, sequence: 0n }]));
+      const lookup = new Map<string, string>();
+      for (const add of domainAdds) {
+        const instance = current.get(add.instanceId);
+        if (!instance) continue; // as in every store: a domain of an unknown instance changes nothing
+        if (!instance.domains.includes(add.domain)) instance.domains = [...instance.domains, add.domain];
+        instance.sequence = add.sequence;
+        lookup.set(add.domain, add.instanceId);
+      }
+      const changed = [...current.entries()].filter(([, v]) => v.sequence !== 0n);
+      if (changed.length > 0) {
+        await client.query(
+          `UPDATE ${this.s}.instances i SET domains = u.domains::jsonb, sequence = u.sequence
+           FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, domains, sequence) WHERE i.id = u.id`,
+          [changed.map(([id]) => id), changed.map(([, v]) => JSON.stringify(v.domains)), changed.map(([, v]) => v.sequence.toString())],
+        );
+        await client.query(
+          `INSERT INTO ${this.s}.instance_domains (domain, instance_id) SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (domain) DO UPDATE SET instance_id = excluded.instance_id`,
+          [[...lookup.keys()], [...lookup.values()]],
+        );
+      }
+    }
+    if (configs.size > 0) {
+      const list = [...configs.values()];
+      const col = <K extends keyof SmtpConfigView>(k: K) => list.map((c) => (typeof c[k] === 'bigint' ? String(c[k]) : c[k]));
+      await client.query(
+        `INSERT INTO ${this.s}.smtp_configs (${SMTP_COLUMNS})
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::text[], $8::text[],
+                              $9::text[], $10::boolean[], $11::bigint[], $12::text[], $13::text[], $14::text[])
+         ON CONFLICT (instance_id, id) DO UPDATE SET sender_address = excluded.sender_address, sender_name = excluded.sender_name,
+           tls = excluded.tls, host = excluded.host, "user" = excluded."user", reply_to_address = excluded.reply_to_address,
+           description = excluded.description, has_password = excluded.has_password, sequence = excluded.sequence,
+           creation_date = excluded.creation_date, change_date = excluded.change_date, resource_owner = excluded.resource_owner`,
+        [
+          col('instanceId'),
+          col('id'),
+          col('senderAddress'),
+          col('senderName'),
+          col('tls'),
+          col('host'),
+          col('user'),
+          col('replyToAddress'),
+          col('description'),
+          col('hasPassword'),
+          col('sequence'),
+          col('creationDate'),
+          col('changeDate'),
+          col('resourceOwner'),
+        ],
+      );
+    }
+  }
+
+  async reset(): Promise<void> {
+    await this.transaction(async (client) => {
+      await client.query(`TRUNCATE ${this.s}.smtp_configs, ${this.s}.instance_domains, ${this.s}.instances`);
+      await client.query(`DELETE FROM ${this.s}.projection_checkpoints WHERE projection = $1`, [this.projection]);
+    });
+  }
+
+  async smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
+    const rows = await this.query<SmtpConfigRow>(`SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs WHERE instance_id = $1 AND id = $2`, [instanceId, id]);
+    return rows[0] && toSmtpConfig(rows[0]);
+  }
+
+  async instanceById(instanceId: string): Promise<InstanceView | undefined> {
+    const rows = await this.query<InstanceRow>(`SELECT id, name, domains, sequence, creation_date FROM ${this.s}.instances WHERE id = $1`, [instanceId]);
+    return rows[0] && toInstance(rows[0]);
+  }
+
+  async instanceByDomain(domain: string): Promise<InstanceView | undefined> {
+    const rows = await this.query<InstanceRow>(
+      `SELECT i.id, i.name, i.domains, i.sequence, i.creation_date FROM ${this.s}.instance_domains d JOIN ${this.s}.instances i ON i.id = d.instance_id WHERE d.domain = $1`,
+      [domain.toLowerCase()],
+    );
+    return rows[0] && toInstance(rows[0]);
+  }
+
+  async *instances(): AsyncIterable<InstanceView> {
+    let after = '';
+    for (;;) {
+      const rows = await this.query<InstanceRow>(
+        `SELECT id, name, domains, sequence, creation_date FROM ${this.s}.instances WHERE id COLLATE "C" > $1 ORDER BY id COLLATE "C" LIMIT 1000`,
+        [after],
+      );
+      for (const r of rows) yield toInstance(r);
+      if (rows.length < 1000) return;
+      after = rows.at(-1)!.id;
+    }
+  }
+
+  async snapshot(): Promise<unknown> {
+    const { checkpoint, instances, domains, configs } = await this.transaction(async (client) => ({
+      checkpoint: (
+        await client.query<{ c: string; p: string }>(
+          `SELECT commit_position::text AS c, prepare_position::text AS p FROM ${this.s}.projection_checkpoints WHERE projection = $1 AND commit_position >= 0`,
+          [this.projection],
+        )
+      ).rows[0],
+      instances: (await client.query<InstanceRow>(`SELECT id, name, domains, sequence, creation_date FROM ${this.s}.instances`)).rows,
+      domains: (await client.query<{ domain: string; instance_id: string }>(`SELECT domain, instance_id FROM ${this.s}.instance_domains`)).rows,
+      configs: (await client.query<SmtpConfigRow>(`SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs`)).rows,
+    }));
+    return JSON.parse(
+      JSON.stringify(
+        {
+          checkpoint: checkpoint && { commit: checkpoint.c, prepare: checkpoint.p },
+          instances: byKey(instances.map((r) => [r.id, toInstance(r)])),
+          domains: byKey(domains.map((r) => [r.domain, r.instance_id])),
+          smtpConfigs: byKey(configs.map((r) => [`${r.instance_id}/${r.id}`, toSmtpConfig(r)])),
+        },
+        (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+      ),
+    );
+  }
+
+  /** The pool is the caller's; nothing of its own to close. */
+  async close(): Promise<void> {}
+
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect().catch((e: unknown) => Promise.reject(pgStoreError(e)));
+    let broken: unknown;
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      broken = error;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw pgStoreError(error);
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(text, values)).rows;
+    } catch (error) {
+      throw pgStoreError(error);
+    }
+  }
+}

@@ -1,0 +1,247 @@
+import { join } from 'node:path';
+import {
+  comparePositions,
+  type GlobalPosition,
+  type InstanceView,
+  type PositionedChanges,
+  type ProjectionStore,
+  type ReadModelChange,
+  type SmtpConfigView,
+} from '../../application/index.js';
+import { openDatabase, storageError, type SqliteDatabase } from './database.js';
+import { readModelMigrations } from './migrations/0002-read-model.js';
+
+interface InstanceRow {
+  id: string;
+  name: string;
+  domains: string;
+  sequence: bigint;
+  creation_date: string;
+}
+
+interface SmtpConfigRow {
+  instance_id: string;
+  id: string;
+  sender_address: string;
+  sender_name: string;
+  tls: bigint;
+  host: string;
+  user: string;
+  reply_to_address: string;
+  description: string;
+  has_password: bigint;
+  sequence: bigint;
+  creation_date: string;
+  change_date: string;
+  resource_owner: string;
+}
+
+const toInstance = (r: InstanceRow): InstanceView => ({
+  id: r.id,
+  name: r.name,
+  domains: JSON.parse(r.domains) as string[],
+  sequence: r.sequence,
+  creationDate: r.creation_date,
+});
+
+const toSmtpConfig = (r: SmtpConfigRow): SmtpConfigView => ({
+  instanceId: r.instance_id,
+  id: r.id,
+  senderAddress: r.sender_address,
+  senderName: r.sender_name,
+  tls: r.tls === 1n,
+  host: r.host,
+  user: r.user,
+  replyToAddress: r.reply_to_address,
+  description: r.description,
+  hasPassword: r.has_password === 1n,
+  sequence: r.sequence,
+  creationDate: r.creation_date,
+  changeDate: r.change_date,
+  resourceOwner: r.resource_owner,
+});
+
+const byKey = <V>(entries: [string, V][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+/**
+ * The read model in SQLite (`read-model.db`), with its checkpoint in the same file: rows and
+ * checkpoint change in one transaction, so after a crash the projection resumes exactly where its
+ * last committed batch ended. `synchronous=NORMAL`: the file can always be rebuilt from the events,
+ * and what a power cut takes back is projected again from the checkpoint. Another process may
+ * apply the same events (a command-line tool catching up): each batch re-reads the checkpoint inside
+ * its transaction and skips what is already applied.
+ */
+export class SqliteProjectionStore implements ProjectionStore {
+  static readonly FILE = 'read-model.db';
+
+  private readonly s;
+  private readonly applyAll: (batch: readonly PositionedChanges[]) => void;
+
+  private constructor(
+    private readonly db: SqliteDatabase,
+    readonly file: string,
+    private readonly projection: string,
+  ) {
+    this.s = {
+      checkpoint: db.prepare<[string], { commit_position: string; prepare_position: string }>(
+        'SELECT commit_position, prepare_position FROM projection_checkpoints WHERE projection = ?',
+      ),
+      saveCheckpoint: db.prepare<[string, string, string]>(
+        `INSERT INTO projection_checkpoints (projection, commit_position, prepare_position) VALUES (?, ?, ?)
+         ON CONFLICT (projection) DO UPDATE SET commit_position = excluded.commit_position, prepare_position = excluded.prepare_position`,
+      ),
+      upsertInstance: db.prepare<[string, string, bigint, string]>(
+        `INSERT INTO instances (id, name, domains, sequence, creation_date) VALUES (?, ?, '[]', ?, ?)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, sequence = excluded.sequence, creation_date = excluded.creation_date`,
+      ),
+      instanceById: db.prepare<[string], InstanceRow>('SELECT id, name, domains, sequence, creation_date FROM instances WHERE id = ?'),
+      instanceByDomain: db.prepare<[string], InstanceRow>(
+        `SELECT i.id, i.name, i.domains, i.sequence, i.creation_date
+         FROM instance_domains d JOIN instances i ON i.id = d.instance_id WHERE d.domain = ?`,
+      ),
+      setDomains: db.prepare<[string, bigint, string]>('UPDATE instances SET domains = ?, sequence = ? WHERE id = ?'),
+      claimDomain: db.prepare<[string, string]>(
+        'INSERT INTO instance_domains (domain, instance_id) VALUES (?, ?) ON CONFLICT (domain) DO UPDATE SET instance_id = excluded.instance_id',
+      ),
+      upsertSmtpConfig: db.prepare(
+        `INSERT OR REPLACE INTO smtp_configs (instance_id, id, sender_address, sender_name, tls, host, user, reply_to_address,
+           description, has_password, sequence, creation_date, change_date, resource_owner)
+         VALUES (@instanceId, @id, @senderAddress, @senderName, @tls, @host, @user, @replyToAddress,
+           @description, @hasPassword, @sequence, @creationDate, @changeDate, @resourceOwner)`,
+      ),
+      smtpConfigById: db.prepare<[string, string], SmtpConfigRow>('SELECT * FROM smtp_configs WHERE instance_id = ? AND id = ?'),
+      allInstances: db.prepare<[], InstanceRow>('SELECT id, name, domains, sequence, creation_date FROM instances'),
+      allDomains: db.prepare<[], { domain: string; instance_id: string }>('SELECT domain, instance_id FROM instance_domains'),
+      allSmtpConfigs: db.prepare<[], SmtpConfigRow>('SELECT * FROM smtp_configs'),
+    };
+    this.applyAll = db
+      .transaction((batch: readonly PositionedChanges[]) => {
+        let at = this.readCheckpoint();
+        for (const { changes, position } of batch) {
+          if (at && comparePositions(position, at) <= 0) continue;
+          for (const change of changes) this.applyOne(change);
+          at = position;
+        }
+        if (at) this.s.saveCheckpoint.run(this.projection, at.commit.toString(), at.prepare.toString());
+      })
+      .immediate;
+  }
+
+  /** Opens (creating it if needed) `read-model.db` in `dir`. */
+  static open(dir: string, options: { projection?: string } = {}): SqliteProjectionStore {
+    const file = join(dir, SqliteProjectionStore.FILE);
+    const db = openDatabase(file, {
+      synchronous: 'NORMAL',
+      migrations: readModelMigrations,
+      whenDamaged: `It holds only what can be rebuilt: stop the server, delete ${file} and start again; it is rebuilt from the events.`,
+    });
+    return new SqliteProjectionStore(db, file, options.projection ?? 'smtp-config');
+  }
+
+  async checkpoint(): Promise<GlobalPosition | undefined> {
+    return this.run(() => this.readCheckpoint());
+  }
+
+  async apply(changes: readonly ReadModelChange[], position: GlobalPosition): Promise<void> {
+    return this.applyBatch([{ changes, position }]);
+  }
+
+  async applyBatch(batch: readonly PositionedChanges[]): Promise<void> {
+    if (batch.length > 0) this.run(() => this.applyAll(batch));
+  }
+
+  async saveCheckpoint(position: GlobalPosition): Promise<void> {
+    return this.applyBatch([{ changes: [], position }]);
+  }
+
+  async reset(): Promise<void> {
+    this.run(() =>
+      this.db.exec(`BEGIN IMMEDIATE; DELETE FROM smtp_configs; DELETE FROM instance_domains; DELETE FROM instances;
+        DELETE FROM projection_checkpoints WHERE projection = '${this.projection.replaceAll("'", "''")}'; COMMIT;`),
+    );
+  }
+
+  async smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
+    const row = this.run(() => this.s.smtpConfigById.get(instanceId, id));
+    return row && toSmtpConfig(row);
+  }
+
+  async instanceById(instanceId: string): Promise<InstanceView | undefined> {
+    const row = this.run(() => this.s.instanceById.get(instanceId));
+    return row && toInstance(row);
+  }
+
+  async instanceByDomain(domain: string): Promise<InstanceView | undefined> {
+    const row = this.run(() => this.s.instanceByDomain.get(domain.toLowerCase()));
+    return row && toInstance(row);
+  }
+
+  /** Every instance, in id order (for the command-line tools). */
+  async *instances(): AsyncIterable<InstanceView> {
+    const rows = this.run(() => this.s.allInstances.all());
+    for (const [, view] of byKey(rows.map((r) => [r.id, toInstance(r)] as [string, InstanceView]))) yield view;
+  }
+
+  async snapshot(): Promise<unknown> {
+    const { instances, domains, configs, checkpoint } = this.run(() =>
+      this.db.transaction(() => ({
+        checkpoint: this.readCheckpoint(),
+        instances: this.s.allInstances.all(),
+        domains: this.s.allDomains.all(),
+        configs: this.s.allSmtpConfigs.all(),
+      }))(),
+    );
+    return JSON.parse(
+      JSON.stringify(
+        {
+          checkpoint,
+          instances: byKey(instances.map((r) => [r.id, toInstance(r)])),
+          domains: byKey(domains.map((r) => [r.domain, r.instance_id])),
+          smtpConfigs: byKey(configs.map((r) => [`${r.instance_id}/${r.id}`, toSmtpConfig(r)])),
+        },
+        (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private readCheckpoint(): GlobalPosition | undefined {
+    const row = this.s.checkpoint.get(this.projection);
+    return row && { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) };
+  }
+
+  private applyOne(change: ReadModelChange): void {
+    switch (change.kind) {
+      case 'upsertInstance': {
+        const { id, name, sequence, creationDate } = change.instance;
+        this.s.upsertInstance.run(id, name, sequence, creationDate);
+        return;
+      }
+      case 'addInstanceDomain': {
+        const row = this.s.instanceById.get(change.instanceId);
+        if (!row) return;
+        const domains = JSON.parse(row.domains) as string[];
+        if (!domains.includes(change.domain)) domains.push(change.domain);
+        this.s.setDomains.run(JSON.stringify(domains), change.sequence, change.instanceId);
+        this.s.claimDomain.run(change.domain, change.instanceId);
+        return;
+      }
+      case 'upsertSmtpConfig': {
+        const c = change.config;
+        this.s.upsertSmtpConfig.run({ ...c, tls: c.tls ? 1 : 0, hasPassword: c.hasPassword ? 1 : 0 });
+        return;
+      }
+    }
+  }
+
+  private run<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      throw storageError(error, this.file);
+    }
+  }
+}
