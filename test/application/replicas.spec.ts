@@ -16,12 +16,28 @@ describe('CheckpointWatcher', () => {
     let checkpoint: GlobalPosition | undefined = at(1n);
     const watcher = new CheckpointWatcher({ checkpoint: async () => checkpoint }, 60_000);
     const patient = watcher.waitFor(at(3n), 2_000);
-    await expect(watcher.waitFor(at(3n), 10)).rejects.toMatchObject({ kind: 'Unavailable', id: 'PROJ-wait-7t2k', grpcCode: 14 });
+    await expect(watcher.waitFor(at(3n), 10)).rejects.toMatchObject({
+      kind: 'Unavailable',
+      id: 'PROJ-wait-7t2k',
+      messageKey: 'Errors.Projection.Timeout',
+      message: 'the read model did not catch up in time',
+      grpcCode: 14,
+    });
     expect(watcher.pendingWaits).toBe(1);
     checkpoint = at(3n);
     watcher.notify();
     await patient;
     expect(watcher.pendingWaits).toBe(0);
+  });
+
+  it('polls again for a wait that comes after an earlier one was done', async () => {
+    let checkpoint: GlobalPosition | undefined = at(1n);
+    const watcher = new CheckpointWatcher({ checkpoint: async () => checkpoint }, 5);
+    await watcher.waitFor(at(1n), 1_000);
+    await tick(10);
+    const later = watcher.waitFor(at(2n), 1_000);
+    setTimeout(() => (checkpoint = at(2n)), 20);
+    await later;
   });
 
   it('keeps polling while the read model cannot be reached', async () => {
@@ -93,6 +109,32 @@ describe('LeaderProjection', () => {
     await leader.stop();
     expect(changes.slice(0, 2)).toEqual([true, false]);
     expect(leader.leading).toBe(false);
+  });
+
+  it('keeps asking for the lock when asking fails and nobody listens for errors', async () => {
+    let asked = 0;
+    const lock: ProjectionLock = {
+      tryAcquire: async () => {
+        if (++asked === 1) throw new Error('database unreachable');
+        return { lost: new Promise(() => undefined), release: async () => undefined };
+      },
+    };
+    const leader = new LeaderProjection(fakeRunner(), lock, { retryMs: 5 });
+    leader.start();
+    await until(() => leader.leading);
+    await leader.stop();
+    expect(asked).toBe(2);
+  });
+
+  it('steps down quietly when a release fails and nobody listens for errors', async () => {
+    const lock = new FakeLock();
+    lock.releaseError = new Error('connection gone');
+    const runner = fakeRunner();
+    const leader = new LeaderProjection(runner, lock, { retryMs: 5 });
+    leader.start();
+    await until(() => leader.leading);
+    await leader.stop();
+    expect(runner.calls).toEqual(['start', 'stop']);
   });
 
   it('reports a failed release and still steps down', async () => {

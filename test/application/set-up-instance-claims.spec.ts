@@ -57,4 +57,24 @@ describe('SetUpInstance: domain claims', () => {
     await expect(setUp.execute({ name: 'on-time', domains: [domain], instanceId: 'on-time' })).resolves.toMatchObject({ instanceId: 'on-time' });
     expect(ORPHANED_CLAIM_AFTER_MS).toBe(60_000);
   });
+
+  it('lets a store failure while claiming through, even for a domain with an orphaned claim', async () => {
+    const store = new ScriptedEventStore();
+    let down = false;
+    store.beforeAppend = (call) => {
+      if (call.streamId === 'instance-crashed') down = true;
+      if (down) throw new Error('crash');
+    };
+    const clock = new ManualClock();
+    const setUp = new SetUpInstanceUseCase({ events: store, clock, ids: new SequentialIds(100n) });
+    await expect(setUp.execute({ name: 'crashed', domains: [domain], instanceId: 'crashed' })).rejects.toThrow('crash');
+    clock.advance(ORPHANED_CLAIM_AFTER_MS);
+    const failure = new Error('disk full');
+    let failures = 0;
+    store.beforeAppend = () => {
+      if (failures++ === 0) throw failure;
+    };
+    await expect(setUp.execute({ name: 'next', domains: [domain], instanceId: 'next' })).rejects.toBe(failure);
+    expect((await store.readStream(domainClaimStreamId(domain))).events.map((e) => (e.data as { instanceId: string }).instanceId)).toEqual(['crashed']);
+  });
 });

@@ -160,6 +160,23 @@ describe('use cases on in-memory adapters', () => {
     expect(waited).toEqual([[await h.events.headPosition(), 5_000]]);
   });
 
+  it('answers from the appended event when the read model lags and nobody listens for the lag', async () => {
+    const add = new AddSmtpConfigUseCase({
+      events: h.events,
+      queries: new InMemoryProjectionStore(),
+      projection: { waitFor: async () => Promise.reject(new Error('lagging')) },
+      clock: h.clock,
+      ids: new SequentialIds(800n),
+      encryptor: h.encryptor,
+      permissions: new RoleBasedPermissionChecker(),
+    });
+    const response = await add.execute({ principal: owner(instanceId), instanceId, body: seedRequest });
+    expect(response).toEqual({
+      details: { sequence: '3', creationDate: h.clock.now().toISOString(), changeDate: h.clock.now().toISOString(), resourceOwner: instanceId },
+      id: '800',
+    });
+  });
+
   it('waits for the projection as long as it is configured to', async () => {
     const waited: number[] = [];
     const add = new AddSmtpConfigUseCase({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Instance, isDomainName, normalizeDomains, DomainError } from '../../src/domain/index.js';
+import { DomainClaim, DomainError, Instance, isDomainName, normalizeDomains } from '../../src/domain/index.js';
 
 const nameOf = (length: number) => {
   const labels = Array.from({ length: Math.ceil(length / 50) }, () => 'a'.repeat(49)).join('.');
@@ -39,6 +39,19 @@ describe('instance domain names', () => {
     expect((error as DomainError).violations).toEqual([
       { field: 'domains', description: '"bad domain" is not a domain name' },
       { field: 'domains', description: '"x." is not a domain name' },
+    ]);
+  });
+});
+
+describe('domain claims', () => {
+  it('lets an instance take over a domain named as orphaned that has been released meanwhile', () => {
+    const released = [
+      { type: 'instance.domain.claimed' as const, data: { domain: 'a.example.com', instanceId: 'old' } },
+      { type: 'instance.domain.released' as const, data: { domain: 'a.example.com', instanceId: 'old' } },
+    ];
+    const state = released.reduce(DomainClaim.evolve, DomainClaim.initialState());
+    expect(DomainClaim.decide({ type: 'ClaimDomain', domain: 'a.example.com', instanceId: 'new', takeOverFrom: 'old' }, state)).toEqual([
+      { type: 'instance.domain.claimed', data: { domain: 'a.example.com', instanceId: 'new' } },
     ]);
   });
 });
