@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError, parseAddSmtpConfigRequest } from '../../src/domain/index.js';
+import { z } from 'zod';
+import {
+  AddSmtpConfigRequestSchema,
+  codePointLength,
+  DomainError,
+  hostPortProblem,
+  parseAddSmtpConfigRequest,
+} from '../../src/domain/index.js';
 import { seedRequest } from '../support/fixtures.js';
 import { emoji, email, hostOf, validationTable as table, withSeed as with_ } from '../support/validation-table.js';
 
@@ -54,5 +61,88 @@ describe('AddSmtpConfig request validation (the API document’s limits)', () =>
   it('ignores unknown fields and fills the defaults', () => {
     const parsed = parseAddSmtpConfigRequest({ senderAddress: 'a@b.io', senderName: 'n', host: 'h:25', unknown: 'x' });
     expect(parsed).toEqual({ senderAddress: 'a@b.io', senderName: 'n', host: 'h:25', tls: false, user: '', password: '', replyToAddress: '', description: '' });
+  });
+});
+
+describe('AddSmtpConfig request validation: errors and reasons', () => {
+  it('raises InvalidArgument SMTP-VAL-4xq1 naming every violation in its message', () => {
+    let error: unknown;
+    try {
+      parseAddSmtpConfigRequest(with_({ host: 'no-port', user: 'u'.repeat(201) }));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DomainError);
+    const { kind, id, grpcCode, message } = error as DomainError;
+    expect({ kind, id, grpcCode, message }).toEqual({
+      kind: 'InvalidArgument',
+      id: 'SMTP-VAL-4xq1',
+      grpcCode: 3,
+      message: 'invalid AddSMTPConfigRequest: host: must include the port (host:port); user: must be at most 200 characters (got 201)',
+    });
+  });
+
+  it('says “a” or “an” before the expected type', () => {
+    expect(violationsOf(null)).toEqual([{ field: 'body', description: 'must be an object' }]);
+    expect(violationsOf(with_({ senderName: 1 }))).toEqual([{ field: 'senderName', description: 'must be a string' }]);
+  });
+
+  it('says why an address is refused', () => {
+    expect(violationsOf(with_({ senderAddress: 'a b@c.io', replyToAddress: 'x' }))).toEqual([
+      { field: 'senderAddress', description: 'must be an e-mail address' },
+      { field: 'replyToAddress', description: 'must be empty or an e-mail address' },
+    ]);
+    expect(violationsOf(with_({ password: 'p'.repeat(1025), description: emoji(201) }))).toEqual([
+      { field: 'password', description: 'must be at most 1024 characters (got 1025)' },
+      { field: 'description', description: 'must be at most 200 characters (got 201)' },
+    ]);
+  });
+
+  it.each([
+    ['smtp.example.com:587', undefined],
+    ['[2001:db8::1]:465', undefined],
+    ['[::1', 'has an opening "[" without a closing "]"'],
+    ['[::1]', 'must include the port (host:port, IPv6 as [address]:port)'],
+    ['[::1]25', 'must include the port (host:port, IPv6 as [address]:port)'],
+    ['[example.com]:25', 'has an invalid IPv6 address in brackets'],
+    ['[1:2]:25', 'has an invalid IPv6 address in brackets'],
+    ['smtp.example.com', 'must include the port (host:port)'],
+    ['2001:db8::1:25', 'IPv6 addresses must be in brackets ([address]:port)'],
+    [':25', 'must name a host before the port'],
+    ['smtp example.com:25', 'has an invalid host name'],
+    ['smtp.example.com:25x', 'must end with a numeric port (host:port)'],
+    ['[::1]:x25', 'must end with a numeric port (host:port)'],
+    ['smtp.example.com:0', 'port must be between 1 and 65535 (got 0)'],
+    ['smtp.example.com:65536', 'port must be between 1 and 65535 (got 65536)'],
+    ['[::1]:99999', 'port must be between 1 and 65535 (got 99999)'],
+  ])('host %s: %s', (host, reason) => {
+    expect(hostPortProblem(host)).toBe(reason);
+  });
+
+  it('documents the limits in the generated JSON Schema, in code points', () => {
+    const schema = z.toJSONSchema(AddSmtpConfigRequestSchema, { io: 'input' }) as { properties: Record<string, Record<string, unknown>> };
+    const limits = Object.fromEntries(
+      Object.entries(schema.properties).map(([field, p]) => [field, { minLength: p.minLength, maxLength: p.maxLength }]),
+    );
+    expect(limits).toEqual({
+      senderAddress: { minLength: 1, maxLength: 200 },
+      senderName: { minLength: 1, maxLength: 200 },
+      tls: { minLength: undefined, maxLength: undefined },
+      host: { minLength: 1, maxLength: 500 },
+      user: { minLength: undefined, maxLength: 200 },
+      password: { minLength: undefined, maxLength: 1024 },
+      replyToAddress: { minLength: undefined, maxLength: 200 },
+      description: { minLength: undefined, maxLength: 200 },
+    });
+    expect(schema.properties.host).toMatchObject({
+      description: 'host:port of the SMTP server. Make sure to include the port.',
+      example: 'smtp.postmarkapp.com:587',
+    });
+  });
+
+  it('counts code points, not UTF-16 units', () => {
+    expect(codePointLength('')).toBe(0);
+    expect(codePointLength('abc')).toBe(3);
+    expect(codePointLength(emoji(2))).toBe(2);
   });
 });

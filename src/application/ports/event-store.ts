@@ -9,14 +9,16 @@ export interface GlobalPosition {
   readonly prepare: bigint;
 }
 
-export const comparePositions = (a: GlobalPosition, b: GlobalPosition): number =>
-  a.commit !== b.commit ? (a.commit < b.commit ? -1 : 1) : a.prepare === b.prepare ? 0 : a.prepare < b.prepare ? -1 : 1;
+const order = (x: bigint, y: bigint): number => (x < y ? -1 : x > y ? 1 : 0);
+
+/** Negative, zero or positive as `a` is before, at or after `b`: by commit, then by prepare. */
+export const comparePositions = (a: GlobalPosition, b: GlobalPosition): number => order(a.commit, b.commit) || order(a.prepare, b.prepare);
 
 export const positionToString = (p: GlobalPosition): string => `${p.commit}/${p.prepare}`;
 export const positionFromString = (s: string): GlobalPosition => {
-  const [commit, prepare] = s.split('/');
-  if (commit === undefined || prepare === undefined) throw new TypeError(`not a position: ${s}`);
-  return { commit: BigInt(commit), prepare: BigInt(prepare) };
+  const parts = s.split('/');
+  if (parts.length < 2) throw new TypeError(`not a position: ${s}`);
+  return { commit: BigInt(parts[0]!), prepare: BigInt(parts[1]!) };
 };
 
 /** What the command side writes along with every event. */

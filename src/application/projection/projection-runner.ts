@@ -69,6 +69,11 @@ export class ProjectionRunner {
     await loop;
   }
 
+  /** How many waitFor calls are still pending (neither reached nor timed out). */
+  get pendingWaits(): number {
+    return this.waiters.length;
+  }
+
   /** Empties the read model and replays every event into it; resolves once it has caught up. */
   async rebuild(): Promise<void> {
     const wasRunning = this.running;
