@@ -104,3 +104,15 @@ describe('CheckpointWatcher: read-your-writes from a shared read model', () => {
     expect(watcher.pendingWaits).toBe(0);
   });
 });
+
+describe('CheckpointWatcher: waits one after another', () => {
+  it('polls for a wait that starts the moment the previous one resolved', async () => {
+    let cp = { commit: 1n, prepare: 1n };
+    const watcher = new CheckpointWatcher({ checkpoint: async () => cp }, 5);
+    await watcher.waitFor({ commit: 1n, prepare: 1n }, 1_000);
+    const second = watcher.waitFor({ commit: 2n, prepare: 2n }, 1_000);
+    setTimeout(() => (cp = { commit: 2n, prepare: 2n }), 20);
+    await second;
+    expect(watcher.pendingWaits).toBe(0);
+  });
+});

@@ -1,11 +1,6 @@
-import { DomainError, ErrorKind } from '../../domain/index.js';
-import { comparePositions, type GlobalPosition } from '../ports/event-store.js';
+import type { GlobalPosition } from '../ports/event-store.js';
 import type { ProjectionStore } from '../ports/read-model.js';
-
-interface Waiter {
-  readonly position: GlobalPosition;
-  readonly resolve: () => void;
-}
+import { PositionWaiters } from './position-waiters.js';
 
 /**
  * Read-your-writes on a replica that does not run the projection itself: waits until the shared
@@ -14,8 +9,8 @@ interface Waiter {
  * notification costs one poll interval. Times out like the runner, with Unavailable.
  */
 export class CheckpointWatcher {
-  private waiters: Waiter[] = [];
-  private polling: Promise<void> | undefined;
+  private readonly waiters = new PositionWaiters();
+  private polling = false;
   private wake: (() => void) | undefined;
 
   constructor(
@@ -24,22 +19,10 @@ export class CheckpointWatcher {
   ) {}
 
   waitFor(position: GlobalPosition, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new DomainError(ErrorKind.Unavailable, 'PROJ-wait-7t2k', 'Errors.Projection.Timeout', 'the read model did not catch up in time'));
-      }, timeoutMs);
-      const waiter: Waiter = {
-        position,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      };
-      this.waiters.push(waiter);
-      this.polling ??= this.poll().finally(() => (this.polling = undefined));
-      this.notify();
-    });
+    const waiting = this.waiters.add(position, timeoutMs);
+    if (this.polling) this.notify();
+    else void this.poll();
+    return waiting;
   }
 
   /** The checkpoint may have moved: read it now. */
@@ -48,22 +31,23 @@ export class CheckpointWatcher {
   }
 
   get pendingWaits(): number {
-    return this.waiters.length;
+    return this.waiters.size;
   }
 
+  /** Reads the checkpoint until nobody waits. `polling` changes only synchronously, so no wait is ever left unpolled. */
   private async poll(): Promise<void> {
-    while (this.waiters.length > 0) {
+    this.polling = true;
+    for (;;) {
       try {
         const at = await this.readModel.checkpoint();
-        if (at) {
-          const ready = this.waiters.filter((w) => comparePositions(at, w.position) >= 0);
-          this.waiters = this.waiters.filter((w) => comparePositions(at, w.position) < 0);
-          for (const w of ready) w.resolve();
-        }
+        if (at) this.waiters.releaseUpTo(at);
       } catch {
         // The read model is unreachable for now; the waiters time out if it stays so.
       }
-      if (this.waiters.length === 0) return;
+      if (this.waiters.size === 0) {
+        this.polling = false;
+        return;
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, this.pollMs);
         function done() {

@@ -1,5 +1,5 @@
-import { DomainError, ErrorKind } from '../../domain/index.js';
 import { comparePositions, type EventStore, type GlobalPosition, type RecordedEvent } from '../ports/event-store.js';
+import { PositionWaiters } from './position-waiters.js';
 import type { PositionedChanges, ProjectionStore, ReadModelChange } from '../ports/read-model.js';
 
 export interface ProjectionRunnerOptions {
@@ -15,10 +15,6 @@ export interface ProjectionRunnerOptions {
 
 const IDLE = Symbol('idle');
 
-interface Waiter {
-  readonly position: GlobalPosition;
-  readonly resolve: () => void;
-}
 
 /**
  * Runs a projection: catches up from the read model's checkpoint, then follows live events. Events
@@ -30,7 +26,7 @@ interface Waiter {
  */
 export class ProjectionRunner {
   private processed: GlobalPosition | undefined;
-  private waiters: Waiter[] = [];
+  private readonly waiters = new PositionWaiters();
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
 
@@ -71,7 +67,7 @@ export class ProjectionRunner {
 
   /** How many waitFor calls are still pending (neither reached nor timed out). */
   get pendingWaits(): number {
-    return this.waiters.length;
+    return this.waiters.size;
   }
 
   /** Empties the read model and replays every event into it; resolves once it has caught up. */
@@ -89,31 +85,14 @@ export class ProjectionRunner {
   /** Resolves once the projection has processed `position`; rejects with Unavailable after the timeout. */
   waitFor(position: GlobalPosition, timeoutMs: number): Promise<void> {
     if (this.processed && comparePositions(this.processed, position) >= 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(
-          new DomainError(ErrorKind.Unavailable, 'PROJ-wait-7t2k', 'Errors.Projection.Timeout', 'the read model did not catch up in time'),
-        );
-      }, timeoutMs);
-      const waiter: Waiter = {
-        position,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      };
-      this.waiters.push(waiter);
-    });
+    return this.waiters.add(position, timeoutMs);
   }
+
 
   private advance(position: GlobalPosition): void {
     if (this.processed && comparePositions(position, this.processed) <= 0) return;
     this.processed = position;
-    const ready = this.waiters.filter((w) => comparePositions(position, w.position) >= 0);
-    if (ready.length === 0) return;
-    this.waiters = this.waiters.filter((w) => comparePositions(position, w.position) < 0);
-    for (const w of ready) w.resolve();
+    this.waiters.releaseUpTo(position);
   }
 
   private async run(signal: AbortSignal): Promise<void> {
