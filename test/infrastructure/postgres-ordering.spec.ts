@@ -24,7 +24,7 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL global order', () 
       Array.from({ length: WRITERS }, async () => {
         // A connection of its own for each writer, and a random pause inside every transaction before COMMIT.
         const pool = new pg.Pool({ connectionString: testDatabaseUrl, max: 1 });
-        const store = await PostgresEventStore.open(pool, { schema: db.schema, beforeCommit: () => sleep(Math.random() * 15) });
+        const store = await PostgresEventStore.open(pool, { schema: db.schema, holdBeforeCommitMs: () => Math.random() * 15 });
         cleanup.push(async () => {
           await store.close();
           await pool.end();

@@ -16,7 +16,10 @@ import { LogFollower } from '../sql/log-follower.js';
 import { pgStoreError } from './errors.js';
 import { channelName, PgListener } from './live-feed.js';
 import { migratePostgres, schemaIdentifier } from './migrate.js';
-import { pgEventMigrations } from './migrations/0001-events.js';
+import { pgEventsSchema } from './migrations/0001-events.js';
+import { pgAppendBatch } from './migrations/0003-append-batch.js';
+
+const pgEventMigrations = [pgEventsSchema, pgAppendBatch];
 
 interface AppendRequest {
   readonly streamId: string;
@@ -29,8 +32,8 @@ export interface PostgresEventStoreOptions {
   readonly schema?: string;
   /** How often a waiting subscription reads again without a notification (ms). */
   readonly pollIntervalMs?: number;
-  /** Test hook: runs inside every append transaction, just before COMMIT. */
-  readonly beforeCommit?: () => Promise<void>;
+  /** Test hook: how long each append transaction stays open before it commits (ms), as a slow disk would make it. */
+  readonly holdBeforeCommitMs?: () => number;
 }
 
 /**
@@ -61,7 +64,7 @@ export class PostgresEventStore implements EventStore {
       options.pollIntervalMs ?? 500,
     );
     this.listener = new PgListener(pool.options, { [channelName(s, 'events')]: () => this.follower.notify() });
-    this.appender = new GroupCommit((requests) => this.commit(requests, options.beforeCommit));
+    this.appender = new GroupCommit((requests) => this.commit(requests, options.holdBeforeCommitMs?.() ?? 0));
   }
 
   /** Migrates the schema (once across replicas) and starts listening. */
@@ -83,43 +86,31 @@ export class PostgresEventStore implements EventStore {
     return this.appender.submit({ streamId, events, expected });
   }
 
-  private async commit(requests: readonly AppendRequest[], beforeCommit?: () => Promise<void>): Promise<Outcome<AppendResult>[]> {
-    const client = await this.pool.connect().catch((e: unknown) => Promise.reject(pgStoreError(e)));
-    let broken: unknown;
-    try {
-      await client.query('BEGIN');
-      const outcomes: Outcome<AppendResult>[] = [];
-      let last: bigint | undefined;
-      for (const r of requests) {
-        const payload = JSON.stringify(r.events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })));
-        const { rows } = await client.query<{ status: string; next_revision: string | null; last_position: string | null }>(
-          `SELECT status, next_revision, last_position FROM ${this.schema}.append_to_stream($1, $2, $3)`,
-          [r.streamId, typeof r.expected === 'bigint' ? r.expected.toString() : r.expected, payload],
-        );
-        const row = rows[0]!;
-        const current = row.next_revision === null ? undefined : BigInt(row.next_revision);
-        if (row.status === 'ok') {
-          const position = BigInt(row.last_position!);
-          if (r.events.length > 0 && (last === undefined || position > last)) last = position;
-          outcomes.push({ ok: { nextExpectedRevision: current!, position: { commit: position, prepare: position } } });
-        } else if (row.status === 'conflict') {
-          outcomes.push({ error: new WrongExpectedRevisionError(r.streamId, r.expected, current) });
-        } else {
-          outcomes.push({ error: new Error(`stream ${r.streamId}: an event id of this append is already used by another event`) });
-        }
+  /** One statement, one round trip, one transaction for the whole batch (see `append_batch`). */
+  private async commit(requests: readonly AppendRequest[], holdMs: number): Promise<Outcome<AppendResult>[]> {
+    const payload = JSON.stringify(
+      requests.map((r) => ({
+        stream: r.streamId,
+        expected: typeof r.expected === 'bigint' ? r.expected.toString() : r.expected,
+        events: r.events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })),
+      })),
+    );
+    const rows = await this.query<{ r_status: string; r_next_revision: string | null; r_last_position: string | null }>(
+      `SELECT r_status, r_next_revision, r_last_position FROM ${this.schema}.append_batch($1, $2) ORDER BY r_index`,
+      [payload, Math.round(holdMs)],
+    );
+    const outcomes = requests.map((r, i): Outcome<AppendResult> => {
+      const row = rows[i]!;
+      const current = row.r_next_revision === null ? undefined : BigInt(row.r_next_revision);
+      if (row.r_status === 'ok') {
+        const position = BigInt(row.r_last_position!);
+        return { ok: { nextExpectedRevision: current!, position: { commit: position, prepare: position } } };
       }
-      if (last !== undefined) await client.query('SELECT pg_notify($1, $2)', [channelName(this.schema, 'events'), last.toString()]);
-      await beforeCommit?.();
-      await client.query('COMMIT');
-      if (last !== undefined) this.follower.notify();
-      return outcomes;
-    } catch (error) {
-      broken = error;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw pgStoreError(error);
-    } finally {
-      client.release(broken instanceof Error ? broken : undefined);
-    }
+      if (row.r_status === 'conflict') return { error: new WrongExpectedRevisionError(r.streamId, r.expected, current) };
+      return { error: new Error(`stream ${r.streamId}: an event id of this append is already used by another event`) };
+    });
+    if (outcomes.some((o) => 'ok' in o)) this.follower.notify();
+    return outcomes;
   }
 
   async headPosition(): Promise<GlobalPosition | undefined> {

@@ -83,6 +83,10 @@ export class PostgresProjectionStore implements ProjectionStore {
   static async open(pool: pg.Pool, options: { schema?: string; projection?: string } = {}): Promise<PostgresProjectionStore> {
     const store = new PostgresProjectionStore(pool, options.schema ?? 'smtp_config', options.projection ?? 'smtp-config');
     await migratePostgres(pool, store.s, 'read-model', pgReadModelMigrations);
+    // The checkpoint row exists from the start (-1: nothing applied), so every batch can lock it.
+    await store.query(`INSERT INTO ${store.s}.projection_checkpoints (projection, commit_position, prepare_position) VALUES ($1, -1, -1) ON CONFLICT DO NOTHING`, [
+      store.projection,
+    ]);
     return store;
   }
 
@@ -93,7 +97,7 @@ export class PostgresProjectionStore implements ProjectionStore {
 
   async checkpoint(): Promise<GlobalPosition | undefined> {
     const rows = await this.query<{ c: string; p: string }>(
-      `SELECT commit_position::text AS c, prepare_position::text AS p FROM ${this.s}.projection_checkpoints WHERE projection = $1`,
+      `SELECT commit_position::text AS c, prepare_position::text AS p FROM ${this.s}.projection_checkpoints WHERE projection = $1 AND commit_position >= 0`,
       [this.projection],
     );
     return rows[0] && { commit: BigInt(rows[0].c), prepare: BigInt(rows[0].p) };
@@ -110,10 +114,6 @@ export class PostgresProjectionStore implements ProjectionStore {
   async applyBatch(batch: readonly PositionedChanges[]): Promise<void> {
     if (batch.length === 0) return;
     await this.transaction(async (client) => {
-      await client.query(
-        `INSERT INTO ${this.s}.projection_checkpoints (projection, commit_position, prepare_position) VALUES ($1, -1, -1) ON CONFLICT DO NOTHING`,
-        [this.projection],
-      );
       const { rows } = await client.query<{ c: string; p: string }>(
         `SELECT commit_position::text AS c, prepare_position::text AS p FROM ${this.s}.projection_checkpoints WHERE projection = $1 FOR UPDATE`,
         [this.projection],
@@ -127,13 +127,12 @@ export class PostgresProjectionStore implements ProjectionStore {
       }
       if (!at) return;
       await this.write(client, changes);
-      await client.query(`UPDATE ${this.s}.projection_checkpoints SET commit_position = $2, prepare_position = $3 WHERE projection = $1`, [
-        this.projection,
-        at.commit.toString(),
-        at.prepare.toString(),
-      ]);
-      await client.query('SELECT pg_notify($1, $2)', [this.checkpointChannel, `${at.commit}/${at.prepare}`]);
-    });
+      await client.query(
+        `WITH moved AS (UPDATE ${this.s}.projection_checkpoints SET commit_position = $2, prepare_position = $3 WHERE projection = $1 RETURNING 1)
+         SELECT pg_notify($4, $5) FROM moved`,
+        [this.projection, at.commit.toString(), at.prepare.toString(), this.checkpointChannel, `${at.commit}/${at.prepare}`],
+      );
+    }, true);
   }
 
   /**
@@ -150,19 +149,25 @@ export class PostgresProjectionStore implements ProjectionStore {
       else if (c.kind === 'addInstanceDomain') domainAdds.push(c);
       else configs.set(`${c.config.instanceId}/${c.config.id}`, c.config);
     }
+    // The domains each instance has now: from the upsert of this batch's instances, else read.
+    const current = new Map<string, { domains: string[]; sequence: bigint }>();
     if (instances.size > 0) {
       const list = [...instances.values()];
-      await client.query(
+      const { rows } = await client.query<{ id: string; domains: string[] }>(
         `INSERT INTO ${this.s}.instances (id, name, sequence, creation_date)
          SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, sequence = excluded.sequence, creation_date = excluded.creation_date`,
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, sequence = excluded.sequence, creation_date = excluded.creation_date
+         RETURNING id, domains`,
         [list.map((i) => i.id), list.map((i) => i.name), list.map((i) => i.sequence.toString()), list.map((i) => i.creationDate)],
       );
+      for (const r of rows) current.set(r.id, { domains: r.domains, sequence: 0n });
     }
     if (domainAdds.length > 0) {
-      const ids = [...new Set(domainAdds.map((d) => d.instanceId))];
-      const { rows } = await client.query<{ id: string; domains: string[] }>(`SELECT id, domains FROM ${this.s}.instances WHERE id = ANY($1::text[])`, [ids]);
-      const current = new Map(rows.map((r) => [r.id, { domains: r.domains, sequence: 0n }]));
+      const unknown = [...new Set(domainAdds.map((d) => d.instanceId))].filter((id) => !current.has(id));
+      if (unknown.length > 0) {
+        const { rows } = await client.query<{ id: string; domains: string[] }>(`SELECT id, domains FROM ${this.s}.instances WHERE id = ANY($1::text[])`, [unknown]);
+        for (const r of rows) current.set(r.id, { domains: r.domains, sequence: 0n });
+      }
       const lookup = new Map<string, string>();
       for (const add of domainAdds) {
         const instance = current.get(add.instanceId);
@@ -219,7 +224,7 @@ export class PostgresProjectionStore implements ProjectionStore {
   async reset(): Promise<void> {
     await this.transaction(async (client) => {
       await client.query(`TRUNCATE ${this.s}.smtp_configs, ${this.s}.instance_domains, ${this.s}.instances`);
-      await client.query(`DELETE FROM ${this.s}.projection_checkpoints WHERE projection = $1`, [this.projection]);
+      await client.query(`UPDATE ${this.s}.projection_checkpoints SET commit_position = -1, prepare_position = -1 WHERE projection = $1`, [this.projection]);
     });
   }
 
@@ -282,11 +287,16 @@ export class PostgresProjectionStore implements ProjectionStore {
   /** The pool is the caller's; nothing of its own to close. */
   async close(): Promise<void> {}
 
-  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * `asyncCommit`: the read model's batches do not wait for the disk at COMMIT. What a crash can
+   * take back is the tail of the last batches, rows and checkpoint together (they commit as one),
+   * and the projection applies that tail again from the events; a crash never leaves it torn.
+   */
+  private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, asyncCommit = false): Promise<T> {
     const client = await this.pool.connect().catch((e: unknown) => Promise.reject(pgStoreError(e)));
     let broken: unknown;
     try {
-      await client.query('BEGIN');
+      await client.query(asyncCommit ? 'BEGIN; SET LOCAL synchronous_commit TO OFF' : 'BEGIN');
       const result = await work(client);
       await client.query('COMMIT');
       return result;

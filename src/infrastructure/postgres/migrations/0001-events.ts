@@ -85,5 +85,3 @@ export const pgEventsSchema: PgMigration = {
     $fn$;
   `,
 };
-
-export const pgEventMigrations: readonly PgMigration[] = [pgEventsSchema];
