@@ -49,6 +49,14 @@ export const validationTable: Row[] = [
   ['IPv6 host without brackets', { host: '2001:db8::1:465' }, 'host'],
   ['host with a space', { host: 'smtp postmarkapp.com:587' }, 'host'],
   ['host with a scheme', { host: 'smtp://smtp.postmarkapp.com:587' }, 'host'],
+  ['IPv6 host of colons only', { host: '[:::::]:25' }, 'host'],
+  ['IPv6 host with two "::"', { host: '[2001::db8::1]:25' }, 'host'],
+  ['IPv6 host with nine groups', { host: '[1:2:3:4:5:6:7:8:9]:25' }, 'host'],
+  ['IPv6 host with a five-digit group', { host: '[2001:db8::12345]:25' }, 'host'],
+  ['IPv6 host with a zone id (refused on purpose)', { host: '[fe80::1%eth0]:25' }, 'host'],
+  ['IPv6 loopback host', { host: '[::1]:25' }, undefined],
+  ['IPv6 host ending in IPv4', { host: '[::ffff:192.0.2.1]:25' }, undefined],
+  ['IPv6 host with eight groups', { host: '[2001:db8:0:0:0:0:0:1]:587' }, undefined],
   // replyToAddress: <= 200, empty or an e-mail address (our addition)
   ['empty replyToAddress', { replyToAddress: '' }, undefined],
   ['missing replyToAddress', { replyToAddress: undefined }, undefined],
@@ -70,5 +78,12 @@ export const validationTable: Row[] = [
   ['password at our cap', { password: 'p'.repeat(SMTP_LIMITS.password.max) }, undefined],
   ['password beyond our cap', { password: 'p'.repeat(SMTP_LIMITS.password.max + 1) }, 'password'],
   ['no user and no password', { user: undefined, password: undefined }, undefined],
+  // every string: well-formed Unicode (a lone surrogate would be stored as U+FFFD)
+  ['password with a lone high surrogate', { password: 'pass\uD800word' }, 'password'],
+  ['password with a lone low surrogate', { password: '\uDC00' }, 'password'],
+  ['senderName with a lone surrogate', { senderName: 'ZITADEL \uD83D' }, 'senderName'],
+  ['user with a lone surrogate', { user: '\uDFFFuser' }, 'user'],
+  ['description with a lone surrogate', { description: 'x\uD800' }, 'description'],
+  ['password with a paired surrogate (an emoji)', { password: 'p😀' }, undefined],
 ];
 
