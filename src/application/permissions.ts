@@ -7,13 +7,22 @@ export const ROLE_PERMISSIONS: Readonly<Record<string, readonly Permission[]>> =
   IAM_OWNER_VIEWER: ['iam.read'],
 };
 
-/** Grants by role, on the principal's own instance only. */
+/**
+ * Grants by role, on the principal's own instance only.
+ *
+ * Role names come from a token, so they are looked up in a Map built from the table's own keys:
+ * `constructor`, `__proto__` or `toString` are unknown roles, never members of Object.prototype.
+ */
 export class RoleBasedPermissionChecker implements PermissionChecker {
-  constructor(private readonly rolePermissions: Readonly<Record<string, readonly Permission[]>> = ROLE_PERMISSIONS) {}
+  private readonly rolePermissions: ReadonlyMap<string, readonly Permission[]>;
+
+  constructor(rolePermissions: Readonly<Record<string, readonly Permission[]>> = ROLE_PERMISSIONS) {
+    this.rolePermissions = new Map(Object.entries(rolePermissions));
+  }
 
   async require(principal: Principal, permission: Permission, instanceId: string): Promise<void> {
     const granted =
-      principal.instanceId === instanceId && principal.roles.some((role) => this.rolePermissions[role]?.includes(permission));
+      principal.instanceId === instanceId && principal.roles.some((role) => this.rolePermissions.get(role)?.includes(permission) === true);
     if (!granted) {
       throw new DomainError(ErrorKind.PermissionDenied, 'AUTHZ-HdgL7', 'Errors.Token.Permission', 'No matching permissions found');
     }

@@ -29,6 +29,20 @@ export const ConfigSchema = z
     JWT_PUBLIC_KEY_ALG: z.enum(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']).default('ES256'),
     JWT_ISSUER: z.string().min(1).optional(),
     JWT_AUDIENCE: z.string().min(1).optional(),
+    /** How far a token issuer's clock may differ from ours (`iat`, `nbf`, `exp`). */
+    JWT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(600).default(60),
+    /** The longest a token may live, from `iat`: ZITADEL's default access token lifetime. */
+    JWT_MAX_TOKEN_AGE_SECONDS: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(12 * 3600),
+    /** Time to receive a request's headers. */
+    HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    /** Time to receive a whole request, headers and body; a slower client gets 408 and is disconnected. */
+    HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+    /** An idle keep-alive connection is closed after this long: above a proxy's idle timeout (60 s on nginx and AWS ALB). */
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(65_000),
+    /** Connections beyond this many are closed at once. */
+    HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(1024),
+    /** On SIGTERM: how long to finish requests already received before the remaining connections are cut (below Kubernetes' 30 s). */
+    SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(25_000),
     /** `keyId:base64,keyId:base64` — 32-byte AES keys; without it a development key is kept in DATA_DIR. */
     ENCRYPTION_KEYS: keyList.optional(),
     ENCRYPTION_ACTIVE_KEY_ID: z.string().min(1).optional(),
@@ -43,6 +57,9 @@ export const ConfigSchema = z
     EVENTSTORE_CONNECTION_STRING: z.string().regex(/^esdb(\+discover)?:\/\//, 'must start with esdb:// or esdb+discover://').optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.HTTP_HEADERS_TIMEOUT_MS > c.HTTP_REQUEST_TIMEOUT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not be above HTTP_REQUEST_TIMEOUT_MS' });
+    }
     if ((c.JWKS_URL || c.JWT_PUBLIC_KEY) && !c.JWT_ISSUER) {
       ctx.addIssue({ code: 'custom', path: ['JWT_ISSUER'], message: 'is required with JWKS_URL or JWT_PUBLIC_KEY' });
     }

@@ -110,9 +110,21 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       addSmtpConfig: container.get<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig),
       getSmtpConfig: container.get<GetSmtpConfigQuery>(TOKENS.GetSmtpConfig),
       queries: container.get<ProjectionStore>(TOKENS.ProjectionStore),
-      authenticator: new JwtAuthenticator({ key: verificationKey, issuer, ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}) }),
+      authenticator: new JwtAuthenticator({
+        key: verificationKey,
+        issuer,
+        ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
+        clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS,
+        maxTokenAgeSeconds: config.JWT_MAX_TOKEN_AGE_SECONDS,
+      }),
       logger,
       ready: () => (leader ? true : runner.running),
+      limits: {
+        headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+        keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+        maxConnections: config.HTTP_MAX_CONNECTIONS,
+      },
     });
 
     return {
@@ -128,8 +140,17 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
         logger.info({ url, dataDir, stores: stores.description }, `listening on ${url}`);
         return url;
       },
-      /** Stops taking requests, lets in-flight ones finish, then stops the projection and the store. */
+      /**
+       * Drains (every request that arrives now gets 503, the ones being handled finish, keep-alive
+       * connections close after their response), then stops listening, then stops the projection
+       * and the store. After SHUTDOWN_GRACE_MS whatever is still open is cut.
+       */
       async close(): Promise<void> {
+        const { inFlight } = await app.drain.drain(config.SHUTDOWN_GRACE_MS);
+        if (inFlight > 0) {
+          logger.warn({ inFlight }, 'shutdown grace period over: closing connections with requests still running');
+          app.server.closeAllConnections();
+        }
         await app.close();
         await close();
       },

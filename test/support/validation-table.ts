@@ -70,8 +70,6 @@ export const validationTable: Row[] = [
   ['host name ending with a hyphen', { host: 'smtp-:587' }, 'host'],
   ['host name with an empty label', { host: 'smtp..postmarkapp.com:587' }, 'host'],
   ['host name with an underscore', { host: 'smtp_relay.example.com:587' }, undefined],
-  ['IPv6 loopback in brackets with port', { host: '[::1]:25' }, undefined],
-  ['IPv6 host with a zone in brackets with port', { host: '[fe80::1%eth0]:25' }, undefined],
   ['IPv6 host with an opening bracket only', { host: '[::1' }, 'host'],
   ['IPv6 host with an opening bracket only and a port', { host: '[::1:25' }, 'host'],
   ['IPv6 host in brackets followed by no colon', { host: '[::1]25' }, 'host'],
@@ -85,6 +83,14 @@ export const validationTable: Row[] = [
   ['IPv6 host in brackets with an empty zone', { host: '[fe80::1%]:25' }, 'host'],
   ['IPv6 host in brackets with a zone containing a space', { host: '[fe80::1%eth 0]:25' }, 'host'],
   ['IPv6 host with text before the brackets', { host: 'x[::1]:25' }, 'host'],
+  ['IPv6 host of colons only', { host: '[:::::]:25' }, 'host'],
+  ['IPv6 host with two "::"', { host: '[2001::db8::1]:25' }, 'host'],
+  ['IPv6 host with nine groups', { host: '[1:2:3:4:5:6:7:8:9]:25' }, 'host'],
+  ['IPv6 host with a five-digit group', { host: '[2001:db8::12345]:25' }, 'host'],
+  ['IPv6 host with a zone id (refused on purpose)', { host: '[fe80::1%eth0]:25' }, 'host'],
+  ['IPv6 loopback host', { host: '[::1]:25' }, undefined],
+  ['IPv6 host ending in IPv4', { host: '[::ffff:192.0.2.1]:25' }, undefined],
+  ['IPv6 host with eight groups', { host: '[2001:db8:0:0:0:0:0:1]:587' }, undefined],
   // replyToAddress: <= 200, empty or an e-mail address (our addition)
   ['empty replyToAddress', { replyToAddress: '' }, undefined],
   ['missing replyToAddress', { replyToAddress: undefined }, undefined],
@@ -111,5 +117,12 @@ export const validationTable: Row[] = [
   ['password of 1024 characters', { password: 'p'.repeat(1024) }, undefined],
   ['password of 1025 characters', { password: 'p'.repeat(1025) }, 'password'],
   ['no user and no password', { user: undefined, password: undefined }, undefined],
+  // every string: well-formed Unicode (a lone surrogate would be stored as U+FFFD)
+  ['password with a lone high surrogate', { password: 'pass\uD800word' }, 'password'],
+  ['password with a lone low surrogate', { password: '\uDC00' }, 'password'],
+  ['senderName with a lone surrogate', { senderName: 'ZITADEL \uD83D' }, 'senderName'],
+  ['user with a lone surrogate', { user: '\uDFFFuser' }, 'user'],
+  ['description with a lone surrogate', { description: 'x\uD800' }, 'description'],
+  ['password with a paired surrogate (an emoji)', { password: 'p😀' }, undefined],
 ];
 

@@ -29,11 +29,21 @@ export const codePointLength = (s: string): number => {
   return n;
 };
 
+/** A lone UTF-16 surrogate (with the u flag, a paired one is one code point and does not match). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+/** Whether a string is well-formed Unicode, as String.prototype.isWellFormed (ES2024) says. */
+export const isWellFormedUnicode = (s: string): boolean => !LONE_SURROGATE.test(s);
+
 const boundedText = (field: keyof typeof SMTP_LIMITS) => {
   const { min, max } = SMTP_LIMITS[field];
   return z
     .string()
     .superRefine((value, ctx) => {
+      // Stored as UTF-8, a lone surrogate would come back as U+FFFD: refuse it instead.
+      if (!isWellFormedUnicode(value)) {
+        ctx.addIssue({ code: 'custom', message: 'must be well-formed Unicode (it has a lone UTF-16 surrogate)', abort: true });
+        return;
+      }
       const len = codePointLength(value);
       if (len < min) ctx.addIssue('must not be empty');
       else if (len > max) ctx.addIssue(`must be at most ${max} characters (got ${len})`);
@@ -48,7 +58,33 @@ const isEmail = (s: string): boolean => EMAIL.test(s) && !s.includes('..');
 
 const HOSTNAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
 export const isHostName = (s: string): boolean => HOSTNAME.test(s);
-const IPV6_CHARS = /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?$/;
+const IPV4 = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
+const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
+
+/**
+ * An IPv6 address in RFC 4291 text form (`::` at most once, eight groups of up to four hex digits,
+ * optionally ending in a dotted IPv4 address), as node:net's isIPv6 reads it. Zone ids (`%eth0`)
+ * are refused on purpose: they name a network interface of one machine, which is meaningless in
+ * a configuration every replica reads.
+ */
+export const isIPv6Address = (s: string): boolean => {
+  const halves = s.split('::');
+  if (halves.length > 2) return false;
+  const groupsOf = (part: string): string[] | undefined => (part === '' ? [] : part.split(':'));
+  const head = groupsOf(halves[0]!)!;
+  const tail = halves.length === 2 ? groupsOf(halves[1]!)! : [];
+  const all = [...head, ...tail];
+  // A dotted IPv4 address may only end the whole address ("1.2.3.4::" is not one).
+  const ipv4At = halves.length === 1 || tail.length > 0 ? all.length - 1 : -1;
+  let units = 0;
+  for (let i = 0; i < all.length; i++) {
+    const group = all[i]!;
+    if (HEX_GROUP.test(group)) units += 1;
+    else if (i === ipv4At && IPV4.test(group)) units += 2;
+    else return false;
+  }
+  return halves.length === 2 ? units <= 7 : units === 8;
+};
 
 /**
  * Splits `host:port` the way Go's net.SplitHostPort does for our purposes, and checks both halves.
@@ -64,7 +100,8 @@ export const hostPortProblem = (value: string): string | undefined => {
     const rest = value.slice(close + 1);
     if (!rest.startsWith(':')) return 'must include the port (host:port, IPv6 as [address]:port)';
     portPart = rest.slice(1);
-    if (!IPV6_CHARS.test(hostPart) || hostPart.split(':').length < 3) return 'has an invalid IPv6 address in brackets';
+    if (hostPart.includes('%')) return 'has an IPv6 zone id (%…), which is not accepted';
+    if (!isIPv6Address(hostPart)) return 'has an invalid IPv6 address in brackets';
   } else {
     const colon = value.lastIndexOf(':');
     if (colon < 0) return 'must include the port (host:port)';

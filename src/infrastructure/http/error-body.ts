@@ -23,8 +23,26 @@ export interface ErrorBody {
   readonly details: readonly ErrorDetail[];
 }
 
+/**
+ * An error the HTTP layer answers with a status grpc-gateway would not pick for its kind (408, 414,
+ * 415, 431), or with a gRPC code no domain error has (4, DEADLINE_EXCEEDED, for a client too slow).
+ */
+export class HttpStatusError extends DomainError {
+  constructor(
+    readonly status: number,
+    kind: ErrorKind,
+    id: string,
+    message: string,
+    readonly grpcCodeOverride?: number,
+  ) {
+    super(kind, id, 'Errors.Invalid.Argument', message);
+  }
+}
+
+export const statusOf = (error: DomainError): number => (error instanceof HttpStatusError ? error.status : httpStatusOf[error.kind]);
+
 export const errorBodyOf = (error: DomainError): ErrorBody => ({
-  code: grpcCodeOf[error.kind],
+  code: (error instanceof HttpStatusError ? error.grpcCodeOverride : undefined) ?? grpcCodeOf[error.kind],
   // ZITADEL's gateway puts the error id in parentheses after the message.
   message: `${error.message} (${error.id})`,
   details: [
@@ -44,4 +62,12 @@ export const HttpErrors = {
   routeNotFound: () => new DomainError(ErrorKind.NotFound, 'HTTP-404', 'Errors.NotFound', 'Not Found'),
   internal: (cause: unknown) => new DomainError(ErrorKind.Internal, 'HTTP-500', 'Errors.Internal', 'Internal error', [], { cause }),
   unavailable: () => new DomainError(ErrorKind.Unavailable, 'HTTP-503', 'Errors.Unavailable', 'Service unavailable'),
+  shuttingDown: () => new DomainError(ErrorKind.Unavailable, 'HTTP-SHUTDOWN', 'Errors.Unavailable', 'the server is shutting down; the request was not executed'),
+  badUrl: () => new DomainError(ErrorKind.InvalidArgument, 'HTTP-BAD-URL', 'Errors.Invalid.Argument', 'the URL is not validly percent-encoded'),
+  uriTooLong: () => new HttpStatusError(414, ErrorKind.InvalidArgument, 'HTTP-URI-TOO-LONG', 'a path parameter is too long'),
+  headersTooLarge: () => new HttpStatusError(431, ErrorKind.InvalidArgument, 'HTTP-HEADERS-TOO-LARGE', 'the request headers are too large'),
+  malformedRequest: () => new DomainError(ErrorKind.InvalidArgument, 'HTTP-MALFORMED', 'Errors.Invalid.Argument', 'malformed HTTP request'),
+  requestTimeout: () => new HttpStatusError(408, ErrorKind.Unavailable, 'HTTP-TIMEOUT', 'the request was not received in time', 4),
+  unsupportedCharset: (charset: string) =>
+    new HttpStatusError(415, ErrorKind.InvalidArgument, 'HTTP-CHARSET', `the body must be UTF-8 (Content-Type charset is "${charset.slice(0, 40)}")`),
 } as const;

@@ -25,31 +25,52 @@ const ALGORITHMS = ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'];
 export interface AuthenticatorOptions {
   readonly key: JWTVerifyGetKey | CryptoKey;
   readonly issuer: string;
+  /** When set, `aud` must name it; when not, a token that carries any `aud` is refused. */
   readonly audience?: string;
+  /** How far the issuer's clock may be ahead of or behind ours, in seconds (default 60). */
+  readonly clockSkewSeconds?: number;
+  /** The longest a token may live: from `iat` to now, and from `iat` to `exp`, in seconds (default 12 h). */
+  readonly maxTokenAgeSeconds?: number;
 }
+
+export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
+export const DEFAULT_MAX_TOKEN_AGE_SECONDS = 12 * 3600;
+
+/** `Bearer <token>`, the scheme matched case-insensitively (RFC 9110 §11.1). */
+const BEARER = /^bearer +([A-Za-z0-9_.~+/=-]+) *$/i;
 
 /**
  * Verifies `Authorization: Bearer <JWT>` with jose: signature against a JWKS or a public key, an
- * allow-list of asymmetric algorithms (so `alg: none` and HMAC tricks fail), issuer, audience and
- * expiry (required). The token must have been issued for the instance the request addresses.
+ * allow-list of asymmetric algorithms (so `alg: none` and HMAC tricks fail), issuer, audience,
+ * expiry and issue time (both required: `iat` not in the future beyond the clock skew, the token
+ * no older and no longer-lived than the maximum age), a non-empty `sub`. The token must have been
+ * issued for the instance the request addresses.
  */
 export class JwtAuthenticator {
   constructor(private readonly options: AuthenticatorOptions) {}
 
   async authenticate(authorization: string | undefined, instanceId: string): Promise<Principal> {
-    const match = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(authorization ?? '');
+    const match = BEARER.exec(authorization ?? '');
     if (!match) throw HttpErrors.unauthenticated('AUTH-7fs1e', 'auth header missing or not a bearer token');
+    const maxAge = this.options.maxTokenAgeSeconds ?? DEFAULT_MAX_TOKEN_AGE_SECONDS;
     let payload: JWTPayload;
     try {
       const verified = await jwtVerify(match[1]!, this.options.key as JWTVerifyGetKey, {
         algorithms: ALGORITHMS,
         issuer: this.options.issuer,
         ...(this.options.audience ? { audience: this.options.audience } : {}),
-        requiredClaims: ['exp', 'sub'],
+        requiredClaims: ['exp', 'sub', 'iat'],
+        clockTolerance: this.options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS,
+        maxTokenAge: maxAge,
       });
       payload = verified.payload;
     } catch (error) {
       throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token', error);
+    }
+    if (typeof payload.sub !== 'string' || payload.sub.trim() === '') throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: empty sub');
+    if (payload.exp! - payload.iat! > maxAge) throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: lifetime longer than the maximum token age');
+    if (!this.options.audience && payload.aud !== undefined) {
+      throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: it names an audience and this server has none configured (JWT_AUDIENCE)');
     }
     const tokenInstance = payload[CLAIMS.instanceId];
     if (tokenInstance !== instanceId) throw HttpErrors.unauthenticated('AUTH-Bs7Ds', 'token was not issued for this instance');
@@ -91,6 +112,8 @@ export interface TokenClaims {
   readonly expiresIn?: string | number;
   readonly issuer?: string;
   readonly audience?: string;
+  /** `iat` in seconds since the epoch (default: now). */
+  readonly issuedAt?: number;
 }
 
 /** Signs a token with a private JWK (the development key, or a test's). */
@@ -100,7 +123,7 @@ export const signToken = async (privateJwk: JWK, claims: TokenClaims): Promise<s
     .setProtectedHeader({ alg: privateJwk.alg ?? 'ES256', ...(privateJwk.kid ? { kid: privateJwk.kid } : {}), typ: 'JWT' })
     .setSubject(claims.userId)
     .setIssuer(claims.issuer ?? DEV_ISSUER)
-    .setIssuedAt()
+    .setIssuedAt(claims.issuedAt)
     .setExpirationTime(claims.expiresIn ?? '1h');
   if (claims.audience) jwt.setAudience(claims.audience);
   return jwt.sign(key);

@@ -1,0 +1,41 @@
+import type { FastifyRequest } from 'fastify';
+import { HttpErrors } from './error-body.js';
+
+type Done = (err: Error | null, body?: unknown) => void;
+type StringJsonParser = (request: FastifyRequest, body: string, done: Done) => void;
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The `charset` parameter of a Content-Type, lower-cased and unquoted, or undefined. */
+export const charsetOf = (contentType: string | undefined): string | undefined => {
+  for (const param of (contentType ?? '').split(';').slice(1)) {
+    const eq = param.indexOf('=');
+    if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
+    return param.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+  }
+  return undefined;
+};
+
+/**
+ * JSON bodies are UTF-8 only (RFC 8259 §8.1): a charset other than utf-8 is 415; a leading
+ * byte-order mark is refused (400), not stripped, as the RFC forbids senders to add one; bytes that
+ * are not UTF-8 are refused (400) instead of being read as U+FFFD. Then Fastify's own parser (with
+ * its `__proto__` and `constructor` poisoning checks) reads the text.
+ */
+export const utf8JsonParser =
+  (parseJson: StringJsonParser) =>
+  (request: FastifyRequest, body: Buffer | string, done: Done): void => {
+    const charset = charsetOf(request.headers['content-type']);
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return done(HttpErrors.unsupportedCharset(charset));
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+      return done(HttpErrors.badRequest('HTTP-BODY', 'request body must not start with a byte-order mark'));
+    }
+    let text: string;
+    try {
+      text = fatalUtf8.decode(bytes);
+    } catch {
+      return done(HttpErrors.badRequest('HTTP-BODY', 'request body is not valid UTF-8'));
+    }
+    parseJson(request, text, done);
+  };
