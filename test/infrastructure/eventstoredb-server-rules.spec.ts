@@ -49,15 +49,15 @@ describe.skipIf(esdbConnectionString !== undefined)('the in-process EventStoreDB
   it('24.2: ends catch-up with one checkpoint at the start of the last page, short of a filtered-out tail', async () => {
     await start('24.2');
     await store.appendToStream('instance-1', [event()], 'no_stream');
-    for (let i = 0; i < 5; i++) await store.appendToStream(`domain-${i}`, [event()], 'no_stream');
-    const tail = await store.appendToStream('domain-last', [event()], 'no_stream');
+    for (let i = 0; i < 39; i++) await store.appendToStream(`domain-${i}`, [event()], 'no_stream');
+    const tail = server.events.at(-1)!;
     const seen = await items((s) => s.some((i) => i.kind === 'caught-up'));
-    expect(seen.map((i) => i.kind)).toEqual(['event', 'checkpoint', 'caught-up']);
-    // The log's first page starts at `$settings` and holds everything; the instance event is later.
-    const [checkpoint] = checkpoints(seen);
-    const instanceEvent = seen[0]!.kind === 'event' ? seen[0]!.event : undefined;
-    expect(checkpoint!.commit).toBe(instanceEvent!.position.commit);
-    expect(checkpoint!.commit).toBeLessThan(tail.position.commit);
+    // 41 events: pages [0, 32) and [32, 41). A checkpoint after 32 scanned, then one at the start of
+    // the last page (index 32), which is short of the last 8 claims.
+    expect(seen.map((i) => i.kind)).toEqual(['event', 'checkpoint', 'checkpoint', 'caught-up']);
+    const [, atEnd] = checkpoints(seen);
+    expect(atEnd!.commit).toBe(server.events[32]!.commit);
+    expect(atEnd!.commit).toBeLessThan(tail.commit);
   });
 
   it('23.10: sends no checkpoint at the end of catch-up, only caught-up', async () => {

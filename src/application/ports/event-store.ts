@@ -100,3 +100,14 @@ export class WrongExpectedRevisionError extends Error {
     super(`stream ${streamId}: expected revision ${String(expected)}, actual ${actual === undefined ? 'no stream' : String(actual)}`);
   }
 }
+
+/**
+ * Raised by a feed when subscribing again cannot help (the store refuses this reader, or does not
+ * know the position asked for): the projection runner stops instead of retrying forever.
+ */
+export class SubscriptionRefusedError extends Error {
+  override readonly name = 'SubscriptionRefusedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -20,6 +20,7 @@ import {
   type ResolvedEvent,
 } from '@eventstore/db-client';
 import {
+  comparePositions,
   WrongExpectedRevisionError,
   type AppendResult,
   type EventMetadata,
@@ -188,16 +189,25 @@ export class EventStoreDBEventStore implements EventStore {
     // Cancelling the gRPC call does not end the client's stream, so end it here as well.
     const onAbort = () => void subscription.unsubscribe().then(() => subscription.destroy());
     signal?.addEventListener('abort', onAbort, { once: true });
+    let last: GlobalPosition | undefined = after;
     try {
       for await (const item of subscription as AsyncIterable<ResolvedEvent | Marker>) {
         if (CHECKPOINT in item) {
+          // A server's checkpoint names a commit position with prepare 0, so it can sort before an
+          // event just delivered at that commit position: such a checkpoint says nothing new.
           const p = item[CHECKPOINT];
-          yield { kind: 'checkpoint', position: { commit: p.commit, prepare: p.prepare } };
+          const position = { commit: p.commit, prepare: p.prepare };
+          if (last && comparePositions(position, last) <= 0) continue;
+          last = position;
+          yield { kind: 'checkpoint', position };
         } else if (CAUGHT_UP in item) {
           yield { kind: 'caught-up' };
         } else {
           const event = toRecorded(item);
-          if (event) yield { kind: 'event', event };
+          if (event) {
+            last = event.position;
+            yield { kind: 'event', event };
+          }
         }
       }
     } catch (error) {
