@@ -3,7 +3,7 @@ import { Container } from 'inversify';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { GetSmtpConfigQuery, AddSmtpConfigUseCase, ProjectionRunner, ProjectionStore, SetUpInstanceUseCase } from '../application/index.js';
 import { LeaderProjection, SubscriptionRefusedError } from '../application/index.js';
-import { isDomainError } from '../domain/index.js';
+import { INSTANCE_STREAM_PREFIX, isDomainError } from '../domain/index.js';
 import { openStores, type OpenedStores } from './bootstrap/open-stores.js';
 import type { Config } from './config.js';
 import { smtpConfigModule, TOKENS, type ProjectionProgress } from './container.js';
@@ -82,7 +82,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     // from the store's head: on EventStoreDB the head may be a system event or a claim stream's
     // event, which the projection never receives and no checkpoint promises to carry it past.
     if (shared) {
-      const head = await events.headPosition();
+      const head = await events.headPosition({ streamPrefixes: [INSTANCE_STREAM_PREFIX] });
       if (head) await progress.waitFor(head, 120_000);
     } else {
       await runner.waitForCaughtUp(120_000);
@@ -97,7 +97,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
         if (!(isDomainError(error) && error.kind === 'AlreadyExists')) throw error;
         logger.info({ domains: FIRST_INSTANCE.domains }, 'another replica created the first instance at the same moment; using it');
         // (Replicas with read models of their own just go on: the projection brings it in.)
-        const now = shared ? await events.headPosition() : undefined;
+        const now = shared ? await events.headPosition({ streamPrefixes: [INSTANCE_STREAM_PREFIX] }) : undefined;
         if (now) await progress.waitFor(now, 30_000);
       }
     }

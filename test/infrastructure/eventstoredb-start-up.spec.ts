@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { EventStoreDBEventStore, TOKENS, type ProjectionRunner } from '../../src/index.js';
-import { esdbConnectionString } from '../support/adapters.js';
+import { esdbConnectionString, freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 import { InProcessEventStoreDB, type ServerRules } from '../support/esdb/in-process-eventstoredb.js';
 import { startTestServer } from '../support/http-server.js';
 
@@ -41,6 +41,30 @@ describe.skipIf(esdbConnectionString !== undefined)('start-up and rebuild on Eve
         }
         expect(instancesAdded(esdb)).toBe(1);
       } finally {
+        await esdb.stop();
+      }
+    },
+    15_000,
+  );
+
+  it.skipIf(postgresSkipReason !== undefined)(
+    'starts replicas sharing a PostgreSQL read model when the last user event is in a stream the projection does not follow',
+    async () => {
+      const esdb = await new InProcessEventStoreDB({ mode: 'batch-append' }).start();
+      const db = await freshPostgresSchema(2);
+      const env = { EVENTSTORE_CONNECTION_STRING: esdb.connectionString, DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema };
+      try {
+        const first = await startTestServer(env);
+        await first.close();
+        const store = EventStoreDBEventStore.fromConnectionString(esdb.connectionString);
+        await store.appendToStream('domain-example.com', [claim('example.com')], 'no_stream');
+        await store.close();
+        const second = await startTestServer(env);
+        await second.close();
+        expect(second.logs.some((l) => l.includes('first instance'))).toBe(false);
+        expect(instancesAdded(esdb)).toBe(1);
+      } finally {
+        await db.drop();
         await esdb.stop();
       }
     },

@@ -27,6 +27,7 @@ import {
   type EventStore,
   type ExpectedRevision,
   type GlobalPosition,
+  type HeadOptions,
   type NewEvent,
   type ReadStreamResult,
   type RecordedEvent,
@@ -149,16 +150,21 @@ export class EventStoreDBEventStore implements EventStore {
   /**
    * The last event that is not a system event, read backwards through `$all` page by page: a busy
    * server writes long runs of system events (stats every 30 s, scavenge records per chunk, links and
-   * checkpoints of system projections), so one page may hold nothing else. Start-up does not use it
-   * to decide anything (see server-app.ts); tools and the shared read model's watcher do.
+   * checkpoints of system projections), so one page may hold nothing else. With `streamPrefixes`
+   * only those streams count: the server sends no checkpoint that would carry a filtered feed past
+   * an event in another stream. Start-up decides nothing from it (see server-app.ts); tools and the
+   * shared read model's watcher wait for it.
    */
-  async headPosition(): Promise<GlobalPosition | undefined> {
+  async headPosition(options: HeadOptions = {}): Promise<GlobalPosition | undefined> {
+    const { streamPrefixes } = options;
+    const counts = (r: AllStreamResolvedEvent) =>
+      !!r.event && !isSystemType(r.event.type) && (!streamPrefixes || streamPrefixes.some((p) => r.event!.streamId.startsWith(p)));
     let from: Position | typeof END = END;
     for (;;) {
       const page: AllStreamResolvedEvent[] = await readToEnd(this.client.readAll({ direction: BACKWARDS, fromPosition: from, maxCount: HEAD_PAGE }), this.readDeadlineMs).catch(
         (error: unknown) => Promise.reject(toStoreError(error, '$all')),
       );
-      const found = page.find((r) => r.event && !isSystemType(r.event.type))?.event?.position;
+      const found = page.find(counts)?.event?.position;
       if (found) return { commit: found.commit, prepare: found.prepare };
       const oldest: Position | undefined = page.at(-1)?.event?.position;
       if (page.length < HEAD_PAGE || !oldest) return undefined;
