@@ -4,7 +4,7 @@
  * Against the in-process server running 24.2's and 23.10's checkpoint rules.
  */
 import { describe, expect, it } from 'vitest';
-import { EventStoreDBEventStore, TOKENS, type ProjectionRunner } from '../../src/index.js';
+import { EventStoreDBEventStore, SubscriptionRefusedError, TOKENS, type ProjectionRunner } from '../../src/index.js';
 import { esdbConnectionString, freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 import { InProcessEventStoreDB, type ServerRules } from '../support/esdb/in-process-eventstoredb.js';
 import { startTestServer } from '../support/http-server.js';
@@ -88,4 +88,19 @@ describe.skipIf(esdbConnectionString !== undefined)('start-up and rebuild on Eve
       await esdb.stop();
     }
   }, 15_000);
+});
+
+describe.skipIf(esdbConnectionString !== undefined)('a server that may not read $all', () => {
+  it('refuses to start with the refusal instead of retrying until the start-up timeout', async () => {
+    const esdb = await new InProcessEventStoreDB({ mode: 'batch-append' }).start();
+    esdb.denyAll = true;
+    try {
+      const started = Date.now();
+      await expect(startTestServer({ EVENTSTORE_CONNECTION_STRING: esdb.connectionString })).rejects.toBeInstanceOf(SubscriptionRefusedError);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(instancesAdded(esdb)).toBe(0);
+    } finally {
+      await esdb.stop();
+    }
+  });
 });
