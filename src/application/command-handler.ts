@@ -38,7 +38,8 @@ export interface HandledCommand<E> {
 /**
  * The whole command path: load the stream, fold it, decide, append with the expected revision.
  * When another writer got there first, the stream is loaded again and the command decided again,
- * so that the loser of a race is judged against the winner's events (at most `maxAttempts` times).
+ * so that the loser of a race is judged against the winner's events (at most `maxAttempts` times,
+ * backing off from the second lost race on).
  */
 export const handleCommand = async <C, E extends { type: string; data: unknown }, S>(
   store: EventStore,
@@ -85,8 +86,23 @@ export const handleCommand = async <C, E extends { type: string; data: unknown }
           { cause: error },
         );
       }
+      await conflictBackoff(attempt);
     }
   }
+};
+
+/** First delay after a second lost race (ms); it doubles with each further one. */
+export const CONFLICT_BACKOFF_MS = 10;
+
+/**
+ * The first lost race is decided again at once (usually the command is then refused, or fits after
+ * the winner's events). If the stream keeps changing, writers back off, with jitter, so that they
+ * stop colliding: 5-10 ms, then 10-20 ms, 20-40 ms.
+ */
+const conflictBackoff = (attempt: number): Promise<void> => {
+  if (attempt < 2) return Promise.resolve();
+  const base = CONFLICT_BACKOFF_MS * 2 ** (attempt - 2);
+  return new Promise((resolve) => setTimeout(resolve, base / 2 + (Math.random() * base) / 2));
 };
 
 const toDomainEvent = <E>(e: RecordedEvent): E => ({ type: e.type, data: e.data }) as E;

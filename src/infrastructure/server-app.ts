@@ -2,8 +2,8 @@ import { resolve } from 'node:path';
 import { Container } from 'inversify';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { GetSmtpConfigQuery, AddSmtpConfigUseCase, ProjectionRunner, ProjectionStore, SetUpInstanceUseCase } from '../application/index.js';
-import { LeaderProjection } from '../application/index.js';
-import { isDomainError } from '../domain/index.js';
+import { LeaderProjection, SubscriptionRefusedError } from '../application/index.js';
+import { INSTANCE_STREAM_PREFIX, isDomainError } from '../domain/index.js';
 import { openStores, type OpenedStores } from './bootstrap/open-stores.js';
 import type { Config } from './config.js';
 import { smtpConfigModule, TOKENS, type ProjectionProgress } from './container.js';
@@ -53,7 +53,10 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       eventStore: () => events,
       projectionStore: () => readModel,
       ...(config.MACHINE_ID !== undefined ? { machineId: config.MACHINE_ID } : {}),
-      onProjectionError: (err) => logger.warn({ err }, 'projection feed failed; resubscribing'),
+      onProjectionError: (err) =>
+        err instanceof SubscriptionRefusedError
+          ? logger.error({ err }, `projection stopped: ${err.message}; fix the cause and restart`)
+          : logger.warn({ err }, 'projection feed failed; resubscribing'),
       onReadModelLag: (err) => logger.warn({ err }, 'the read model did not catch up in time; answered from the stored event'),
       // A shared read model (several replicas on one database) has one writer: whoever holds the lock.
       ...(shared ? { startProjection: false, projectionProgress: () => shared.watcher } : {}),
@@ -75,10 +78,16 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
   };
 
   try {
-    const head = await events.headPosition();
-    if (head) {
-      await progress.waitFor(head, 120_000);
+    // Whether a first instance is needed is read from the read model once it is up to date, never
+    // from the store's head: on EventStoreDB the head may be a system event or a claim stream's
+    // event, which the projection never receives and no checkpoint promises to carry it past.
+    if (shared) {
+      const head = await events.headPosition({ streamPrefixes: [INSTANCE_STREAM_PREFIX] });
+      if (head) await progress.waitFor(head, 120_000);
     } else {
+      await runner.waitForCaughtUp(120_000);
+    }
+    if (!(await hasAnyInstance(readModel))) {
       try {
         const { instanceId, position } = await container.get<SetUpInstanceUseCase>(TOKENS.SetUpInstance).execute(FIRST_INSTANCE);
         await progress.waitFor(position, 30_000);
@@ -87,7 +96,8 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
         // Replicas starting together on an empty database: another one created it first.
         if (!(isDomainError(error) && error.kind === 'AlreadyExists')) throw error;
         logger.info({ domains: FIRST_INSTANCE.domains }, 'another replica created the first instance at the same moment; using it');
-        const now = await events.headPosition();
+        // (Replicas with read models of their own just go on: the projection brings it in.)
+        const now = shared ? await events.headPosition({ streamPrefixes: [INSTANCE_STREAM_PREFIX] }) : undefined;
         if (now) await progress.waitFor(now, 30_000);
       }
     }
@@ -159,6 +169,14 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     await close();
     throw error;
   }
+};
+
+/** Whether the read model holds any instance: the first instance's domain first (one indexed look-up), else any row. */
+const hasAnyInstance = async (readModel: ProjectionStore): Promise<boolean> => {
+  if (await readModel.instanceByDomain(FIRST_INSTANCE.domains[0])) return true;
+  // (SQLite's instances() reads every row before the first: about 0.3 s for 100 000 instances.)
+  for await (const _ of readModel.instances()) return true;
+  return false;
 };
 
 export type ServerApp = Awaited<ReturnType<typeof createServerApp>>;

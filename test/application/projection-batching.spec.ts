@@ -53,3 +53,22 @@ describe('projection runner batching', () => {
     expect(target.batches).toEqual([32, 1]);
   });
 });
+
+describe('projection runner progress', () => {
+  it('counts the highest position of a batch, though a checkpoint after an event sorts before it', async () => {
+    const event = { id: 'e', streamId: 'instance-x', revision: 0n, position: { commit: 10n, prepare: 10n }, type: 'instance.added', data: { name: 'x' }, metadata: { instanceId: 'x', editorUserId: 'u', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'c', causationId: 'c', schemaVersion: 1 } };
+    const store = new InMemoryEventStore();
+    store.subscribeToAll = async function* (options) {
+      yield { kind: 'event', event };
+      yield { kind: 'checkpoint', position: { commit: 10n, prepare: 0n } };
+      yield { kind: 'caught-up' };
+      await new Promise((r) => options?.signal?.addEventListener('abort', r));
+    };
+    const target = new InMemoryProjectionStore();
+    const runner = new ProjectionRunner(store, target, { handler: projectEvent });
+    runner.start();
+    await runner.waitFor(event.position, 2_000);
+    await runner.stop();
+    expect(await target.checkpoint()).toEqual(event.position);
+  });
+});

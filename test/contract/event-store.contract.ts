@@ -144,6 +144,19 @@ export const eventStoreContract = (adapter: StoreAdapter): void => {
       expect(types).not.toContain('test.theirs');
     });
 
+    it('gives a head for stream prefixes that a feed filtered to those streams reaches', async () => {
+      const mine = await t.store.appendToStream(stream, [event()], 'no_stream');
+      await t.store.appendToStream(`zz-${stream}`, [event()], 'no_stream');
+      const head = await t.store.headPosition({ streamPrefixes: [stream] });
+      expect(head).toBeDefined();
+      expect(comparePositions(head!, mine.position)).toBeGreaterThanOrEqual(0);
+      const abort = new AbortController();
+      const items = await collect(t.store.subscribeToAll({ streamPrefixes: [stream], signal: abort.signal }), (seen) => seen.some((i) => i.kind === 'caught-up'));
+      abort.abort();
+      const reached = items.flatMap((i) => (i.kind === 'event' ? [i.event.position] : i.kind === 'checkpoint' ? [i.position] : []));
+      expect(reached.some((p) => comparePositions(p, head!) >= 0)).toBe(true);
+    });
+
     it('fails an open subscription when it is dropped, and resumes from the last position seen', async (ctx) => {
       if (t.shared) ctx.skip(true, 'a real EventStoreDB cannot be told to drop a subscription; the in-process server covers this');
       await t.store.appendToStream(stream, [event('test.1'), event('test.2')], 'no_stream');

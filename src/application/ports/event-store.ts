@@ -81,13 +81,21 @@ export interface SubscribeOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface HeadOptions {
+  readonly streamPrefixes?: readonly string[];
+}
+
 export interface EventStore {
   readStream(streamId: string): Promise<ReadStreamResult>;
   appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult>;
   /** Catches up from `after`, then follows live events until the signal aborts or the consumer stops. */
   subscribeToAll(options?: SubscribeOptions): AsyncIterable<SubscriptionItem>;
-  /** The position of the last event in the store, or undefined when it is empty. */
-  headPosition(): Promise<GlobalPosition | undefined>;
+  /**
+   * The position of the last event in the store, or undefined when it is empty. With
+   * `streamPrefixes`: a position that a feed filtered to those streams is sure to reach, the last
+   * event in them (a store whose feed reports progress to the end of the log may answer its head).
+   */
+  headPosition(options?: HeadOptions): Promise<GlobalPosition | undefined>;
   close(): Promise<void>;
 }
 
@@ -100,5 +108,16 @@ export class WrongExpectedRevisionError extends Error {
     readonly actual: bigint | undefined,
   ) {
     super(`stream ${streamId}: expected revision ${String(expected)}, actual ${actual === undefined ? 'no stream' : String(actual)}`);
+  }
+}
+
+/**
+ * Raised by a feed when subscribing again cannot help (the store refuses this reader, or does not
+ * know the position asked for): the projection runner stops instead of retrying forever.
+ */
+export class SubscriptionRefusedError extends Error {
+  override readonly name = 'SubscriptionRefusedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
   }
 }

@@ -17,17 +17,17 @@ export const smtpConfigProjection = (
   });
 
 /**
- * Brings a read model up to the event store's current head, from its checkpoint, and stops: for
- * tools that read the read model while a server may or may not be running. Safe beside a running
- * projection, because the read model skips what it has applied already.
+ * Brings a read model up to what the event store holds now, from its checkpoint, and stops: for
+ * tools that read the read model while a server may or may not be running. It waits for the
+ * projection's own feed to say it caught up, not for the store's head, which may be an event in a
+ * stream the projection does not follow. Safe beside a running projection, because the read model
+ * skips what it has applied already.
  */
 export const catchUpReadModel = async (events: EventStore, readModel: ProjectionStore, timeoutMs = 120_000): Promise<void> => {
-  const head = await events.headPosition();
-  if (!head) return;
   const runner = smtpConfigProjection(events, readModel);
   runner.start();
   try {
-    await runner.waitFor(head, timeoutMs);
+    await runner.waitForCaughtUp(timeoutMs);
   } finally {
     await runner.stop();
   }

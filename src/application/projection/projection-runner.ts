@@ -1,4 +1,5 @@
-import { comparePositions, type EventStore, type GlobalPosition, type RecordedEvent } from '../ports/event-store.js';
+import { DomainError, ErrorKind } from '../../domain/index.js';
+import { comparePositions, SubscriptionRefusedError, type EventStore, type GlobalPosition, type RecordedEvent } from '../ports/event-store.js';
 import { PositionWaiters } from './position-waiters.js';
 import type { PositionedChanges, ProjectionStore, ReadModelChange } from '../ports/read-model.js';
 
@@ -21,14 +22,17 @@ const IDLE = Symbol('idle');
  * are applied in batches, one atomic step each: up to `maxBatchSize` while catching up, and live,
  * whatever has arrived by the time the feed has nothing more ready (so a burst of appends costs
  * one transaction, and a single event is applied at once). If the feed fails it resubscribes from
- * the checkpoint with exponential backoff. Callers can wait until a position has been processed,
- * and rebuild the read model from zero.
+ * the checkpoint with exponential backoff, unless the feed says that cannot help
+ * ({@link SubscriptionRefusedError}): then it stops. Callers can wait until a position has been
+ * processed, or until the feed has caught up, and rebuild the read model from zero.
  */
 export class ProjectionRunner {
   private processed: GlobalPosition | undefined;
   private readonly waiters = new PositionWaiters();
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
+  private caughtUp = false;
+  private caughtUpWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
 
   constructor(
     private readonly events: EventStore,
@@ -47,6 +51,7 @@ export class ProjectionRunner {
 
   start(): void {
     if (this.loop) return;
+    this.caughtUp = false;
     const abort = new AbortController();
     this.abort = abort;
     this.loop = this.run(abort.signal).finally(() => {
@@ -76,10 +81,12 @@ export class ProjectionRunner {
     await this.stop();
     await this.target.reset();
     this.processed = undefined;
-    const head = await this.events.headPosition();
     this.start();
-    if (head) await this.waitFor(head, 60_000);
-    if (!wasRunning) await this.stop();
+    try {
+      await this.waitForCaughtUp(60_000);
+    } finally {
+      if (!wasRunning) await this.stop();
+    }
   }
 
   /** Resolves once the projection has processed `position`; rejects with Unavailable after the timeout. */
@@ -88,6 +95,39 @@ export class ProjectionRunner {
     return this.waiters.add(position, timeoutMs);
   }
 
+  /**
+   * Resolves once the feed has said it caught up (delivered everything that existed when this
+   * runner started following it) and everything before that is applied: what the projection itself
+   * follows, so it needs no checkpoint past events it never receives. Rejects with Unavailable
+   * after the timeout, or with the feed's refusal if the runner stopped on one.
+   */
+  waitForCaughtUp(timeoutMs: number): Promise<void> {
+    if (this.caughtUp) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.caughtUpWaiters = this.caughtUpWaiters.filter((w) => w !== waiter);
+        reject(new DomainError(ErrorKind.Unavailable, 'PROJ-wait-7t2k', 'Errors.Projection.Timeout', 'the read model did not catch up in time'));
+      }, timeoutMs);
+      const waiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.caughtUpWaiters.push(waiter);
+    });
+  }
+
+  private settleCaughtUp(error?: unknown): void {
+    if (!error) this.caughtUp = true;
+    const waiters = this.caughtUpWaiters;
+    this.caughtUpWaiters = [];
+    for (const w of waiters) (error ? w.reject(error) : w.resolve());
+  }
 
   private advance(position: GlobalPosition): void {
     if (this.processed && comparePositions(position, this.processed) <= 0) return;
@@ -106,6 +146,7 @@ export class ProjectionRunner {
       } catch (error) {
         if (signal.aborted) return;
         this.options.onError?.(error);
+        if (error instanceof SubscriptionRefusedError) return this.settleCaughtUp(error);
       }
       await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, max);
@@ -134,7 +175,9 @@ export class ProjectionRunner {
       const applying = batch;
       batch = [];
       await this.target.applyBatch(applying);
-      this.advance(applying.at(-1)!.position);
+      // The highest position in the batch: a feed may send a checkpoint that sorts just before an
+      // event it has already delivered (EventStoreDB's checkpoints carry prepare 0).
+      this.advance(applying.reduce((top, e) => (comparePositions(e.position, top) > 0 ? e.position : top), applying[0]!.position));
     };
     try {
       while (!signal.aborted) {
@@ -154,6 +197,7 @@ export class ProjectionRunner {
           batch.push({ changes: [], position: item.position });
         } else {
           await flush();
+          this.settleCaughtUp();
         }
         if (batch.length >= maxBatch) await flush();
       }

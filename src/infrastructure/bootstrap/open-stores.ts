@@ -9,6 +9,7 @@ import {
   type ProjectionLock,
   type ProjectionStore,
 } from '../../application/index.js';
+import { INSTANCE_STREAM_PREFIX } from '../../domain/index.js';
 import type { Config } from '../config.js';
 import { DataDirLock } from '../sqlite/data-dir-lock.js';
 import { importLegacyLog } from '../sqlite/jsonl-import.js';
@@ -155,6 +156,6 @@ export const readModelUpToDate = async (stores: OpenedStores, timeoutMs = 120_00
       await lease.release();
     }
   }
-  const head = await stores.events.headPosition();
+  const head = await stores.events.headPosition({ streamPrefixes: [INSTANCE_STREAM_PREFIX] });
   if (head) await stores.shared.watcher.waitFor(head, timeoutMs);
 };

@@ -4,6 +4,7 @@ import {
   type EventStore,
   type ExpectedRevision,
   type GlobalPosition,
+  type HeadOptions,
   type NewEvent,
   type ReadStreamResult,
   type RecordedEvent,
@@ -97,8 +98,10 @@ export class InMemoryEventStore implements EventStore {
     return { nextExpectedRevision: last.revision, position: last.position };
   }
 
-  async headPosition(): Promise<GlobalPosition | undefined> {
-    return this.log.at(-1)?.position;
+  async headPosition(options: HeadOptions = {}): Promise<GlobalPosition | undefined> {
+    const { streamPrefixes } = options;
+    if (!streamPrefixes) return this.log.at(-1)?.position;
+    return this.log.findLast((r) => streamPrefixes.some((p) => r.streamId.startsWith(p)))?.position;
   }
 
   async *subscribeToAll(options: SubscribeOptions = {}): AsyncIterable<SubscriptionItem> {
