@@ -52,7 +52,7 @@ export class SqliteEventStore implements EventStore {
   private constructor(
     private readonly db: SqliteDatabase,
     readonly file: string,
-    private readonly options: SqliteEventStoreOptions,
+    options: SqliteEventStoreOptions,
   ) {
     this.statements = {
       readStream: db.prepare<[string], SqliteEventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? ORDER BY revision`),
