@@ -161,6 +161,10 @@ describe('POST /admin/v1/smtp over HTTP', () => {
     expect(schema.properties.senderName).toMatchObject({ type: 'string', minLength: 1, maxLength: 200 });
     expect(schema.properties.host).toMatchObject({ minLength: 1, maxLength: 500 });
     expect(schema.properties.description).toMatchObject({ maxLength: 200 });
+    // Every status the server can answer is documented, with the API's error body.
+    const responses = doc.json.paths['/admin/v1/smtp'].post.responses;
+    expect(Object.keys(responses).sort()).toEqual(['200', '400', '401', '403', '404', '408', '409', '414', '415', '431', '503', 'default']);
+    expect(responses['431'].content['application/json'].schema).toEqual(responses['400'].content['application/json'].schema);
     expect((await send(server.url, { path: '/healthz' })).status).toBe(200);
     expect((await send(server.url, { path: '/readyz' })).json).toEqual({ status: 'ready' });
     const missing = await send(server.url, { path: '/nope' });
