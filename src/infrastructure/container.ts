@@ -91,6 +91,8 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
             streamPrefixes: [INSTANCE_STREAM_PREFIX],
             // Well under the commands' projection timeout, so that a POST after a long outage is not the one that waits it out.
             maxBackoffMs: 1_000,
+            // Catching up after downtime: fewer, larger transactions (each is a few round trips on PostgreSQL).
+            maxBatchSize: 2_000,
             ...(options.onProjectionError ? { onError: options.onProjectionError } : {}),
           }),
         [TOKENS.EventStore, TOKENS.ProjectionStore],

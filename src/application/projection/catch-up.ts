@@ -13,6 +13,7 @@ export const smtpConfigProjection = (
   new ProjectionRunner(events, readModel, {
     handler: projectEvent,
     streamPrefixes: [INSTANCE_STREAM_PREFIX],
+    maxBatchSize: 2_000,
     ...(options.onError ? { onError: options.onError } : {}),
   });
 

@@ -32,6 +32,8 @@ export interface PostgresEventStoreOptions {
   readonly schema?: string;
   /** How often a waiting subscription reads again without a notification (ms). */
   readonly pollIntervalMs?: number;
+  /** Events read per round trip by a subscription (default 2 000). */
+  readonly pageSize?: number;
   /** Test hook: how long each append transaction stays open before it commits (ms), as a slow disk would make it. */
   readonly holdBeforeCommitMs?: () => number;
 }
@@ -62,6 +64,8 @@ export class PostgresEventStore implements EventStore {
           toLogEntry,
         ),
       options.pollIntervalMs ?? 500,
+      // A page is one round trip; while catching up the runner applies whatever one page brought.
+      options.pageSize ?? 2_000,
     );
     this.listener = new PgListener(pool.options, { [channelName(s, 'events')]: () => this.follower.notify() });
     this.appender = new GroupCommit((requests) => this.commit(requests, options.holdBeforeCommitMs?.() ?? 0));
