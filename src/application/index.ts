@@ -9,3 +9,4 @@ export * from './instance/set-up-instance.js';
 export * from './projection/catch-up.js';
 export * from './projection/leader-projection.js';
 export * from './projection/checkpoint-watcher.js';
+export * from './projection/read-model-snapshot.js';

@@ -1,5 +1,6 @@
 import {
   comparePositions,
+  readModelSnapshot,
   type GlobalPosition,
   type InstanceView,
   type PositionedChanges,
@@ -64,13 +65,12 @@ export class InMemoryProjectionStore implements ProjectionStore {
   }
 
   async snapshot(): Promise<unknown> {
-    const sorted = <V>(m: Map<string, V>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return JSON.parse(
-      JSON.stringify(
-        { checkpoint: this.position, instances: sorted(this.instanceRows), domains: sorted(this.domains), smtpConfigs: sorted(this.configs) },
-        (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
-      ),
-    );
+    return readModelSnapshot({
+      checkpoint: this.position,
+      instances: this.instanceRows.values(),
+      domains: this.domains.entries(),
+      smtpConfigs: this.configs.values(),
+    });
   }
 
   private applyOne(change: ReadModelChange): void {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import {
   comparePositions,
+  readModelSnapshot,
   type GlobalPosition,
   type InstanceView,
   type PositionedChanges,
@@ -57,7 +58,6 @@ const toSmtpConfig = (r: SmtpConfigRow): SmtpConfigView => ({
   resourceOwner: r.resource_owner,
 });
 
-const byKey = <V>(entries: [string, V][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 const SMTP_COLUMNS =
   'instance_id, id, sender_address, sender_name, tls, host, "user", reply_to_address, description, has_password, sequence, creation_date, change_date, resource_owner';
 
@@ -271,17 +271,12 @@ export class PostgresProjectionStore implements ProjectionStore {
       domains: (await client.query<{ domain: string; instance_id: string }>(`SELECT domain, instance_id FROM ${this.s}.instance_domains`)).rows,
       configs: (await client.query<SmtpConfigRow>(`SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs`)).rows,
     }));
-    return JSON.parse(
-      JSON.stringify(
-        {
-          checkpoint: checkpoint && { commit: checkpoint.c, prepare: checkpoint.p },
-          instances: byKey(instances.map((r) => [r.id, toInstance(r)])),
-          domains: byKey(domains.map((r) => [r.domain, r.instance_id])),
-          smtpConfigs: byKey(configs.map((r) => [`${r.instance_id}/${r.id}`, toSmtpConfig(r)])),
-        },
-        (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
-      ),
-    );
+    return readModelSnapshot({
+      checkpoint: checkpoint && { commit: BigInt(checkpoint.c), prepare: BigInt(checkpoint.p) },
+      instances: instances.map(toInstance),
+      domains: domains.map((r) => [r.domain, r.instance_id] as const),
+      smtpConfigs: configs.map(toSmtpConfig),
+    });
   }
 
   /** The pool is the caller's; nothing of its own to close. */

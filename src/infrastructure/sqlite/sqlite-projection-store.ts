@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import {
   comparePositions,
+  readModelSnapshot,
   type GlobalPosition,
   type InstanceView,
   type PositionedChanges,
@@ -191,17 +192,12 @@ export class SqliteProjectionStore implements ProjectionStore {
         configs: this.s.allSmtpConfigs.all(),
       }))(),
     );
-    return JSON.parse(
-      JSON.stringify(
-        {
-          checkpoint,
-          instances: byKey(instances.map((r) => [r.id, toInstance(r)])),
-          domains: byKey(domains.map((r) => [r.domain, r.instance_id])),
-          smtpConfigs: byKey(configs.map((r) => [`${r.instance_id}/${r.id}`, toSmtpConfig(r)])),
-        },
-        (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
-      ),
-    );
+    return readModelSnapshot({
+      checkpoint,
+      instances: instances.map(toInstance),
+      domains: domains.map((r) => [r.domain, r.instance_id] as const),
+      smtpConfigs: configs.map(toSmtpConfig),
+    });
   }
 
   async close(): Promise<void> {
