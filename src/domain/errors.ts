@@ -56,14 +56,26 @@ export class DomainError extends Error {
 
 export const isDomainError = (e: unknown): e is DomainError => e instanceof DomainError;
 
+/** Why a test mail failed, each with its own stable error id. */
+export const SMTP_TEST_FAILURE_IDS = {
+  connection: 'SMTP-TEST-conn1',
+  timeout: 'SMTP-TEST-time1',
+  tls: 'SMTP-TEST-tls01',
+  authentication: 'SMTP-TEST-auth1',
+  recipient: 'SMTP-TEST-rcpt1',
+  sender: 'SMTP-TEST-from1',
+  other: 'SMTP-TEST-othr1',
+} as const;
+export type SmtpTestFailureReason = keyof typeof SMTP_TEST_FAILURE_IDS;
+
 /** The catalogue of errors this module raises, with their stable ids. */
 export const Errors = {
-  invalidSmtpConfig: (violations: readonly FieldViolation[]) =>
+  invalidSmtpConfig: (violations: readonly FieldViolation[], request = 'AddSMTPConfigRequest') =>
     new DomainError(
       ErrorKind.InvalidArgument,
       'SMTP-VAL-4xq1',
       'Errors.SMTPConfig.Invalid',
-      `invalid AddSMTPConfigRequest: ${violations.map((v) => `${v.field}: ${v.description}`).join('; ')}`,
+      `invalid ${request}: ${violations.map((v) => `${v.field}: ${v.description}`).join('; ')}`,
       violations,
     ),
   instanceNotFound: () =>
@@ -77,6 +89,18 @@ export const Errors = {
       'Errors.SMTPConfig.AlreadyExists',
       'SMTP configuration already exists',
     ),
+  /** No SMTP configuration with this id on this instance (never set, removed, or another instance's). */
+  smtpConfigNotFound: () =>
+    new DomainError(ErrorKind.NotFound, 'COMMAND-SMTP-nf4k', 'Errors.SMTPConfig.NotFound', 'SMTP configuration not found'),
+  /** An update that would change nothing: refused rather than stored as an empty event. */
+  smtpConfigNotChanged: () =>
+    new DomainError(ErrorKind.FailedPrecondition, 'COMMAND-SMTP-nc9q', 'Errors.NoChangesFound', 'the update changes nothing in the SMTP configuration'),
+  /**
+   * A test mail could not be sent. `reason` says which step failed; the message never carries the
+   * password (only what the mail server answered, with its code).
+   */
+  smtpTestFailed: (reason: SmtpTestFailureReason, message: string) =>
+    new DomainError(ErrorKind.FailedPrecondition, SMTP_TEST_FAILURE_IDS[reason], 'Errors.SMTPConfig.TestFailed', message),
   domainTaken: (domain: string) =>
     new DomainError(
       ErrorKind.AlreadyExists,

@@ -51,8 +51,8 @@ describe('Instance aggregate: SetUpInstance', () => {
 });
 
 describe('Instance aggregate: state', () => {
-  it('starts empty and folds instances, domains and the configuration id', () => {
-    expect(Instance.initialState()).toEqual({ exists: false, domains: [], smtpConfigId: undefined });
+  it('starts empty and folds instances, domains and the configuration', () => {
+    expect(Instance.initialState()).toStrictEqual({ exists: false, domains: [], smtpConfig: undefined });
     const state = fold(Instance, [
       instanceAdded,
       { type: 'instance.domain.added', data: { domain: 'a.example.com', generated: true } },
@@ -62,7 +62,11 @@ describe('Instance aggregate: state', () => {
         data: { id: '42', senderAddress: 'a@b.io', senderName: 'n', tls: false, host: 'h:25', user: '', replyToAddress: '', description: '' },
       },
     ]);
-    expect(state).toEqual({ exists: true, domains: ['a.example.com', 'b.example.com'], smtpConfigId: '42' });
+    expect(state).toStrictEqual({
+      exists: true,
+      domains: ['a.example.com', 'b.example.com'],
+      smtpConfig: { id: '42', senderAddress: 'a@b.io', senderName: 'n', tls: false, host: 'h:25', user: '', password: undefined, replyToAddress: '', description: '' },
+    });
   });
 
   it('recognises its own event types and nothing else', () => {

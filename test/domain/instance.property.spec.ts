@@ -73,7 +73,7 @@ describe('Instance decider, for any sequence of commands', () => {
           else if (i === firstAdd) expect(outcome).toEqual([{ type: 'instance.smtp.config.added', data: { ...config, id: command.configId } }]);
           else expect(outcome).toMatchObject({ kind: 'AlreadyExists', id: 'COMMAND-en9lw' });
         });
-        expect(state.smtpConfigId).toBe(added[0]?.data.id);
+        expect(state.smtpConfig?.id).toBe(added[0]?.data.id);
       }),
     );
   });

@@ -80,6 +80,9 @@ describe('stored event contract', () => {
       InstanceAdded: 'instance.added',
       InstanceDomainAdded: 'instance.domain.added',
       SMTPConfigAdded: 'instance.smtp.config.added',
+      SMTPConfigChanged: 'instance.smtp.config.changed',
+      SMTPConfigPasswordChanged: 'instance.smtp.config.password.changed',
+      SMTPConfigRemoved: 'instance.smtp.config.removed',
     });
   });
 

@@ -24,4 +24,34 @@ export interface AddSmtpConfig {
   readonly now: Date;
 }
 
-export type InstanceCommand = SetUpInstance | AddSmtpConfig;
+/**
+ * Changes the instance's SMTP configuration `configId` to the request's fields. `password` is the
+ * new password, already encrypted, or undefined to keep the stored one.
+ */
+export interface ChangeSmtpConfig {
+  readonly type: 'ChangeSmtpConfig';
+  readonly instanceId: string;
+  readonly configId: string;
+  readonly config: Omit<ValidSmtpConfigRequest, 'password'>;
+  readonly password: EncryptedSecret | undefined;
+  readonly now: Date;
+}
+
+/** Sets a new (already encrypted) password on the SMTP configuration `configId`. */
+export interface ChangeSmtpConfigPassword {
+  readonly type: 'ChangeSmtpConfigPassword';
+  readonly instanceId: string;
+  readonly configId: string;
+  readonly password: EncryptedSecret;
+  readonly now: Date;
+}
+
+/** Removes the SMTP configuration `configId`; afterwards a new one can be added. */
+export interface RemoveSmtpConfig {
+  readonly type: 'RemoveSmtpConfig';
+  readonly instanceId: string;
+  readonly configId: string;
+  readonly now: Date;
+}
+
+export type InstanceCommand = SetUpInstance | AddSmtpConfig | ChangeSmtpConfig | ChangeSmtpConfigPassword | RemoveSmtpConfig;

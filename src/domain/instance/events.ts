@@ -9,6 +9,9 @@ export const InstanceEventTypes = {
   InstanceAdded: 'instance.added',
   InstanceDomainAdded: 'instance.domain.added',
   SMTPConfigAdded: 'instance.smtp.config.added',
+  SMTPConfigChanged: 'instance.smtp.config.changed',
+  SMTPConfigPasswordChanged: 'instance.smtp.config.password.changed',
+  SMTPConfigRemoved: 'instance.smtp.config.removed',
 } as const;
 
 export interface InstanceAdded {
@@ -39,7 +42,54 @@ export interface SMTPConfigAdded {
   readonly data: SMTPConfigAddedData;
 }
 
-export type InstanceEvent = InstanceAdded | InstanceDomainAdded | SMTPConfigAdded;
+/**
+ * Only the fields that changed, besides the id. A password is present only when the request gave a
+ * new one (encrypted, as in the added event); an absent password keeps the stored one.
+ */
+export interface SMTPConfigChangedData {
+  readonly id: string;
+  readonly senderAddress?: string;
+  readonly senderName?: string;
+  readonly tls?: boolean;
+  readonly host?: string;
+  readonly user?: string;
+  readonly password?: EncryptedSecret;
+  readonly replyToAddress?: string;
+  readonly description?: string;
+}
+
+export interface SMTPConfigChanged {
+  readonly type: typeof InstanceEventTypes.SMTPConfigChanged;
+  readonly data: SMTPConfigChangedData;
+}
+
+export interface SMTPConfigPasswordChangedData {
+  readonly id: string;
+  /** Never plain text. */
+  readonly password: EncryptedSecret;
+}
+
+export interface SMTPConfigPasswordChanged {
+  readonly type: typeof InstanceEventTypes.SMTPConfigPasswordChanged;
+  readonly data: SMTPConfigPasswordChangedData;
+}
+
+export interface SMTPConfigRemovedData {
+  readonly id: string;
+}
+
+export interface SMTPConfigRemoved {
+  readonly type: typeof InstanceEventTypes.SMTPConfigRemoved;
+  readonly data: SMTPConfigRemovedData;
+}
+
+export type InstanceEvent =
+  | InstanceAdded
+  | InstanceDomainAdded
+  | SMTPConfigAdded
+  | SMTPConfigChanged
+  | SMTPConfigPasswordChanged
+  | SMTPConfigRemoved;
 
 const TYPES: ReadonlySet<string> = new Set(Object.values(InstanceEventTypes));
 export const isInstanceEventType = (type: string): type is InstanceEvent['type'] => TYPES.has(type);

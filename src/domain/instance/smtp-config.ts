@@ -167,3 +167,38 @@ export const parseAddSmtpConfigRequest = (input: unknown): ValidSmtpConfigReques
   if (!result.success) throw Errors.invalidSmtpConfig(result.error.issues.map(issueToViolation));
   return result.data as ValidSmtpConfigRequest;
 };
+
+/** Parses a body against one of the SMTP requests' schemas; violations name the request and each field. */
+const parseWith = <S extends z.ZodType>(schema: S, request: string, input: unknown): z.output<S> => {
+  const result = schema.safeParse(input, { reportInput: true });
+  if (!result.success) throw Errors.invalidSmtpConfig(result.error.issues.map(issueToViolation), request);
+  return result.data;
+};
+
+/**
+ * `PUT /admin/v1/smtp/{id}`: the add request's fields and limits. An absent or empty `password`
+ * keeps the stored one.
+ */
+export const UpdateSmtpConfigRequestSchema = AddSmtpConfigRequestSchema;
+export const parseUpdateSmtpConfigRequest = (input: unknown): ValidSmtpConfigRequest =>
+  parseWith(UpdateSmtpConfigRequestSchema, 'UpdateSMTPConfigRequest', input) as ValidSmtpConfigRequest;
+
+/** `PUT /admin/v1/smtp/{id}/password`: a new, non-empty password. */
+export const UpdateSmtpConfigPasswordRequestSchema = z
+  .object({ password: boundedText('password').refine((s) => s !== '', 'must not be empty').meta({ minLength: 1, maxLength: SMTP_LIMITS.password.max }) })
+  .strip();
+export const parseUpdateSmtpConfigPasswordRequest = (input: unknown): { password: string } =>
+  parseWith(UpdateSmtpConfigPasswordRequestSchema, 'UpdateSMTPConfigPasswordRequest', input);
+
+const receiverAddress = boundedText('senderAddress').refine(isEmail, 'must be an e-mail address').meta({ description: 'Where the test mail goes.' });
+
+/** `POST /admin/v1/smtp/_test`: the add request's fields plus where to send the test mail. Nothing is stored. */
+export const TestSmtpConfigRequestSchema = AddSmtpConfigRequestSchema.extend({ receiverAddress }).strip();
+export type ValidTestSmtpConfigRequest = ValidSmtpConfigRequest & { readonly receiverAddress: string };
+export const parseTestSmtpConfigRequest = (input: unknown): ValidTestSmtpConfigRequest =>
+  parseWith(TestSmtpConfigRequestSchema, 'TestSMTPConfigRequest', input) as ValidTestSmtpConfigRequest;
+
+/** `POST /admin/v1/smtp/{id}/_test`: only the receiver; the stored configuration does the rest. */
+export const TestSmtpConfigByIdRequestSchema = z.object({ receiverAddress }).strip();
+export const parseTestSmtpConfigByIdRequest = (input: unknown): { receiverAddress: string } =>
+  parseWith(TestSmtpConfigByIdRequestSchema, 'TestSMTPConfigByIdRequest', input);
