@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InMemoryProjectionStore, type InstanceView, type PositionedChanges, type ProjectionStore, type ReadModelChange, type SmtpConfigView } from '../../src/index.js';
+import { InMemoryProjectionStore, type InstanceView, type PositionedChanges, type ProjectionStore, type ReadModelChange, type SmtpConfigPatch, type SmtpConfigView } from '../../src/index.js';
 
 export interface ProjectionStoreAdapter {
   readonly name: string;
@@ -117,6 +117,71 @@ export const projectionStoreContract = (adapter: ProjectionStoreAdapter): void =
       await store.apply([instance('c')], { commit: 10n, prepare: 6n });
       expect([await store.instanceById('a'), await store.instanceById('b'), await store.instanceById('c')].map((v) => v?.id)).toEqual(['a', undefined, 'c']);
       expect(await store.checkpoint()).toEqual({ commit: 10n, prepare: 6n });
+    });
+
+    const patch = (instanceId: string, id: string, changes: SmtpConfigPatch, sequence: bigint): ReadModelChange => ({
+      kind: 'patchSmtpConfig',
+      instanceId,
+      id,
+      changes,
+      sequence,
+      changeDate: `2024-06-12T00:00:0${sequence % 10n}.000Z`,
+    });
+    const remove = (instanceId: string, id: string): ReadModelChange => ({ kind: 'removeSmtpConfig', instanceId, id });
+    const lifecycle: PositionedChanges[] = [
+      ...history,
+      { changes: [patch('i1', 'c1', { host: 'smtp.example.com:465', tls: false }, 5n)], position: at(8) },
+      { changes: [patch('i1', 'c1', { hasPassword: false }, 6n)], position: at(9) },
+      { changes: [config('i2', 'c2', { sequence: 3n })], position: at(10) },
+      { changes: [remove('i2', 'c2')], position: at(11) },
+      { changes: [config('i2', 'c3', { sequence: 5n, senderName: 'again' })], position: at(12) },
+      { changes: [patch('i2', 'c3', { description: 'changed' }, 6n)], position: at(13) },
+      { changes: [patch('i2', 'c2', { description: 'after removal' }, 7n), patch('i9', 'c9', { user: 'ghost' }, 2n)], position: at(14) },
+    ];
+
+    it('patches a configuration row: the changed fields, its sequence and change date, nothing else', async () => {
+      await store.applyBatch(lifecycle.slice(0, 9));
+      expect(await store.smtpConfigById('i1', 'c1')).toEqual({
+        ...(config('i1', 'c1') as { config: SmtpConfigView }).config,
+        host: 'smtp.example.com:465',
+        tls: false,
+        hasPassword: false,
+        sequence: 6n,
+        changeDate: '2024-06-12T00:00:06.000Z',
+      });
+    });
+
+    it('drops a removed row, adds the next one and leaves patches of missing rows without effect', async () => {
+      await store.applyBatch(lifecycle);
+      expect(await store.smtpConfigById('i2', 'c2')).toBeUndefined();
+      expect(await store.smtpConfigById('i9', 'c9')).toBeUndefined();
+      expect(await store.smtpConfigOfInstance('i2')).toMatchObject({ id: 'c3', senderName: 'again', description: 'changed', sequence: 6n });
+      expect(await store.smtpConfigOfInstance('i1')).toMatchObject({ id: 'c1' });
+      expect(await store.smtpConfigOfInstance('nobody')).toBeUndefined();
+    });
+
+    it('gives the in-memory snapshot for the whole lifecycle, applied in one batch, event by event or in two halves', async () => {
+      const reference = new InMemoryProjectionStore();
+      for (const entry of lifecycle) await reference.apply(entry.changes, entry.position);
+      await store.applyBatch(lifecycle);
+      expect(await store.snapshot()).toEqual(await reference.snapshot());
+      await store.reset();
+      for (const entry of lifecycle) await store.apply(entry.changes, entry.position);
+      expect(await store.snapshot()).toEqual(await reference.snapshot());
+      await store.reset();
+      await store.applyBatch(lifecycle.slice(0, 11));
+      await store.applyBatch(lifecycle.slice(11));
+      expect(await store.snapshot()).toEqual(await reference.snapshot());
+    });
+
+    it('applies a removal and a re-add of the same id within one batch in order', async () => {
+      await store.applyBatch([
+        ...history,
+        { changes: [remove('i1', 'c1'), config('i1', 'c1', { senderName: 'second', sequence: 9n })], position: at(8) },
+        { changes: [patch('i1', 'c1', { user: 'u2' }, 10n), remove('i1', 'c1')], position: at(9) },
+        { changes: [config('i1', 'c1', { senderName: 'third', sequence: 11n })], position: at(10) },
+      ]);
+      expect(await store.smtpConfigById('i1', 'c1')).toMatchObject({ senderName: 'third', user: 'user', sequence: 11n });
     });
 
     it('forgets every row and the checkpoint on reset', async () => {

@@ -33,10 +33,36 @@ export interface InstanceView {
 export type ReadModelChange =
   | { readonly kind: 'upsertInstance'; readonly instance: InstanceView }
   | { readonly kind: 'addInstanceDomain'; readonly instanceId: string; readonly domain: string; readonly sequence: bigint }
-  | { readonly kind: 'upsertSmtpConfig'; readonly config: SmtpConfigView };
+  | { readonly kind: 'upsertSmtpConfig'; readonly config: SmtpConfigView }
+  /** Changes some fields of a configuration row; a row that does not exist stays absent. */
+  | {
+      readonly kind: 'patchSmtpConfig';
+      readonly instanceId: string;
+      readonly id: string;
+      readonly changes: SmtpConfigPatch;
+      readonly sequence: bigint;
+      readonly changeDate: string;
+    }
+  /** Drops a configuration row (if it exists). */
+  | { readonly kind: 'removeSmtpConfig'; readonly instanceId: string; readonly id: string };
+
+/** The fields of a configuration row that an update can change. */
+export type SmtpConfigPatch = Partial<
+  Pick<SmtpConfigView, 'senderAddress' | 'senderName' | 'tls' | 'host' | 'user' | 'replyToAddress' | 'description' | 'hasPassword'>
+>;
+
+/** A row with a patch applied: the shared rule of every store. */
+export const patchedSmtpConfig = (row: SmtpConfigView, change: Extract<ReadModelChange, { kind: 'patchSmtpConfig' }>): SmtpConfigView => ({
+  ...row,
+  ...change.changes,
+  sequence: change.sequence,
+  changeDate: change.changeDate,
+});
 
 export interface SmtpConfigQueries {
   smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined>;
+  /** The instance's configuration (at most one exists at a time), or undefined when none is set. */
+  smtpConfigOfInstance(instanceId: string): Promise<SmtpConfigView | undefined>;
   instanceById(instanceId: string): Promise<InstanceView | undefined>;
   instanceByDomain(domain: string): Promise<InstanceView | undefined>;
   /** Every instance, in id order (for operators' tools). */

@@ -1,6 +1,14 @@
-import { InstanceEventTypes, type InstanceAdded, type InstanceDomainAdded, type SMTPConfigAdded } from '../../domain/index.js';
+import {
+  InstanceEventTypes,
+  type InstanceAdded,
+  type InstanceDomainAdded,
+  type SMTPConfigAdded,
+  type SMTPConfigChanged,
+  type SMTPConfigPasswordChanged,
+  type SMTPConfigRemoved,
+} from '../../domain/index.js';
 import type { RecordedEvent } from '../ports/event-store.js';
-import type { ReadModelChange } from '../ports/read-model.js';
+import type { ReadModelChange, SmtpConfigPatch } from '../ports/read-model.js';
 
 /**
  * The projection's pure handler: one recorded event in, the read-model changes out. It reads no
@@ -43,6 +51,19 @@ export const projectEvent = (event: RecordedEvent): ReadModelChange[] => {
           },
         },
       ];
+    }
+    case InstanceEventTypes.SMTPConfigChanged: {
+      const { id, password, ...fields } = event.data as SMTPConfigChanged['data'];
+      const changes: SmtpConfigPatch = { ...fields, ...(password !== undefined ? { hasPassword: true } : {}) };
+      return [{ kind: 'patchSmtpConfig', instanceId, id, changes, sequence, changeDate: at }];
+    }
+    case InstanceEventTypes.SMTPConfigPasswordChanged: {
+      const { id } = event.data as SMTPConfigPasswordChanged['data'];
+      return [{ kind: 'patchSmtpConfig', instanceId, id, changes: { hasPassword: true }, sequence, changeDate: at }];
+    }
+    case InstanceEventTypes.SMTPConfigRemoved: {
+      const { id } = event.data as SMTPConfigRemoved['data'];
+      return [{ kind: 'removeSmtpConfig', instanceId, id }];
     }
     default:
       return [];

@@ -1,5 +1,6 @@
 import {
   comparePositions,
+  patchedSmtpConfig,
   readModelSnapshot,
   type GlobalPosition,
   type InstanceView,
@@ -50,6 +51,11 @@ export class InMemoryProjectionStore implements ProjectionStore {
     return this.configs.get(`${instanceId}/${id}`);
   }
 
+  async smtpConfigOfInstance(instanceId: string): Promise<SmtpConfigView | undefined> {
+    for (const config of this.configs.values()) if (config.instanceId === instanceId) return config;
+    return undefined;
+  }
+
   async instanceById(instanceId: string): Promise<InstanceView | undefined> {
     return this.instanceRows.get(instanceId);
   }
@@ -88,6 +94,15 @@ export class InMemoryProjectionStore implements ProjectionStore {
       }
       case 'upsertSmtpConfig':
         this.configs.set(`${change.config.instanceId}/${change.config.id}`, change.config);
+        return;
+      case 'patchSmtpConfig': {
+        const key = `${change.instanceId}/${change.id}`;
+        const row = this.configs.get(key);
+        if (row) this.configs.set(key, patchedSmtpConfig(row, change));
+        return;
+      }
+      case 'removeSmtpConfig':
+        this.configs.delete(`${change.instanceId}/${change.id}`);
         return;
     }
   }

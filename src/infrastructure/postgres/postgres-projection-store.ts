@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import {
   comparePositions,
+  patchedSmtpConfig,
   readModelSnapshot,
   type GlobalPosition,
   type InstanceView,
@@ -143,11 +144,11 @@ export class PostgresProjectionStore implements ProjectionStore {
   private async write(client: pg.PoolClient, changes: readonly ReadModelChange[]): Promise<void> {
     const instances = new Map<string, InstanceView>();
     const domainAdds: { instanceId: string; domain: string; sequence: bigint }[] = [];
-    const configs = new Map<string, SmtpConfigView>();
+    const configChanges: Exclude<ReadModelChange, { kind: 'upsertInstance' | 'addInstanceDomain' }>[] = [];
     for (const c of changes) {
       if (c.kind === 'upsertInstance') instances.set(c.instance.id, c.instance);
       else if (c.kind === 'addInstanceDomain') domainAdds.push(c);
-      else configs.set(`${c.config.instanceId}/${c.config.id}`, c.config);
+      else configChanges.push(c);
     }
     // The domains each instance has now: from the upsert of this batch's instances, else read.
     const current = new Map<string, { domains: string[]; sequence: bigint }>();
@@ -190,8 +191,43 @@ export class PostgresProjectionStore implements ProjectionStore {
         );
       }
     }
-    if (configs.size > 0) {
-      const list = [...configs.values()];
+    if (configChanges.length === 0) return;
+    // The configurations' changes are folded in order in memory (a patch needs the row as it is, so
+    // rows that a patch touches before this batch sets them are read first), then written as one
+    // DELETE and one upsert: each row ends in its final state, whatever happened to it in between.
+    const keyOf = (instanceId: string, id: string) => JSON.stringify([instanceId, id]);
+    const known = new Set<string>();
+    const toRead: { instanceId: string; id: string }[] = [];
+    for (const c of configChanges) {
+      const [instanceId, id] = c.kind === 'upsertSmtpConfig' ? [c.config.instanceId, c.config.id] : [c.instanceId, c.id];
+      if (c.kind === 'patchSmtpConfig' && !known.has(keyOf(instanceId, id))) toRead.push({ instanceId, id });
+      known.add(keyOf(instanceId, id));
+    }
+    const configs = new Map<string, SmtpConfigView | undefined>();
+    if (toRead.length > 0) {
+      const { rows } = await client.query<SmtpConfigRow>(
+        `SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs WHERE (instance_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+        [toRead.map((r) => r.instanceId), toRead.map((r) => r.id)],
+      );
+      for (const r of rows) configs.set(keyOf(r.instance_id, r.id), toSmtpConfig(r));
+    }
+    for (const c of configChanges) {
+      if (c.kind === 'upsertSmtpConfig') configs.set(keyOf(c.config.instanceId, c.config.id), c.config);
+      else if (c.kind === 'removeSmtpConfig') configs.set(keyOf(c.instanceId, c.id), undefined);
+      else {
+        const row = configs.get(keyOf(c.instanceId, c.id));
+        if (row) configs.set(keyOf(c.instanceId, c.id), patchedSmtpConfig(row, c));
+      }
+    }
+    const removed = [...configs.entries()].filter(([, v]) => v === undefined).map(([k]) => JSON.parse(k) as [string, string]);
+    if (removed.length > 0) {
+      await client.query(`DELETE FROM ${this.s}.smtp_configs WHERE (instance_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, [
+        removed.map(([i]) => i),
+        removed.map(([, id]) => id),
+      ]);
+    }
+    const list = [...configs.values()].filter((v): v is SmtpConfigView => v !== undefined);
+    if (list.length > 0) {
       const col = <K extends keyof SmtpConfigView>(k: K) => list.map((c) => (typeof c[k] === 'bigint' ? String(c[k]) : c[k]));
       await client.query(
         `INSERT INTO ${this.s}.smtp_configs (${SMTP_COLUMNS})
@@ -230,6 +266,14 @@ export class PostgresProjectionStore implements ProjectionStore {
 
   async smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
     const rows = await this.query<SmtpConfigRow>(`SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs WHERE instance_id = $1 AND id = $2`, [instanceId, id]);
+    return rows[0] && toSmtpConfig(rows[0]);
+  }
+
+  async smtpConfigOfInstance(instanceId: string): Promise<SmtpConfigView | undefined> {
+    const rows = await this.query<SmtpConfigRow>(
+      `SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs WHERE instance_id = $1 ORDER BY id COLLATE "C" LIMIT 1`,
+      [instanceId],
+    );
     return rows[0] && toSmtpConfig(rows[0]);
   }
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import {
   comparePositions,
+  patchedSmtpConfig,
   readModelSnapshot,
   type GlobalPosition,
   type InstanceView,
@@ -111,6 +112,8 @@ export class SqliteProjectionStore implements ProjectionStore {
            @description, @hasPassword, @sequence, @creationDate, @changeDate, @resourceOwner)`,
       ),
       smtpConfigById: db.prepare<[string, string], SmtpConfigRow>('SELECT * FROM smtp_configs WHERE instance_id = ? AND id = ?'),
+      smtpConfigOfInstance: db.prepare<[string], SmtpConfigRow>('SELECT * FROM smtp_configs WHERE instance_id = ? ORDER BY id LIMIT 1'),
+      removeSmtpConfig: db.prepare<[string, string]>('DELETE FROM smtp_configs WHERE instance_id = ? AND id = ?'),
       allInstances: db.prepare<[], InstanceRow>('SELECT id, name, domains, sequence, creation_date FROM instances'),
       allDomains: db.prepare<[], { domain: string; instance_id: string }>('SELECT domain, instance_id FROM instance_domains'),
       allSmtpConfigs: db.prepare<[], SmtpConfigRow>('SELECT * FROM smtp_configs'),
@@ -164,6 +167,11 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
     const row = this.run(() => this.s.smtpConfigById.get(instanceId, id));
+    return row && toSmtpConfig(row);
+  }
+
+  async smtpConfigOfInstance(instanceId: string): Promise<SmtpConfigView | undefined> {
+    const row = this.run(() => this.s.smtpConfigOfInstance.get(instanceId));
     return row && toSmtpConfig(row);
   }
 
@@ -227,10 +235,22 @@ export class SqliteProjectionStore implements ProjectionStore {
       }
       case 'upsertSmtpConfig': {
         const c = change.config;
-        this.s.upsertSmtpConfig.run({ ...c, tls: c.tls ? 1 : 0, hasPassword: c.hasPassword ? 1 : 0 });
+        this.upsertSmtpConfig(c);
         return;
       }
+      case 'patchSmtpConfig': {
+        const row = this.s.smtpConfigById.get(change.instanceId, change.id);
+        if (row) this.upsertSmtpConfig(patchedSmtpConfig(toSmtpConfig(row), change));
+        return;
+      }
+      case 'removeSmtpConfig':
+        this.s.removeSmtpConfig.run(change.instanceId, change.id);
+        return;
     }
+  }
+
+  private upsertSmtpConfig(c: SmtpConfigView): void {
+    this.s.upsertSmtpConfig.run({ ...c, tls: c.tls ? 1 : 0, hasPassword: c.hasPassword ? 1 : 0 });
   }
 
   private run<T>(work: () => T): T {
