@@ -13,3 +13,15 @@ export class GetSmtpConfigQuery {
     return view;
   }
 }
+
+/** `GET /admin/v1/smtp`: the instance's configuration, whatever its id. */
+export class GetInstanceSmtpConfigQuery {
+  constructor(private readonly deps: { readonly queries: SmtpConfigQueries; readonly permissions: PermissionChecker }) {}
+
+  async execute(call: { principal: Principal; instanceId: string }): Promise<SmtpConfigView> {
+    await this.deps.permissions.require(call.principal, 'iam.read', call.instanceId);
+    const view = await this.deps.queries.smtpConfigOfInstance(call.instanceId);
+    if (!view) throw new DomainError(ErrorKind.NotFound, 'QUERY-B8ers', 'Errors.SMTPConfig.NotFound', 'SMTP configuration not found');
+    return view;
+  }
+}

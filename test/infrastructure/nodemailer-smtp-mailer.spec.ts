@@ -1,0 +1,114 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { isDomainError, NodemailerSmtpMailer, testMail, type DomainError, type SmtpSenderConfig } from '../../src/index.js';
+import { closedPort, startSilentServer, startTestSmtpServer, testCertificate, type TestSmtpServer } from '../support/smtp-test-server.js';
+
+const PASSWORD = 'correct horse battery staple';
+const sender = (host: string, overrides: Partial<SmtpSenderConfig> = {}): SmtpSenderConfig => ({
+  host,
+  tls: true,
+  user: 'mailer',
+  password: PASSWORD,
+  senderAddress: 'noreply@acme.example.com',
+  senderName: 'ACME Login',
+  replyToAddress: 'support@acme.example.com',
+  ...overrides,
+});
+const trustingMailer = async (timeouts: { connectTimeoutMs?: number; sendTimeoutMs?: number } = {}) =>
+  new NodemailerSmtpMailer({ tls: { ca: (await testCertificate()).cert }, connectTimeoutMs: 2_000, sendTimeoutMs: 5_000, ...timeouts });
+
+const failureOf = async (promise: Promise<unknown>): Promise<DomainError> => {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isDomainError(error)) throw new Error(`expected a DomainError, got ${String(error)}`);
+  return error;
+};
+
+describe('NodemailerSmtpMailer against an SMTP server in the test process', () => {
+  let servers: { close(): Promise<void> }[] = [];
+  const server = async (options: Parameters<typeof startTestSmtpServer>[0]): Promise<TestSmtpServer> => {
+    const s = await startTestSmtpServer(options);
+    servers.push(s);
+    return s;
+  };
+  afterEach(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    servers = [];
+  });
+
+  it('delivers over implicit TLS with AUTH PLAIN: From name and address, Reply-To, recipient', async () => {
+    const smtp = await server({ mode: 'implicit', auth: { user: 'mailer', password: PASSWORD, methods: ['PLAIN'] } });
+    await (await trustingMailer()).send(sender(smtp.host), testMail('admin@customer.example.com'));
+    expect(smtp.mails).toHaveLength(1);
+    const [mail] = smtp.mails;
+    expect(mail!.secure).toBe(true);
+    expect(mail!.user).toBe('mailer');
+    expect(smtp.authAttempts).toEqual([{ method: 'PLAIN', user: 'mailer', ok: true }]);
+    expect(mail!.parsed.from?.value).toEqual([{ name: 'ACME Login', address: 'noreply@acme.example.com' }]);
+    expect(mail!.parsed.replyTo?.value).toEqual([{ name: '', address: 'support@acme.example.com' }]);
+    expect((mail!.parsed.to as { value: unknown }).value).toEqual([{ name: '', address: 'admin@customer.example.com' }]);
+    expect(mail!.envelopeTo).toEqual(['admin@customer.example.com']);
+    expect(mail!.envelopeFrom).toBe('noreply@acme.example.com');
+    expect(mail!.parsed.subject).toBe('Test email');
+  });
+
+  it('falls back to STARTTLS when the server does not start with TLS, and authenticates with AUTH LOGIN after the upgrade', async () => {
+    const smtp = await server({ mode: 'starttls', auth: { user: 'mailer', password: PASSWORD, methods: ['LOGIN'] } });
+    await (await trustingMailer()).send(sender(smtp.host), testMail('admin@customer.example.com'));
+    expect(smtp.mails.map((m) => ({ secure: m.secure, user: m.user }))).toEqual([{ secure: true, user: 'mailer' }]);
+    expect(smtp.authAttempts).toEqual([{ method: 'LOGIN', user: 'mailer', ok: true }]);
+  });
+
+  it('sends without authentication over a plain connection when the user is empty; no Reply-To when none is set', async () => {
+    const smtp = await server({ mode: 'plain' });
+    await (await trustingMailer()).send(sender(smtp.host, { tls: false, user: '', password: '', replyToAddress: '' }), testMail('a@b.example.com'));
+    expect(smtp.mails).toHaveLength(1);
+    expect(smtp.mails[0]!.secure).toBe(false);
+    expect(smtp.mails[0]!.user).toBeUndefined();
+    expect(smtp.mails[0]!.parsed.replyTo).toBeUndefined();
+    expect(smtp.authAttempts).toEqual([]);
+  });
+
+  it.each(['PLAIN', 'LOGIN'] as const)('answers a wrong password over AUTH %s with an authentication error that does not contain it', async (method) => {
+    const smtp = await server({ mode: 'implicit', auth: { user: 'mailer', password: PASSWORD, methods: [method] } });
+    const wrong = 'not-the-password-4711';
+    const error = await failureOf((await trustingMailer()).send(sender(smtp.host, { password: wrong }), testMail('a@b.example.com')));
+    expect({ id: error.id, code: error.grpcCode }).toEqual({ id: 'SMTP-TEST-auth1', code: 9 });
+    expect(error.message).toMatch(/^authentication failed: .*535/);
+    expect(JSON.stringify({ message: error.message, violations: error.violations, cause: error.cause })).not.toContain(wrong);
+    expect(smtp.authAttempts).toEqual([{ method, user: 'mailer', ok: false }]);
+    expect(smtp.mails).toEqual([]);
+  });
+
+  it('refuses a certificate it does not trust as a TLS handshake failure', async () => {
+    const smtp = await server({ mode: 'implicit', auth: { user: 'mailer', password: PASSWORD } });
+    const error = await failureOf(new NodemailerSmtpMailer({ connectTimeoutMs: 2_000 }).send(sender(smtp.host), testMail('a@b.example.com')));
+    expect(error.id).toBe('SMTP-TEST-tls01');
+    expect(error.message).toMatch(/^TLS handshake with the SMTP server 127\.0\.0\.1:\d+ failed: .*self[- ]signed/i);
+    expect(smtp.mails).toEqual([]);
+  });
+
+  it('reports a refused connection as such', async () => {
+    const host = await closedPort();
+    const error = await failureOf((await trustingMailer()).send(sender(host, { tls: false }), testMail('a@b.example.com')));
+    expect({ id: error.id, message: error.message }).toEqual({ id: 'SMTP-TEST-conn1', message: `could not connect to the SMTP server ${host}: connection refused` });
+  });
+
+  it('reports a refused recipient with the server’s answer', async () => {
+    const smtp = await server({ mode: 'plain', refuseRecipients: ['gone@customer.example.com'] });
+    const error = await failureOf(
+      (await trustingMailer()).send(sender(smtp.host, { tls: false, user: '', password: '' }), testMail('gone@customer.example.com')),
+    );
+    expect(error.id).toBe('SMTP-TEST-rcpt1');
+    expect(error.message).toMatch(/refused the recipient gone@customer\.example\.com: 550/);
+  });
+
+  it('gives up on a server that never greets after the connect timeout, as a timeout', async () => {
+    const silent = await startSilentServer();
+    servers.push(silent);
+    const error = await failureOf((await trustingMailer({ connectTimeoutMs: 300, sendTimeoutMs: 1_000 })).send(sender(silent.host, { tls: false }), testMail('a@b.example.com')));
+    expect(error.id).toBe('SMTP-TEST-time1');
+    expect(error.message).toMatch(/did not answer in time/);
+  });
+});
