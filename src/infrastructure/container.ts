@@ -1,7 +1,16 @@
 import { ContainerModule } from 'inversify';
 import {
   AddSmtpConfigUseCase,
+  GetInstanceSmtpConfigQuery,
   GetSmtpConfigQuery,
+  GetSmtpSenderConfig,
+  RemoveSmtpConfigUseCase,
+  TestSmtpConfigUseCase,
+  TestStoredSmtpConfigUseCase,
+  UpdateSmtpConfigPasswordUseCase,
+  UpdateSmtpConfigUseCase,
+  type SmtpCommandDeps,
+  type SmtpMailer,
   ProjectionRunner,
   RoleBasedPermissionChecker,
   SetUpInstanceUseCase,
@@ -17,6 +26,7 @@ import { INSTANCE_STREAM_PREFIX } from '../domain/index.js';
 import { AesGcmEncryptor, type KeyRing } from './crypto/aes-gcm-encryptor.js';
 import { InMemoryEventStore } from './in-memory/in-memory-event-store.js';
 import { InMemoryProjectionStore } from './in-memory/in-memory-projection-store.js';
+import { NodemailerSmtpMailer } from './mail/nodemailer-smtp-mailer.js';
 import { SonyflakeIdGenerator } from './system/sonyflake-id-generator.js';
 import { SystemClock } from './system/system-clock.js';
 
@@ -35,6 +45,15 @@ export const TOKENS = {
   AddSmtpConfig: Symbol.for('smtp-config/AddSmtpConfig'),
   GetSmtpConfig: Symbol.for('smtp-config/GetSmtpConfig'),
   SetUpInstance: Symbol.for('smtp-config/SetUpInstance'),
+  GetInstanceSmtpConfig: Symbol.for('smtp-config/GetInstanceSmtpConfig'),
+  UpdateSmtpConfig: Symbol.for('smtp-config/UpdateSmtpConfig'),
+  UpdateSmtpConfigPassword: Symbol.for('smtp-config/UpdateSmtpConfigPassword'),
+  RemoveSmtpConfig: Symbol.for('smtp-config/RemoveSmtpConfig'),
+  /** The stored configuration with its password decrypted in memory, for an embedder's mailer. */
+  GetSmtpSenderConfig: Symbol.for('smtp-config/GetSmtpSenderConfig'),
+  SmtpMailer: Symbol.for('smtp-config/SmtpMailer'),
+  TestSmtpConfig: Symbol.for('smtp-config/TestSmtpConfig'),
+  TestStoredSmtpConfig: Symbol.for('smtp-config/TestStoredSmtpConfig'),
 } as const;
 
 export interface SmtpConfigModuleOptions {
@@ -58,6 +77,8 @@ export interface SmtpConfigModuleOptions {
   readonly startProjection?: boolean;
   /** What use cases wait on for read-your-writes; default the runner (a shared read model: its CheckpointWatcher). */
   readonly projectionProgress?: () => ProjectionProgress;
+  /** Sends the test mails; default nodemailer with the system's trusted CAs. */
+  readonly mailer?: () => SmtpMailer;
 }
 
 /** Something that can tell when the read model has processed a position. */
@@ -143,6 +164,68 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
       .toResolvedValue(
         (queries: ProjectionStore, permissions: PermissionChecker) => new GetSmtpConfigQuery({ queries, permissions }),
         [TOKENS.ProjectionStore, TOKENS.PermissionChecker],
+      )
+      .inSingletonScope();
+    bind<GetInstanceSmtpConfigQuery>(TOKENS.GetInstanceSmtpConfig)
+      .toResolvedValue(
+        (queries: ProjectionStore, permissions: PermissionChecker) => new GetInstanceSmtpConfigQuery({ queries, permissions }),
+        [TOKENS.ProjectionStore, TOKENS.PermissionChecker],
+      )
+      .inSingletonScope();
+    const commandDeps = (
+      events: EventStore,
+      projection: ProjectionProgress,
+      clock: Clock,
+      ids: IdGenerator,
+      encryptor: SecretEncryptor,
+      permissions: PermissionChecker,
+    ): SmtpCommandDeps => ({
+      events,
+      projection,
+      clock,
+      ids,
+      encryptor,
+      permissions,
+      ...(options.projectionTimeoutMs ? { projectionTimeoutMs: options.projectionTimeoutMs } : {}),
+      ...(options.onReadModelLag ? { onReadModelLag: options.onReadModelLag } : {}),
+    });
+    const commandTokens: [symbol, symbol, symbol, symbol, symbol, symbol] = [
+      TOKENS.EventStore,
+      TOKENS.ProjectionProgress,
+      TOKENS.Clock,
+      TOKENS.IdGenerator,
+      TOKENS.SecretEncryptor,
+      TOKENS.PermissionChecker,
+    ];
+    bind<UpdateSmtpConfigUseCase>(TOKENS.UpdateSmtpConfig)
+      .toResolvedValue((...deps: Parameters<typeof commandDeps>) => new UpdateSmtpConfigUseCase(commandDeps(...deps)), commandTokens)
+      .inSingletonScope();
+    bind<UpdateSmtpConfigPasswordUseCase>(TOKENS.UpdateSmtpConfigPassword)
+      .toResolvedValue((...deps: Parameters<typeof commandDeps>) => new UpdateSmtpConfigPasswordUseCase(commandDeps(...deps)), commandTokens)
+      .inSingletonScope();
+    bind<RemoveSmtpConfigUseCase>(TOKENS.RemoveSmtpConfig)
+      .toResolvedValue((...deps: Parameters<typeof commandDeps>) => new RemoveSmtpConfigUseCase(commandDeps(...deps)), commandTokens)
+      .inSingletonScope();
+    bind<GetSmtpSenderConfig>(TOKENS.GetSmtpSenderConfig)
+      .toResolvedValue((events: EventStore, encryptor: SecretEncryptor) => new GetSmtpSenderConfig({ events, encryptor }), [
+        TOKENS.EventStore,
+        TOKENS.SecretEncryptor,
+      ])
+      .inSingletonScope();
+    bind<SmtpMailer>(TOKENS.SmtpMailer)
+      .toResolvedValue(options.mailer ?? (() => new NodemailerSmtpMailer()))
+      .inSingletonScope();
+    bind<TestSmtpConfigUseCase>(TOKENS.TestSmtpConfig)
+      .toResolvedValue((mailer: SmtpMailer, permissions: PermissionChecker) => new TestSmtpConfigUseCase({ mailer, permissions }), [
+        TOKENS.SmtpMailer,
+        TOKENS.PermissionChecker,
+      ])
+      .inSingletonScope();
+    bind<TestStoredSmtpConfigUseCase>(TOKENS.TestStoredSmtpConfig)
+      .toResolvedValue(
+        (mailer: SmtpMailer, permissions: PermissionChecker, senderConfig: GetSmtpSenderConfig) =>
+          new TestStoredSmtpConfigUseCase({ mailer, permissions, senderConfig }),
+        [TOKENS.SmtpMailer, TOKENS.PermissionChecker, TOKENS.GetSmtpSenderConfig],
       )
       .inSingletonScope();
     bind<SetUpInstanceUseCase>(TOKENS.SetUpInstance)

@@ -1,7 +1,14 @@
 import { resolve } from 'node:path';
 import { Container } from 'inversify';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import type { GetSmtpConfigQuery, AddSmtpConfigUseCase, ProjectionRunner, ProjectionStore, SetUpInstanceUseCase } from '../application/index.js';
+import type {
+  GetSmtpConfigQuery,
+  AddSmtpConfigUseCase,
+  ProjectionRunner,
+  ProjectionStore,
+  SetUpInstanceUseCase,
+  SmtpMailer,
+} from '../application/index.js';
 import { LeaderProjection, SubscriptionRefusedError } from '../application/index.js';
 import { INSTANCE_STREAM_PREFIX, isDomainError } from '../domain/index.js';
 import { openStores, type OpenedStores } from './bootstrap/open-stores.js';
@@ -20,6 +27,8 @@ export interface ServerAppOptions {
   readonly logStream?: DestinationStream;
   /** Opens the stores; default: {@link openStores} (SQLite in DATA_DIR, or EventStoreDB). */
   readonly openStores?: (config: Config, dataDir: string, logger: Logger) => Promise<OpenedStores>;
+  /** Sends the test mails; default nodemailer trusting the system's CAs (NODE_EXTRA_CA_CERTS adds one). */
+  readonly mailer?: SmtpMailer;
 }
 
 export const createLogger = (config: Pick<Config, 'LOG_LEVEL'>, stream?: DestinationStream): Logger =>
@@ -53,6 +62,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       eventStore: () => events,
       projectionStore: () => readModel,
       ...(config.MACHINE_ID !== undefined ? { machineId: config.MACHINE_ID } : {}),
+      ...(options.mailer ? { mailer: () => options.mailer! } : {}),
       onProjectionError: (err) =>
         err instanceof SubscriptionRefusedError
           ? logger.error({ err }, `projection stopped: ${err.message}; fix the cause and restart`)
@@ -119,6 +129,14 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     const app = buildHttpServer({
       addSmtpConfig: container.get<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig),
       getSmtpConfig: container.get<GetSmtpConfigQuery>(TOKENS.GetSmtpConfig),
+      smtpLifecycle: {
+        getInstanceSmtpConfig: container.get(TOKENS.GetInstanceSmtpConfig),
+        updateSmtpConfig: container.get(TOKENS.UpdateSmtpConfig),
+        updateSmtpConfigPassword: container.get(TOKENS.UpdateSmtpConfigPassword),
+        removeSmtpConfig: container.get(TOKENS.RemoveSmtpConfig),
+        testSmtpConfig: container.get(TOKENS.TestSmtpConfig),
+        testStoredSmtpConfig: container.get(TOKENS.TestStoredSmtpConfig),
+      },
       queries: container.get<ProjectionStore>(TOKENS.ProjectionStore),
       authenticator: new JwtAuthenticator({
         key: verificationKey,

@@ -12,6 +12,7 @@ import {
   type ProjectionRunner,
   type ServerApp,
   type SetUpInstanceUseCase,
+  type SmtpMailer,
 } from '../../src/index.js';
 
 export interface HttpResponse {
@@ -75,7 +76,7 @@ export interface TestServer {
 }
 
 /** The real server (same wiring as `npm start`) on an ephemeral loopback port and a fresh data directory. */
-export const startTestServer = async (env: Record<string, string> = {}): Promise<TestServer> => {
+export const startTestServer = async (env: Record<string, string> = {}, options: { mailer?: SmtpMailer } = {}): Promise<TestServer> => {
   const dataDir = mkdtempSync(join(tmpdir(), 'smtp-http-'));
   const logs: string[] = [];
   const logStream = new Writable({
@@ -84,7 +85,7 @@ export const startTestServer = async (env: Record<string, string> = {}): Promise
       done();
     },
   });
-  const app = await createServerApp(loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'debug', ...env }), { logStream });
+  const app = await createServerApp(loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'debug', ...env }), { logStream, ...options });
   const url = await app.listen();
   const { privateJwk } = await loadOrCreateDevSigningKey(dataDir);
   const server: TestServer = {

@@ -8,10 +8,13 @@ import { installDrain, type Drain } from './drain.js';
 import { utf8JsonParser } from './json-body.js';
 import type { JwtAuthenticator } from './jwt-authenticator.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { registerSmtpLifecycleRoutes, type SmtpLifecycleRoutesDeps } from './smtp-lifecycle-routes.js';
 
 export interface HttpServerDeps {
   readonly addSmtpConfig: AddSmtpConfigUseCase;
   readonly getSmtpConfig: GetSmtpConfigQuery;
+  /** Read, update, password, remove and test-mail routes (smtp-lifecycle-routes.ts). */
+  readonly smtpLifecycle?: SmtpLifecycleRoutesDeps;
   readonly queries: SmtpConfigQueries;
   readonly authenticator: JwtAuthenticator;
   readonly logger: FastifyBaseLogger;
@@ -180,6 +183,8 @@ export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
       },
     };
   });
+
+  if (deps.smtpLifecycle) registerSmtpLifecycleRoutes(app, deps.smtpLifecycle, resolveCaller);
 
   return Object.assign(app, { drain });
 };
