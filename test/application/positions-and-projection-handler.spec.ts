@@ -102,7 +102,31 @@ describe('SMTP configuration projection handler', () => {
     expect(projectEvent(recorded('instance.smtp.config.added', withoutPassword, 2n))).toMatchObject([{ config: { hasPassword: false } }]);
   });
 
+  it('maps instance.smtp.config.changed to a patch of the changed fields, a new password only as hasPassword', () => {
+    const password = { cryptoType: 'encryption', algorithm: 'AES-256-GCM', keyId: 'k', crypted: 'x' };
+    expect(projectEvent(recorded('instance.smtp.config.changed', { id: '42', host: 'h:465', tls: false, password }, 4n))).toEqual([
+      {
+        kind: 'patchSmtpConfig',
+        instanceId: '7',
+        id: '42',
+        changes: { host: 'h:465', tls: false, hasPassword: true },
+        sequence: 5n,
+        changeDate: '2024-06-11T10:37:15.680Z',
+      },
+    ]);
+    expect(projectEvent(recorded('instance.smtp.config.changed', { id: '42', description: '' }, 4n))).toMatchObject([{ changes: { description: '' } }]);
+  });
+
+  it('maps a password change to hasPassword, and a removal to dropping the row', () => {
+    const password = { cryptoType: 'encryption', algorithm: 'AES-256-GCM', keyId: 'k', crypted: 'x' };
+    expect(projectEvent(recorded('instance.smtp.config.password.changed', { id: '42', password }, 5n))).toEqual([
+      { kind: 'patchSmtpConfig', instanceId: '7', id: '42', changes: { hasPassword: true }, sequence: 6n, changeDate: '2024-06-11T10:37:15.680Z' },
+    ]);
+    expect(projectEvent(recorded('instance.smtp.config.removed', { id: '42' }, 6n))).toEqual([{ kind: 'removeSmtpConfig', instanceId: '7', id: '42' }]);
+  });
+
   it('changes nothing for event types it does not know', () => {
-    expect(projectEvent(recorded('instance.smtp.config.changed', {}, 3n))).toEqual([]);
+    expect(projectEvent(recorded('instance.smtp.config.activated', { id: '42' }, 3n))).toEqual([]);
+    expect(projectEvent(recorded('instance.removed', {}, 3n))).toEqual([]);
   });
 });

@@ -1,6 +1,11 @@
 import {
   AddSmtpConfigUseCase,
+  GetInstanceSmtpConfigQuery,
   GetSmtpConfigQuery,
+  GetSmtpSenderConfig,
+  RemoveSmtpConfigUseCase,
+  UpdateSmtpConfigPasswordUseCase,
+  UpdateSmtpConfigUseCase,
   InMemoryEventStore,
   InMemoryProjectionStore,
   ProjectionRunner,
@@ -60,6 +65,11 @@ export interface Harness {
   readonly encryptor: AesGcmEncryptor;
   readonly addSmtpConfig: AddSmtpConfigUseCase;
   readonly getSmtpConfig: GetSmtpConfigQuery;
+  readonly getInstanceSmtpConfig: GetInstanceSmtpConfigQuery;
+  readonly updateSmtpConfig: UpdateSmtpConfigUseCase;
+  readonly updateSmtpConfigPassword: UpdateSmtpConfigPasswordUseCase;
+  readonly removeSmtpConfig: RemoveSmtpConfigUseCase;
+  readonly smtpSenderConfig: GetSmtpSenderConfig;
   readonly setUpInstance: SetUpInstanceUseCase;
   /** Sets up an instance (with the domain `<name>.example.com`) and returns its id. */
   newInstance(name?: string): Promise<string>;
@@ -85,6 +95,7 @@ export const createHarness = (options: HarnessOptions = {}): Harness => {
   const runner = new ProjectionRunner(events, readModel, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX] });
   runner.start();
   const setUpInstance = new SetUpInstanceUseCase({ events, clock, ids });
+  const commandDeps = { events, projection: runner, clock, ids, encryptor, permissions };
   let instances = 0;
   // A store that outlives the test keeps earlier runs' domain claims: make this run's domains its own.
   const domainSuffix = options.shared ? `-${Date.now().toString(36)}` : '';
@@ -96,6 +107,11 @@ export const createHarness = (options: HarnessOptions = {}): Harness => {
     encryptor,
     addSmtpConfig: new AddSmtpConfigUseCase({ events, queries: readModel, projection: runner, clock, ids, encryptor, permissions }),
     getSmtpConfig: new GetSmtpConfigQuery({ queries: readModel, permissions }),
+    getInstanceSmtpConfig: new GetInstanceSmtpConfigQuery({ queries: readModel, permissions }),
+    updateSmtpConfig: new UpdateSmtpConfigUseCase(commandDeps),
+    updateSmtpConfigPassword: new UpdateSmtpConfigPasswordUseCase(commandDeps),
+    removeSmtpConfig: new RemoveSmtpConfigUseCase(commandDeps),
+    smtpSenderConfig: new GetSmtpSenderConfig({ events, encryptor }),
     setUpInstance,
     async newInstance(name = `instance${++instances}`) {
       const { instanceId } = await setUpInstance.execute({ name, domains: [`${name}${domainSuffix}.example.com`] });
