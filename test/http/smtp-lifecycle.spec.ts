@@ -233,3 +233,38 @@ describe('the SMTP configuration’s life over HTTP', () => {
     });
   });
 });
+
+describe('the OpenAPI document', () => {
+  it('documents every lifecycle route with its request schema and the error shape', async () => {
+    const server = await startTestServer();
+    try {
+      const { json: doc } = await send(server.url, { path: '/openapi.json' });
+      const operations = Object.entries(doc.paths as Record<string, Record<string, { operationId: string }>>).flatMap(([path, ops]) =>
+        Object.entries(ops).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`),
+      );
+      expect(operations.sort()).toEqual(
+        [
+          'GET /admin/v1/smtp GetSMTPConfig',
+          'POST /admin/v1/smtp AddSMTPConfig',
+          'GET /admin/v1/smtp/{id} GetSMTPConfigById',
+          'PUT /admin/v1/smtp/{id} UpdateSMTPConfig',
+          'DELETE /admin/v1/smtp/{id} RemoveSMTPConfig',
+          'PUT /admin/v1/smtp/{id}/password UpdateSMTPConfigPassword',
+          'POST /admin/v1/smtp/_test TestSMTPConfig',
+          'POST /admin/v1/smtp/{id}/_test TestSMTPConfigById',
+        ].sort(),
+      );
+      const body = (path: string, method: string) => doc.paths[path][method].requestBody.content['application/json'].schema;
+      expect(body('/admin/v1/smtp/{id}/password', 'put')).toMatchObject({ required: ['password'], properties: { password: { minLength: 1, maxLength: 1024 } } });
+      expect(body('/admin/v1/smtp/_test', 'post').required).toEqual(['senderAddress', 'senderName', 'host', 'receiverAddress']);
+      expect(body('/admin/v1/smtp/{id}', 'put').properties.host).toMatchObject({ minLength: 1, maxLength: 500 });
+      expect(doc.paths['/admin/v1/smtp/{id}'].delete.responses['200'].content['application/json'].schema.properties.details.required).toEqual([
+        'sequence',
+        'changeDate',
+        'resourceOwner',
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+});

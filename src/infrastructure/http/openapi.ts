@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { AddSmtpConfigRequestSchema } from '../../domain/index.js';
+import {
+  AddSmtpConfigRequestSchema,
+  TestSmtpConfigByIdRequestSchema,
+  TestSmtpConfigRequestSchema,
+  UpdateSmtpConfigPasswordRequestSchema,
+  UpdateSmtpConfigRequestSchema,
+} from '../../domain/index.js';
 
 const ObjectDetailsSchema = z.object({
   sequence: z.string().meta({ example: '2' }),
@@ -9,6 +15,11 @@ const ObjectDetailsSchema = z.object({
 });
 
 export const AddSmtpConfigResponseSchema = z.object({ details: ObjectDetailsSchema, id: z.string() });
+
+/** The details of a change or a removal: no creation date. */
+export const ChangeResponseSchema = z.object({
+  details: z.object({ sequence: ObjectDetailsSchema.shape.sequence, changeDate: ObjectDetailsSchema.shape.changeDate, resourceOwner: ObjectDetailsSchema.shape.resourceOwner }),
+});
 
 export const SmtpConfigResponseSchema = z.object({
   smtpConfig: z.object({
@@ -51,6 +62,16 @@ const errors = {
   default: { description: 'An unexpected error response.', ...json(ErrorBodySchema) },
 };
 
+const idParameter = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
+const ok = (schema: z.ZodType) => ({ description: 'A successful response.', ...json(schema) });
+const testFailed = {
+  description:
+    'Invalid request (code 3), or the test mail could not be sent (code 9; the error id names the step: SMTP-TEST-conn1 connection, ' +
+    'SMTP-TEST-time1 timeout, SMTP-TEST-tls01 TLS handshake, SMTP-TEST-auth1 authentication, SMTP-TEST-from1 sender refused, ' +
+    'SMTP-TEST-rcpt1 recipient refused, SMTP-TEST-othr1 anything else). The message never contains the password.',
+  ...json(ErrorBodySchema),
+};
+
 /** The OpenAPI document, generated from the same zod schemas that validate requests. */
 export const buildOpenApiDocument = () => ({
   openapi: '3.1.0',
@@ -59,6 +80,12 @@ export const buildOpenApiDocument = () => ({
   security: [{ bearer: [] }],
   paths: {
     '/admin/v1/smtp': {
+      get: {
+        operationId: 'GetSMTPConfig',
+        summary: 'Get the instance’s SMTP configuration',
+        description: 'Needs iam.read (IAM_OWNER, IAM_OWNER_VIEWER). 404 (code 5) when none is set. Never returns the password.',
+        responses: { '200': ok(SmtpConfigResponseSchema), ...errors },
+      },
       post: {
         operationId: 'AddSMTPConfig',
         summary: 'Add SMTP Configuration',
@@ -77,6 +104,56 @@ export const buildOpenApiDocument = () => ({
         summary: 'Get SMTP Configuration by id',
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
         responses: { '200': { description: 'A successful response.', ...json(SmtpConfigResponseSchema) }, ...errors },
+      },
+      put: {
+        operationId: 'UpdateSMTPConfig',
+        summary: 'Update SMTP Configuration',
+        description:
+          'The add request’s fields and limits; an absent or empty password keeps the stored one. Stores only the fields that changed ' +
+          '(instance.smtp.config.changed); a request that changes nothing is refused with code 9 (COMMAND-SMTP-nc9q).',
+        parameters: idParameter,
+        requestBody: { required: true, ...json(UpdateSmtpConfigRequestSchema, 'input') },
+        responses: {
+          '200': ok(ChangeResponseSchema),
+          ...errors,
+          '400': { description: 'Invalid argument (code 3), or nothing would change (code 9).', ...json(ErrorBodySchema) },
+        },
+      },
+      delete: {
+        operationId: 'RemoveSMTPConfig',
+        summary: 'Remove SMTP Configuration',
+        description: 'Emits instance.smtp.config.removed; afterwards a new configuration can be added.',
+        parameters: idParameter,
+        responses: { '200': ok(ChangeResponseSchema), ...errors },
+      },
+    },
+    '/admin/v1/smtp/{id}/password': {
+      put: {
+        operationId: 'UpdateSMTPConfigPassword',
+        summary: 'Update SMTP Password',
+        description: 'Sets a new password, stored encrypted (instance.smtp.config.password.changed).',
+        parameters: idParameter,
+        requestBody: { required: true, ...json(UpdateSmtpConfigPasswordRequestSchema, 'input') },
+        responses: { '200': ok(ChangeResponseSchema), ...errors },
+      },
+    },
+    '/admin/v1/smtp/_test': {
+      post: {
+        operationId: 'TestSMTPConfig',
+        summary: 'Test SMTP Configuration',
+        description: 'Sends a test mail to receiverAddress with the given configuration; stores nothing. Needs iam.write.',
+        requestBody: { required: true, ...json(TestSmtpConfigRequestSchema, 'input') },
+        responses: { '200': ok(z.object({})), ...errors, '400': testFailed },
+      },
+    },
+    '/admin/v1/smtp/{id}/_test': {
+      post: {
+        operationId: 'TestSMTPConfigById',
+        summary: 'Test the stored SMTP Configuration',
+        description: 'Sends a test mail to receiverAddress with the stored configuration and its password (decrypted in memory only).',
+        parameters: idParameter,
+        requestBody: { required: true, ...json(TestSmtpConfigByIdRequestSchema, 'input') },
+        responses: { '200': ok(z.object({})), ...errors, '400': testFailed },
       },
     },
   },
