@@ -3,7 +3,8 @@ import { runExample } from './embed.js';
 
 describe('embedding example', () => {
   it('adds and reads back an SMTP configuration through the container module', async () => {
-    const { response, config } = await runExample();
+    const { response, config, sender } = await runExample();
+    expect(sender).toMatchObject({ id: response.id, host: 'smtp.example.com:587', user: 'mailer', password: 's3cret', senderName: 'ACME' });
     expect(response.details.sequence).toBe('3');
     expect(response.id).toMatch(/^\d+$/);
     expect(config).toMatchObject({ id: response.id, host: 'smtp.example.com:587', hasPassword: true, resourceOwner: response.details.resourceOwner });

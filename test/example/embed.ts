@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Container } from 'inversify';
 import {
   keyRingFrom, smtpConfigModule, TOKENS,
-  type AddSmtpConfigUseCase, type GetSmtpConfigQuery, type ProjectionRunner, type SetUpInstanceUseCase,
+  type AddSmtpConfigUseCase, type GetSmtpConfigQuery, type GetSmtpSenderConfig, type ProjectionRunner, type SetUpInstanceUseCase,
 } from '../../src/index.js';
 
 export async function runExample(keys = { 'key-1': randomBytes(32) }) {
@@ -16,11 +16,13 @@ export async function runExample(keys = { 'key-1': randomBytes(32) }) {
   const body = { senderAddress: 'noreply@acme.example.com', senderName: 'ACME', tls: true, host: 'smtp.example.com:587', user: 'mailer', password: 's3cret' };
   const response = await container.get<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig).execute({ principal: admin, instanceId, body });
   const config = await container.get<GetSmtpConfigQuery>(TOKENS.GetSmtpConfig).execute({ principal: admin, instanceId, id: response.id });
+  // For your own mailer: the stored configuration with its password decrypted (keep it in memory).
+  const sender = await container.get<GetSmtpSenderConfig>(TOKENS.GetSmtpSenderConfig).execute({ instanceId });
   await container.unbindAllAsync(); // stops the projection
-  return { response, config };
+  return { response, config, sender };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { response, config } = await runExample();
-  console.log(JSON.stringify({ response, config }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2));
+  const { response, config, sender } = await runExample();
+  console.log(JSON.stringify({ response, config, sender: { ...sender, password: '…' } }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2));
 }
