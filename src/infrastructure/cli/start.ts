@@ -1,10 +1,34 @@
 // `npm start`: the HTTP server on the embedded default store.
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, grpcPortOf, loadConfig } from '../config.js';
 import { createServerApp } from '../server-app.js';
 
 const main = async () => {
   const config = loadConfig();
   const server = await createServerApp(config);
+  const grpcPort = grpcPortOf(config);
+  if (grpcPort !== undefined) {
+    try {
+      // Loaded only when gRPC is on: @zitadel/proto's schemas take a while to load.
+      const { startGrpcServer } = await import('../grpc/index.js');
+      server.attach(
+        await startGrpcServer({
+          ...server.services,
+          logger: server.logger,
+          host: config.HOST,
+          port: grpcPort,
+          limits: {
+            headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+            requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+            keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+            maxConnections: config.HTTP_MAX_CONNECTIONS,
+          },
+        }),
+      );
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+  }
   await server.listen();
   let stopping = false;
   const stop = (signal: string) => {
