@@ -56,10 +56,11 @@ describe('ZITADEL’s official client against the server started as `npm start` 
     server = spawnServer(dataDir);
     let out = '';
     server.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
-    const listening = JSON.parse(await waitForLine(server, /listening on/, 60_000)) as { url: string };
-    restUrl = listening.url;
+    // The REST port comes up first, then gRPC (once @zitadel/proto has loaded).
+    const grpcLine = JSON.parse(await waitForLine(server, /gRPC, gRPC-web and Connect on/, 60_000)) as { url: string };
+    grpcPort = Number(new URL(grpcLine.url).port);
     const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-    grpcPort = Number(new URL(lines.find((l) => Array.isArray(l.protocols))!.url as string).port);
+    restUrl = lines.find((l) => String(l.msg).startsWith('listening on'))!.url as string;
     instances.localhost = lines.find((l) => typeof l.instanceId === 'string')!.instanceId as string;
     ({ privateJwk } = await loadOrCreateDevSigningKey(dataDir));
     addInstance('web.example.com');

@@ -9,7 +9,7 @@ export const toLoopback = (port: number) => ({
   /** For the gRPC transport (HTTP/2): the session's socket. */
   nodeOptions: { createConnection: () => netConnect(port, '127.0.0.1') },
   /** For the gRPC-web transport: fetch over node:http, the URL's host sent as `Host`. */
-  fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+  fetch: (async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(input instanceof Request ? input.url : input.toString());
     const body = init?.body === undefined || init.body === null ? undefined : Buffer.from(init.body as Uint8Array);
     const headers = Object.fromEntries(new Headers(init?.headers).entries());

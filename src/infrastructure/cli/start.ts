@@ -5,10 +5,11 @@ import { createServerApp } from '../server-app.js';
 const main = async () => {
   const config = loadConfig();
   const server = await createServerApp(config);
+  await server.listen();
   const grpcPort = grpcPortOf(config);
   if (grpcPort !== undefined) {
     try {
-      // Loaded only when gRPC is on: @zitadel/proto's schemas take a while to load.
+      // Loaded only when gRPC is on, and after the REST port is up: @zitadel/proto's schemas take a while to load.
       const { startGrpcServer } = await import('../grpc/index.js');
       server.attach(
         await startGrpcServer({
@@ -26,10 +27,11 @@ const main = async () => {
       );
     } catch (error) {
       await server.close();
-      throw error;
+      throw (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND'
+        ? new Error(`gRPC needs the optional packages @zitadel/proto, @bufbuild/protobuf, @connectrpc/connect and @connectrpc/connect-node (${(error as Error).message}); install them, or set GRPC_PORT=off`)
+        : error;
     }
   }
-  await server.listen();
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
