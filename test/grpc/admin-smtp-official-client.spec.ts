@@ -67,12 +67,8 @@ describe('ZITADEL’s official client against the server started as `npm start` 
     addInstance('json.example.com');
     await new Promise((r) => setTimeout(r, 300)); // the server sees the tool's events within 100 ms
   }, 90_000);
-  afterAll(async () => {
-    if (server.exitCode === null) {
-      const exited = new Promise((r) => server.once('exit', r));
-      server.kill('SIGTERM');
-      await exited;
-    }
+  afterAll(() => {
+    if (server.exitCode === null) server.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -186,5 +182,13 @@ describe('ZITADEL’s official client against the server started as `npm start` 
     } finally {
       session.close();
     }
+  });
+
+  it('SIGTERM stops the gRPC port with the REST port, and the process exits 0', async () => {
+    const exited = new Promise<number | null>((r) => server.once('exit', (code) => r(code)));
+    server.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const e = await failure(client('gRPC (createServerTransport)', await tokenFor('localhost'), 'localhost').getSMTPConfigById({ id: '1' }));
+    expect(e.code).toBe(Code.Unavailable); // connection refused: nothing listens any more
   });
 });

@@ -27,7 +27,12 @@ export const createGrpcListener = (handler: Handler, limits: GrpcListenerLimits,
 
   const guarded: Handler = (req, res) => {
     onArrival();
-    if (draining && 'setHeader' in res && (req as IncomingMessage).httpVersionMajor === 1) (res as ServerResponse).setHeader('connection', 'close');
+    if (draining) {
+      // Answered (UNAVAILABLE, by the handler), then the connection ends: `Connection: close` on
+      // HTTP/1.1, GOAWAY once its streams are done on HTTP/2.
+      if (req.httpVersionMajor === 1) (res as ServerResponse).setHeader('connection', 'close');
+      else res.once('finish', () => (req as Http2ServerRequest).stream.session?.close());
+    }
     // A client too slow to send its whole request is cut, as on the REST port.
     const timer = setTimeout(() => req.destroy(), limits.requestTimeoutMs);
     timer.unref();
@@ -43,7 +48,6 @@ export const createGrpcListener = (handler: Handler, limits: GrpcListenerLimits,
     // An HTTP/2 connection with no activity for this long is closed (the REST port's keep-alive).
     session.setTimeout(limits.keepAliveTimeoutMs, () => session.close());
     session.once('close', () => sessions.delete(session));
-    if (draining) session.close();
   });
 
   const net = createNetServer({ pauseOnConnect: true }, (socket) => {
