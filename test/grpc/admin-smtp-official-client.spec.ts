@@ -53,7 +53,7 @@ describe('ZITADEL’s official client against the server started as `npm start` 
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'smtp-grpc-'));
-    server = spawnServer(dataDir);
+    server = spawnServer(dataDir, { GRPC_PORT: '0' });
     let out = '';
     server.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
     // The REST port comes up first, then gRPC (once @zitadel/proto has loaded).
