@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Code, ConnectError } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
 import { createServerTransport } from '@zitadel/client/node';
 import { createAdminServiceClient } from '@zitadel/client/v1';
 import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
@@ -93,6 +94,25 @@ describe('the gRPC listener', () => {
     release();
     expect((await inFlight).id).toMatch(/^\d+$/);
     expect(await drained).toEqual({ inFlight: 0 });
+  });
+
+  it('speaks the Connect protocol too (HTTP/1.1, JSON): the answer, then ZITADEL’s error with its ErrorDetail', async () => {
+    await start();
+    const port = Number(new URL(server!.url).port);
+    const admin = createAdminServiceClient(
+      createConnectTransport({
+        baseUrl: `http://acme.example.com:${port}`,
+        httpVersion: '1.1',
+        useBinaryFormat: false,
+        interceptors: [(next) => (req) => (req.header.set('authorization', `Bearer ${token}`), next(req))],
+        nodeOptions: { createConnection: () => netConnect(port, '127.0.0.1') },
+      }),
+    );
+    const added = await admin.addSMTPConfig(seedRequest);
+    expect((await admin.getSMTPConfigById({ id: added.id })).smtpConfig?.senderAddress).toBe(seedRequest.senderAddress);
+    const e = await failure(admin.addSMTPConfig(seedRequest));
+    expect([e.code, e.rawMessage]).toEqual([Code.AlreadyExists, 'SMTP configuration already exists (COMMAND-en9lw)']);
+    expect(e.findDetails(ErrorDetailSchema)[0]?.id).toBe('COMMAND-en9lw');
   });
 
   it('answers an unexpected fault INTERNAL (13) without its detail, and logs it', async () => {
