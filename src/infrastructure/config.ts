@@ -22,6 +22,8 @@ export const ConfigSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().min(1).default('127.0.0.1'),
     DATA_DIR: z.string().min(1).default('./data'),
+    /** gRPC, gRPC-web and Connect (`zitadel.admin.v1.AdminService`): a port, or `off`. Default: see {@link grpcPortOf}. */
+    GRPC_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Production token verification: a JWKS URL, or a public key in PEM (SPKI) with its algorithm. */
     JWKS_URL: z.url().optional(),
@@ -72,6 +74,10 @@ export const ConfigSchema = z
   });
 
 export type Config = z.output<typeof ConfigSchema>;
+
+/** Where gRPC listens: GRPC_PORT, by default 9090 (a free port, like PORT, when PORT is 0); undefined when `off`. */
+export const grpcPortOf = (config: Pick<Config, 'GRPC_PORT' | 'PORT'>): number | undefined =>
+  config.GRPC_PORT === 'off' ? undefined : (config.GRPC_PORT ?? (config.PORT === 0 ? 0 : 9090));
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

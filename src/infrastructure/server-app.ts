@@ -31,6 +31,12 @@ export interface ServerAppOptions {
   readonly mailer?: SmtpMailer;
 }
 
+/** A listener besides the REST port that drains and closes with the server (see {@link createServerApp}'s `attach`). */
+export interface AttachedListener {
+  drain(graceMs: number): Promise<{ inFlight: number }>;
+  close(): Promise<void>;
+}
+
 export const createLogger = (config: Pick<Config, 'LOG_LEVEL'>, stream?: DestinationStream): Logger =>
   pino({ level: config.LOG_LEVEL, redact: { paths: LOG_REDACT_PATHS, censor: '[REDACTED]' } }, stream ?? pino.destination(1));
 
@@ -126,7 +132,8 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       issuer = DEV_ISSUER;
     }
 
-    const app = buildHttpServer({
+    /** What every listener (REST here, gRPC in grpc/index.ts) serves with. */
+    const services = {
       addSmtpConfig: container.get<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig),
       getSmtpConfig: container.get<GetSmtpConfigQuery>(TOKENS.GetSmtpConfig),
       smtpLifecycle: {
@@ -145,6 +152,11 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
         clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS,
         maxTokenAgeSeconds: config.JWT_MAX_TOKEN_AGE_SECONDS,
       }),
+    };
+    /** Other listeners sharing this app's stores; drained and closed with it. */
+    const attached: AttachedListener[] = [];
+    const app = buildHttpServer({
+      ...services,
       logger,
       ready: () => (leader ? true : runner.running),
       limits: {
@@ -159,6 +171,11 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       app,
       logger,
       container,
+      services,
+      /** Another listener (the gRPC port) to drain and close together with the REST port, before the stores close. */
+      attach(listener: AttachedListener): void {
+        attached.push(listener);
+      },
       /** Listens on HOST:PORT; resolves to the base URL. */
       async listen(): Promise<string> {
         await app.listen({ host: config.HOST, port: config.PORT });
@@ -174,12 +191,15 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
        * and the store. After SHUTDOWN_GRACE_MS whatever is still open is cut.
        */
       async close(): Promise<void> {
-        const { inFlight } = await app.drain.drain(config.SHUTDOWN_GRACE_MS);
-        if (inFlight > 0) {
-          logger.warn({ inFlight }, 'shutdown grace period over: closing connections with requests still running');
+        const [{ inFlight }, ...others] = await Promise.all([
+          app.drain.drain(config.SHUTDOWN_GRACE_MS),
+          ...attached.map((l) => l.drain(config.SHUTDOWN_GRACE_MS)),
+        ]);
+        if (inFlight > 0 || others.some((o) => o.inFlight > 0)) {
+          logger.warn({ inFlight: inFlight + others.reduce((n, o) => n + o.inFlight, 0) }, 'shutdown grace period over: closing connections with requests still running');
           app.server.closeAllConnections();
         }
-        await app.close();
+        await Promise.all([app.close(), ...attached.map((l) => l.close())]);
         await close();
       },
     };

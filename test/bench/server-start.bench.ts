@@ -104,12 +104,19 @@ const memoryMb = (pid: number): { rss: number; peak: number } => {
 };
 
 /** Runs `args` on `dataDir`, measures it when it says "listening on", stops it and waits for its exit. */
-export const measureStart = (args: readonly string[], dataDir: string, extraArgs: readonly string[] = [], timeoutMs = 120_000): Promise<StartMeasurement> =>
+export const measureStart = (
+  args: readonly string[],
+  dataDir: string,
+  extraArgs: readonly string[] = [],
+  timeoutMs = 120_000,
+  env: Record<string, string> = {},
+  readyText = 'listening on',
+): Promise<StartMeasurement> =>
   new Promise((resolvePromise, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, [...extraArgs, ...args], {
       cwd: ROOT,
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let measured: StartMeasurement | undefined;
@@ -126,7 +133,7 @@ export const measureStart = (args: readonly string[], dataDir: string, extraArgs
       pending += chunk;
       const lines = pending.split('\n');
       pending = lines.pop()!;
-      if (lines.some((l) => l.includes('listening on'))) {
+      if (lines.some((l) => l.includes(readyText))) {
         const readyMs = performance.now() - started;
         const { rss, peak } = memoryMb(child.pid!);
         measured = { readyMs, rssMb: rss, peakRssMb: peak };
@@ -174,12 +181,16 @@ const servers = (): { commands: ServerCommand[]; cleanup: () => void } => {
 /** What one measurement starts: a server on a store of `size` instances (0: empty), or a reference process. */
 interface Case {
   readonly server: ServerCommand;
-  readonly kind: 'store' | 'imports only' | 'bare node';
+  /** `grpc off`: an empty data directory with GRPC_PORT=off, so @zitadel/proto is never loaded. */
+  /** `grpc ready`: an empty data directory, timed to the gRPC port's line (it starts after the REST port). */
+  readonly kind: 'store' | 'imports only' | 'bare node' | 'grpc off' | 'grpc ready';
   readonly size: number;
 }
 
 const IMPORTS = -1;
 const BARE = -2;
+const GRPC_OFF = -3;
+const GRPC_READY = -4;
 
 export const runServerStartBench = async (): Promise<ServerStartBenchResult> => {
   const sizes = (process.env.BENCH_START_SIZES ?? '10000,100000').split(',').map((s) => Number(s.trim())).filter((n) => n > 0);
@@ -212,6 +223,8 @@ export const runServerStartBench = async (): Promise<ServerStartBenchResult> => 
       ...commands.flatMap((server): Case[] => [
         ...(server.importsOnly ? [{ server, kind: 'imports only' as const, size: IMPORTS }] : []),
         ...[0, ...sizes].map((size) => ({ server, kind: 'store' as const, size })),
+        { server, kind: 'grpc off' as const, size: GRPC_OFF },
+        { server, kind: 'grpc ready' as const, size: GRPC_READY },
       ]),
     ];
     const key = (server: ServerCommand, size: number) => `${server.name}|${size}`;
@@ -225,7 +238,15 @@ export const runServerStartBench = async (): Promise<ServerStartBenchResult> => 
         let m: StartMeasurement;
         if (c.kind === 'bare node') m = await measureStart(c.server.args, scratch.dir);
         else if (c.kind === 'imports only') m = await measureStart(c.server.importsOnly!, scratch.dir);
-        else if (c.size === 0) {
+        else if (c.kind === 'grpc off') {
+          const empty = tempDir('start-empty-nogrpc');
+          m = await measureStart(c.server.args, empty.dir, [], 120_000, { GRPC_PORT: 'off' });
+          empty.remove();
+        } else if (c.kind === 'grpc ready') {
+          const empty = tempDir('start-empty-grpc');
+          m = await measureStart(c.server.args, empty.dir, [], 120_000, {}, 'gRPC, gRPC-web and Connect on');
+          empty.remove();
+        } else if (c.size === 0) {
           const empty = tempDir('start-empty');
           m = await measureStart(c.server.args, empty.dir);
           empty.remove();
@@ -265,6 +286,14 @@ export const runServerStartBench = async (): Promise<ServerStartBenchResult> => 
         );
       }
       const empty = summary.get(0)!;
+      const off = summarize(server, GRPC_OFF);
+      const grpc = summarize(server, GRPC_READY);
+      console.log(
+        `  EMPTY data directory with GRPC_PORT=off (@zitadel/proto never loaded): REST ready in ${fmt(off.readyMs)} ms (min ${fmt(off.minMs)}), RSS ${fmt(off.rssMb)} MB; ` +
+          `with gRPC on (the default), REST ready / off ${(empty.readyMs / off.readyMs).toFixed(2)}; ` +
+          `the gRPC port ready in ${fmt(grpc.readyMs)} ms (min ${fmt(grpc.minMs)}), RSS then ${fmt(grpc.rssMb)} MB: gRPC ready / REST ready with it off ` +
+          `${(grpc.readyMs / off.readyMs).toFixed(2)} (+${fmt(grpc.readyMs - off.readyMs)} ms, +${fmt(grpc.rssMb - off.rssMb)} MB)`,
+      );
       for (const size of sizes) {
         const s = summary.get(size)!;
         console.log(`  ratio ${fmt(size)} instances / empty: time to ready ${(s.readyMs / empty.readyMs).toFixed(2)}, RSS ${(s.rssMb / empty.rssMb).toFixed(2)}`);

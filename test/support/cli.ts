@@ -29,10 +29,10 @@ export const runCli = (
   });
 };
 
-/** Starts the server on DATA_DIR and port 0. */
+/** Starts the server on DATA_DIR and port 0, without gRPC unless `env` sets GRPC_PORT (it loads @zitadel/proto). */
 export const spawnServer = (dataDir: string, env: Record<string, string> = {}): ChildProcess => {
   const [cmd, args] = node(CLI.start);
-  return spawn(cmd, args, { cwd: ROOT, env: { ...process.env, PORT: '0', DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(cmd, args, { cwd: ROOT, env: { ...process.env, PORT: '0', GRPC_PORT: 'off', DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 };
 
 export const waitForLine = (child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<string> =>

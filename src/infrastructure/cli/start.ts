@@ -1,11 +1,37 @@
 // `npm start`: the HTTP server on the embedded default store.
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, grpcPortOf, loadConfig } from '../config.js';
 import { createServerApp } from '../server-app.js';
 
 const main = async () => {
   const config = loadConfig();
   const server = await createServerApp(config);
   await server.listen();
+  const grpcPort = grpcPortOf(config);
+  if (grpcPort !== undefined) {
+    try {
+      // Loaded only when gRPC is on, and after the REST port is up: @zitadel/proto's schemas take a while to load.
+      const { startGrpcServer } = await import('../grpc/index.js');
+      server.attach(
+        await startGrpcServer({
+          ...server.services,
+          logger: server.logger,
+          host: config.HOST,
+          port: grpcPort,
+          limits: {
+            headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+            requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+            keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+            maxConnections: config.HTTP_MAX_CONNECTIONS,
+          },
+        }),
+      );
+    } catch (error) {
+      await server.close();
+      throw (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND'
+        ? new Error(`gRPC needs the optional packages @zitadel/proto, @bufbuild/protobuf, @connectrpc/connect and @connectrpc/connect-node (${(error as Error).message}); install them, or set GRPC_PORT=off`)
+        : error;
+    }
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

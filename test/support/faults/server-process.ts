@@ -103,7 +103,7 @@ export const spawnServer = (dataDir: string, launch: Launch = 'plain', env: Reco
   const [cmd, args] = commandFor(launch);
   const child = spawn(cmd, args, {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', GRPC_PORT: 'off', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

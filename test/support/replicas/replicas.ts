@@ -141,7 +141,7 @@ export const spawnReplica = (name: string, env: { DATABASE_URL: string; DATABASE
   delete base.EVENTSTORE_CONNECTION_STRING; // the events must go to PostgreSQL too
   const child = spawn(cmd, args, {
     cwd: ROOT,
-    env: { ...base, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: { ...base, PORT: '0', GRPC_PORT: 'off', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Replica(name, child);

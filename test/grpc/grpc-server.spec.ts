@@ -1,0 +1,159 @@
+// The gRPC listener in process, on the in-memory adapters: shutdown, faults, timeouts and logs.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { createServerTransport } from '@zitadel/client/node';
+import { createAdminServiceClient } from '@zitadel/client/v1';
+import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger, JwtAuthenticator, loadOrCreateDevSigningKey, signToken, verificationKeyFrom, DEV_ISSUER, type AddSmtpConfigUseCase, type GetSmtpConfigQuery } from '../../src/index.js';
+import { startGrpcServer, type GrpcServer } from '../../src/infrastructure/grpc/index.js';
+import { createHarness, seedRequest, type Harness } from '../support/fixtures.js';
+import { toLoopback } from '../support/grpc.js';
+
+const LIMITS = { headersTimeoutMs: 300, requestTimeoutMs: 400, keepAliveTimeoutMs: 5_000, maxConnections: 16 };
+
+describe('the gRPC listener', () => {
+  let harness: Harness;
+  let dir: string;
+  let server: GrpcServer | undefined;
+  let logs: string[];
+  let instanceId: string;
+  let token: string;
+
+  const start = async (overrides: { addSmtpConfig?: AddSmtpConfigUseCase; getSmtpConfig?: GetSmtpConfigQuery } = {}) => {
+    const dev = await loadOrCreateDevSigningKey(dir);
+    token = await signToken(dev.privateJwk, { userId: 'u1', instanceId, roles: ['IAM_OWNER'] });
+    const logStream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    server = await startGrpcServer({
+      addSmtpConfig: overrides.addSmtpConfig ?? harness.addSmtpConfig,
+      getSmtpConfig: overrides.getSmtpConfig ?? harness.getSmtpConfig,
+      queries: harness.readModel,
+      authenticator: new JwtAuthenticator({ key: await verificationKeyFrom({ publicJwk: dev.publicJwk }), issuer: DEV_ISSUER }),
+      logger: createLogger({ LOG_LEVEL: 'info' }, logStream),
+      host: '127.0.0.1',
+      port: 0,
+      limits: LIMITS,
+    });
+    return server;
+  };
+  const client = () => {
+    const port = Number(new URL(server!.url).port);
+    return createAdminServiceClient(createServerTransport(token, { baseUrl: `http://acme.example.com:${port}`, nodeOptions: toLoopback(port).nodeOptions }));
+  };
+  const failure = (call: Promise<unknown>) =>
+    call.then(
+      () => expect.unreachable('the call succeeded'),
+      (e: unknown) => ConnectError.from(e),
+    );
+
+  beforeEach(async () => {
+    harness = createHarness();
+    dir = mkdtempSync(join(tmpdir(), 'smtp-grpc-unit-'));
+    logs = [];
+    const setUp = await harness.setUpInstance.execute({ name: 'acme', domains: ['acme.example.com'] });
+    await harness.runner.waitFor(setUp.position, 5_000);
+    instanceId = setUp.instanceId;
+  });
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    await harness.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('while draining answers new calls UNAVAILABLE (14) with ErrorDetail HTTP-SHUTDOWN, and lets the call in flight finish', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    await start({
+      addSmtpConfig: {
+        execute: async (call: Parameters<AddSmtpConfigUseCase['execute']>[0]) => {
+          entered();
+          await gate;
+          return harness.addSmtpConfig.execute(call);
+        },
+      } as AddSmtpConfigUseCase,
+    });
+    const inFlight = client().addSMTPConfig(seedRequest);
+    await inside;
+    const drained = server!.drain(10_000);
+    const refused = await failure(client().getSMTPConfigById({ id: '1' }));
+    expect(refused.code).toBe(Code.Unavailable);
+    expect(refused.findDetails(ErrorDetailSchema)[0]?.id).toBe('HTTP-SHUTDOWN');
+    release();
+    expect((await inFlight).id).toMatch(/^\d+$/);
+    expect(await drained).toEqual({ inFlight: 0 });
+  });
+
+  it('speaks the Connect protocol too (HTTP/1.1, JSON): the answer, then ZITADEL’s error with its ErrorDetail', async () => {
+    await start();
+    const port = Number(new URL(server!.url).port);
+    const admin = createAdminServiceClient(
+      createConnectTransport({
+        baseUrl: `http://acme.example.com:${port}`,
+        httpVersion: '1.1',
+        useBinaryFormat: false,
+        interceptors: [(next) => (req) => (req.header.set('authorization', `Bearer ${token}`), next(req))],
+        nodeOptions: { createConnection: () => netConnect(port, '127.0.0.1') },
+      }),
+    );
+    const added = await admin.addSMTPConfig(seedRequest);
+    expect((await admin.getSMTPConfigById({ id: added.id })).smtpConfig?.senderAddress).toBe(seedRequest.senderAddress);
+    const e = await failure(admin.addSMTPConfig(seedRequest));
+    expect([e.code, e.rawMessage]).toEqual([Code.AlreadyExists, 'SMTP configuration already exists (COMMAND-en9lw)']);
+    expect(e.findDetails(ErrorDetailSchema)[0]?.id).toBe('COMMAND-en9lw');
+  });
+
+  it('answers an unexpected fault INTERNAL (13) without its detail, and logs it', async () => {
+    await start({
+      getSmtpConfig: { execute: async () => Promise.reject(new Error('connection to db at 10.0.0.5 lost, password hunter2')) } as unknown as GetSmtpConfigQuery,
+    });
+    const e = await failure(client().getSMTPConfigById({ id: '1' }));
+    expect(e.code).toBe(Code.Internal);
+    expect(e.rawMessage).toBe('Internal error (HTTP-500)');
+    expect(JSON.stringify(e.findDetails(ErrorDetailSchema))).not.toContain('hunter2');
+    expect(logs.some((l) => JSON.parse(l).msg === 'request failed' && l.includes('hunter2'))).toBe(true);
+  });
+
+  it('logs each call with a request id, the method and its code, and never the token or the password', async () => {
+    await start();
+    await client().addSMTPConfig(seedRequest);
+    await failure(client().addSMTPConfig(seedRequest));
+    const calls = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.method === 'zitadel.admin.v1.AdminService/AddSMTPConfig');
+    expect(calls.map((l) => [l.msg, l.code])).toEqual([
+      ['request completed', 0],
+      ['request rejected', 6],
+    ]);
+    expect(new Set(calls.map((l) => l.reqId)).size).toBe(2);
+    expect(logs.join('\n')).not.toContain(token);
+    expect(logs.join('\n')).not.toContain(seedRequest.password);
+  });
+
+  it('cuts a connection that sends nothing within the headers timeout, and a request whose body never comes within the request timeout', async () => {
+    await start();
+    const port = Number(new URL(server!.url).port);
+    const closedAfter = (send?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const startedAt = Date.now();
+        const socket = netConnect(port, '127.0.0.1', () => send && socket.write(send));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(Date.now() - startedAt));
+        setTimeout(() => reject(new Error('still open after 5 s')), 5_000).unref();
+      });
+    expect(await closedAfter()).toBeGreaterThanOrEqual(LIMITS.headersTimeoutMs - 50);
+    const partial =
+      'POST /zitadel.admin.v1.AdminService/AddSMTPConfig HTTP/1.1\r\nHost: acme.example.com\r\nContent-Type: application/grpc-web+proto\r\nContent-Length: 100\r\n\r\n';
+    expect(await closedAfter(partial)).toBeGreaterThanOrEqual(LIMITS.requestTimeoutMs - 50);
+  });
+});
