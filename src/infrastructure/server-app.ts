@@ -17,7 +17,7 @@ import { smtpConfigModule, TOKENS, type ProjectionProgress } from './container.j
 import { keyRingFrom } from './crypto/aes-gcm-encryptor.js';
 import { loadOrCreateDevKeyRing } from './crypto/dev-key-ring.js';
 import { DEV_ISSUER, JwtAuthenticator, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
-import { buildHttpServer, LOG_REDACT_PATHS } from './http/server.js';
+import { buildHttpServer, LOG_REDACT_PATHS, type HttpServerDeps } from './http/server.js';
 
 /** The first instance of a fresh installation, as the real product sets one up. */
 export const FIRST_INSTANCE = { name: 'ZITADEL', domains: ['localhost', '127.0.0.1'] } as const;
@@ -133,7 +133,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     }
 
     /** What every listener (REST here, gRPC in grpc/index.ts) serves with. */
-    const services = {
+    const services: Pick<HttpServerDeps, 'addSmtpConfig' | 'getSmtpConfig' | 'smtpLifecycle' | 'queries' | 'authenticator'> = {
       addSmtpConfig: container.get<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig),
       getSmtpConfig: container.get<GetSmtpConfigQuery>(TOKENS.GetSmtpConfig),
       smtpLifecycle: {
