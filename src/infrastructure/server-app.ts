@@ -9,7 +9,7 @@ import type { Config } from './config.js';
 import { smtpConfigModule, TOKENS, type ProjectionProgress } from './container.js';
 import { keyRingFrom } from './crypto/aes-gcm-encryptor.js';
 import { loadOrCreateDevKeyRing } from './crypto/dev-key-ring.js';
-import { DEV_ISSUER, JwtAuthenticator, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
+import { DEV_ISSUER, JwtAuthenticator, jwtAuthenticate, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
 import { buildHttpServer, LOG_REDACT_PATHS } from './http/server.js';
 
 /** The first instance of a fresh installation, as the real product sets one up. */
@@ -120,13 +120,13 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       addSmtpConfig: container.get<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig),
       getSmtpConfig: container.get<GetSmtpConfigQuery>(TOKENS.GetSmtpConfig),
       queries: container.get<ProjectionStore>(TOKENS.ProjectionStore),
-      authenticator: new JwtAuthenticator({
+      authenticate: jwtAuthenticate(new JwtAuthenticator({
         key: verificationKey,
         issuer,
         ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
         clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS,
         maxTokenAgeSeconds: config.JWT_MAX_TOKEN_AGE_SECONDS,
-      }),
+      })),
       logger,
       ready: () => (leader ? true : runner.running),
       limits: {
