@@ -14,3 +14,4 @@ export * from './http/server.js';
 export * from './server-app.js';
 export * from './eventstoredb/eventstoredb-event-store.js';
 export * from './postgres/index.js';
+export * from './http/smtp-config-plugin.js';

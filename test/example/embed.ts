@@ -5,7 +5,7 @@ import { Container } from 'inversify';
 import {
   keyRingFrom, smtpConfigModule, TOKENS,
   type AddSmtpConfigUseCase, type GetSmtpConfigQuery, type ProjectionRunner, type SetUpInstanceUseCase,
-} from '../../src/index.js';
+} from '../support/everything.js';
 
 export async function runExample(keys = { 'key-1': randomBytes(32) }) {
   const container = new Container();

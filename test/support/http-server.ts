@@ -12,7 +12,7 @@ import {
   type ProjectionRunner,
   type ServerApp,
   type SetUpInstanceUseCase,
-} from '../../src/index.js';
+} from './everything.js';
 
 export interface HttpResponse {
   readonly status: number;
