@@ -1,11 +1,14 @@
-import { ContainerModule } from 'inversify';
+import { ContainerModule, type Container } from 'inversify';
 import {
   AddSmtpConfigUseCase,
+  type AddSmtpConfigAnswer,
+  type Logger,
   GetSmtpConfigQuery,
   ProjectionRunner,
   RoleBasedPermissionChecker,
   SetUpInstanceUseCase,
   projectEvent,
+  silentLogger,
   type Clock,
   type EventStore,
   type IdGenerator,
@@ -20,36 +23,66 @@ import { InMemoryProjectionStore } from './in-memory/in-memory-projection-store.
 import { SonyflakeIdGenerator } from './system/sonyflake-id-generator.js';
 import { SystemClock } from './system/system-clock.js';
 
+/**
+ * A service identifier that carries its service's type: `getService(container, TOKENS.AddSmtpConfig)`
+ * is an AddSmtpConfigUseCase without a type argument. Still a plain symbol for inversify.
+ */
+export type Token<T> = symbol & { readonly __service?: T };
+const token = <T>(name: string): Token<T> => Symbol.for(`smtp-config/${name}`) as Token<T>;
+
 /** Service identifiers. Symbols, so that they never clash with an embedding application's own. */
 export const TOKENS = {
-  EventStore: Symbol.for('smtp-config/EventStore'),
-  ProjectionStore: Symbol.for('smtp-config/ProjectionStore'),
-  Clock: Symbol.for('smtp-config/Clock'),
-  IdGenerator: Symbol.for('smtp-config/IdGenerator'),
-  KeyRing: Symbol.for('smtp-config/KeyRing'),
-  SecretEncryptor: Symbol.for('smtp-config/SecretEncryptor'),
-  PermissionChecker: Symbol.for('smtp-config/PermissionChecker'),
-  ProjectionRunner: Symbol.for('smtp-config/ProjectionRunner'),
+  EventStore: token<EventStore>('EventStore'),
+  ProjectionStore: token<ProjectionStore>('ProjectionStore'),
+  Clock: token<Clock>('Clock'),
+  /** The default for both id generators below. */
+  IdGenerator: token<IdGenerator>('IdGenerator'),
+  /** Ids of new instances. */
+  InstanceIdGenerator: token<IdGenerator>('InstanceIdGenerator'),
+  /** Ids of new SMTP configurations. */
+  ConfigIdGenerator: token<IdGenerator>('ConfigIdGenerator'),
+  KeyRing: token<KeyRing>('KeyRing'),
+  SecretEncryptor: token<SecretEncryptor>('SecretEncryptor'),
+  PermissionChecker: token<PermissionChecker>('PermissionChecker'),
+  Logger: token<Logger>('Logger'),
+  ProjectionRunner: token<ProjectionRunner>('ProjectionRunner'),
   /** What a use case waits on for read-your-writes: the runner itself, or a watcher of a shared read model. */
-  ProjectionProgress: Symbol.for('smtp-config/ProjectionProgress'),
-  AddSmtpConfig: Symbol.for('smtp-config/AddSmtpConfig'),
-  GetSmtpConfig: Symbol.for('smtp-config/GetSmtpConfig'),
-  SetUpInstance: Symbol.for('smtp-config/SetUpInstance'),
+  ProjectionProgress: token<ProjectionProgress>('ProjectionProgress'),
+  AddSmtpConfig: token<AddSmtpConfigUseCase>('AddSmtpConfig'),
+  GetSmtpConfig: token<GetSmtpConfigQuery>('GetSmtpConfig'),
+  SetUpInstance: token<SetUpInstanceUseCase>('SetUpInstance'),
 } as const;
 
-export interface SmtpConfigModuleOptions {
-  /** Keys for the SMTP password. Required: the module never makes up a key of its own. */
-  readonly keyRing: KeyRing;
-  /** Defaults to the in-memory store. */
-  readonly eventStore?: () => EventStore;
-  /** Defaults to the in-memory read model. */
-  readonly projectionStore?: () => ProjectionStore;
+/** `container.get` with the token's type. */
+export const getService = <T>(container: Pick<Container, 'get'>, id: Token<T>): T => container.get<T>(id);
+/** `container.getAsync` with the token's type: needed when a store comes from an async factory. */
+export const getServiceAsync = <T>(container: Pick<Container, 'getAsync'>, id: Token<T>): Promise<T> => container.getAsync<T>(id);
+
+/** A factory for a port; async factories (a store that connects first) need `getServiceAsync`. */
+export type Factory<T> = () => T | Promise<T>;
+
+interface CommonModuleOptions {
+  /** Defaults to the in-memory store. May be async (then resolve services with `getServiceAsync`). */
+  readonly eventStore?: Factory<EventStore>;
+  /** Defaults to the in-memory read model. May be async. */
+  readonly projectionStore?: Factory<ProjectionStore>;
   readonly clock?: Clock;
-  /** Sonyflake machine id (16 bits); random when absent. */
+  /** Sonyflake machine id (16 bits) of the default id generator; random when absent. */
   readonly machineId?: number;
+  /** Ids of new instances (default: Sonyflake). */
+  readonly instanceIds?: IdGenerator;
+  /** Ids of new SMTP configurations (default: Sonyflake). */
+  readonly configIds?: IdGenerator;
+  /** Default: by role, on the principal's own instance ({@link RoleBasedPermissionChecker}). */
+  readonly permissions?: PermissionChecker;
+  /** Default: silent. A pino logger fits as it is. */
+  readonly logger?: Logger;
+  /** Where AddSmtpConfig answers from (default `read-model`; `append` for a projection that runs elsewhere). */
+  readonly addSmtpConfigAnswer?: AddSmtpConfigAnswer;
   readonly projectionTimeoutMs?: number;
+  /** Default: a warning on the logger. */
   readonly onProjectionError?: (error: unknown) => void;
-  /** Told when a command's answer could not wait for the read model (see AddSmtpConfigUseCase). */
+  /** Told when a command's answer could not wait for the read model (see AddSmtpConfigUseCase). Default: a warning on the logger. */
   readonly onReadModelLag?: (error: unknown) => void;
   /**
    * Start the projection when the runner is first resolved (default true). Pass false where the
@@ -60,6 +93,13 @@ export interface SmtpConfigModuleOptions {
   readonly projectionProgress?: () => ProjectionProgress;
 }
 
+/** The password's encryption: keys (the module's AES-256-GCM encryptor), or an encryptor of your own (then no keys). */
+export type SmtpConfigModuleOptions = CommonModuleOptions &
+  (
+    | { /** Keys for the SMTP password; the module never makes up a key of its own. */ readonly keyRing: KeyRing; readonly encryptor?: undefined }
+    | { /** Encrypts the SMTP password (a KMS, Vault); no key ring is needed. */ readonly encryptor: SecretEncryptor; readonly keyRing?: undefined }
+  );
+
 /** Something that can tell when the read model has processed a position. */
 export type ProjectionProgress = Pick<ProjectionRunner, 'waitFor'>;
 
@@ -68,8 +108,13 @@ export type ProjectionProgress = Pick<ProjectionRunner, 'waitFor'>;
  * explicitly (`toResolvedValue(factory, [tokens])`): no decorators and no emitted metadata are needed.
  * The projection runner starts when it is first resolved and stops when the container unbinds it.
  */
-export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerModule =>
-  new ContainerModule(({ bind, onActivation, onDeactivation }) => {
+export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerModule => {
+  if (!options.keyRing && !options.encryptor) throw new TypeError('smtpConfigModule: pass `keyRing` or `encryptor` for the SMTP password');
+  const logger = options.logger ?? silentLogger;
+  const onProjectionError = options.onProjectionError ?? ((err: unknown) => logger.warn({ err }, 'projection feed failed; resubscribing'));
+  const onReadModelLag =
+    options.onReadModelLag ?? ((err: unknown) => logger.warn({ err }, 'the read model did not catch up in time; answered from the stored event'));
+  return new ContainerModule(({ bind, onActivation, onDeactivation }) => {
     bind<EventStore>(TOKENS.EventStore).toResolvedValue(options.eventStore ?? (() => new InMemoryEventStore())).inSingletonScope();
     bind<ProjectionStore>(TOKENS.ProjectionStore)
       .toResolvedValue(options.projectionStore ?? (() => new InMemoryProjectionStore()))
@@ -78,11 +123,20 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
     bind<IdGenerator>(TOKENS.IdGenerator)
       .toResolvedValue((clock: Clock) => new SonyflakeIdGenerator(clock, options.machineId), [TOKENS.Clock])
       .inSingletonScope();
-    bind<KeyRing>(TOKENS.KeyRing).toConstantValue(options.keyRing);
-    bind<SecretEncryptor>(TOKENS.SecretEncryptor)
-      .toResolvedValue((ring: KeyRing) => new AesGcmEncryptor(ring), [TOKENS.KeyRing])
-      .inSingletonScope();
-    bind<PermissionChecker>(TOKENS.PermissionChecker).toConstantValue(new RoleBasedPermissionChecker());
+    const ids = (own: IdGenerator | undefined, id: Token<IdGenerator>) =>
+      own ? bind<IdGenerator>(id).toConstantValue(own) : bind<IdGenerator>(id).toResolvedValue((shared: IdGenerator) => shared, [TOKENS.IdGenerator]);
+    ids(options.instanceIds, TOKENS.InstanceIdGenerator);
+    ids(options.configIds, TOKENS.ConfigIdGenerator);
+    if (options.encryptor) {
+      bind<SecretEncryptor>(TOKENS.SecretEncryptor).toConstantValue(options.encryptor);
+    } else {
+      bind<KeyRing>(TOKENS.KeyRing).toConstantValue(options.keyRing);
+      bind<SecretEncryptor>(TOKENS.SecretEncryptor)
+        .toResolvedValue((ring: KeyRing) => new AesGcmEncryptor(ring), [TOKENS.KeyRing])
+        .inSingletonScope();
+    }
+    bind<PermissionChecker>(TOKENS.PermissionChecker).toConstantValue(options.permissions ?? new RoleBasedPermissionChecker());
+    bind<Logger>(TOKENS.Logger).toConstantValue(logger);
     bind<ProjectionRunner>(TOKENS.ProjectionRunner)
       .toResolvedValue(
         (events: EventStore, target: ProjectionStore) =>
@@ -93,7 +147,7 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
             maxBackoffMs: 1_000,
             // Catching up after downtime: fewer, larger transactions (each is a few round trips on PostgreSQL).
             maxBatchSize: 2_000,
-            ...(options.onProjectionError ? { onError: options.onProjectionError } : {}),
+            onError: onProjectionError,
           }),
         [TOKENS.EventStore, TOKENS.ProjectionStore],
       )
@@ -106,39 +160,46 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
     if (progress) bind<ProjectionProgress>(TOKENS.ProjectionProgress).toResolvedValue(progress).inSingletonScope();
     else bind<ProjectionProgress>(TOKENS.ProjectionProgress).toResolvedValue((runner: ProjectionRunner) => runner, [TOKENS.ProjectionRunner]);
     onDeactivation<ProjectionRunner>(TOKENS.ProjectionRunner, (runner) => runner.stop());
-    bind<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig)
-      .toResolvedValue(
-        (
-          events: EventStore,
-          queries: ProjectionStore,
-          projection: ProjectionProgress,
-          clock: Clock,
-          ids: IdGenerator,
-          encryptor: SecretEncryptor,
-          permissions: PermissionChecker,
-        ) =>
-          new AddSmtpConfigUseCase({
-            events,
-            queries,
-            projection,
-            clock,
-            ids,
-            encryptor,
-            permissions,
-            ...(options.projectionTimeoutMs ? { projectionTimeoutMs: options.projectionTimeoutMs } : {}),
-            ...(options.onReadModelLag ? { onReadModelLag: options.onReadModelLag } : {}),
-          }),
-        [
-          TOKENS.EventStore,
-          TOKENS.ProjectionStore,
-          TOKENS.ProjectionProgress,
-          TOKENS.Clock,
-          TOKENS.IdGenerator,
-          TOKENS.SecretEncryptor,
-          TOKENS.PermissionChecker,
-        ],
-      )
-      .inSingletonScope();
+    const answerFrom = options.addSmtpConfigAnswer ?? 'read-model';
+    const common = {
+      ...(options.projectionTimeoutMs ? { projectionTimeoutMs: options.projectionTimeoutMs } : {}),
+      onReadModelLag,
+      answerFrom,
+      logger,
+    };
+    if (answerFrom === 'append') {
+      // Nothing to wait for: the projection (and its runner) may live in another process.
+      bind<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig)
+        .toResolvedValue(
+          (events: EventStore, clock: Clock, ids: IdGenerator, encryptor: SecretEncryptor, permissions: PermissionChecker) =>
+            new AddSmtpConfigUseCase({ events, clock, ids, encryptor, permissions, ...common }),
+          [TOKENS.EventStore, TOKENS.Clock, TOKENS.ConfigIdGenerator, TOKENS.SecretEncryptor, TOKENS.PermissionChecker],
+        )
+        .inSingletonScope();
+    } else {
+      bind<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig)
+        .toResolvedValue(
+          (
+            events: EventStore,
+            queries: ProjectionStore,
+            projection: ProjectionProgress,
+            clock: Clock,
+            ids: IdGenerator,
+            encryptor: SecretEncryptor,
+            permissions: PermissionChecker,
+          ) => new AddSmtpConfigUseCase({ events, queries, projection, clock, ids, encryptor, permissions, ...common }),
+          [
+            TOKENS.EventStore,
+            TOKENS.ProjectionStore,
+            TOKENS.ProjectionProgress,
+            TOKENS.Clock,
+            TOKENS.ConfigIdGenerator,
+            TOKENS.SecretEncryptor,
+            TOKENS.PermissionChecker,
+          ],
+        )
+        .inSingletonScope();
+    }
     bind<GetSmtpConfigQuery>(TOKENS.GetSmtpConfig)
       .toResolvedValue(
         (queries: ProjectionStore, permissions: PermissionChecker) => new GetSmtpConfigQuery({ queries, permissions }),
@@ -148,7 +209,8 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
     bind<SetUpInstanceUseCase>(TOKENS.SetUpInstance)
       .toResolvedValue(
         (events: EventStore, clock: Clock, ids: IdGenerator) => new SetUpInstanceUseCase({ events, clock, ids }),
-        [TOKENS.EventStore, TOKENS.Clock, TOKENS.IdGenerator],
+        [TOKENS.EventStore, TOKENS.Clock, TOKENS.InstanceIdGenerator],
       )
       .inSingletonScope();
   });
+};

@@ -50,6 +50,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
   container.load(
     smtpConfigModule({
       keyRing,
+      logger,
       eventStore: () => events,
       projectionStore: () => readModel,
       ...(config.MACHINE_ID !== undefined ? { machineId: config.MACHINE_ID } : {}),

@@ -2,3 +2,4 @@ export * from './event-store.js';
 export * from './read-model.js';
 export * from './services.js';
 export * from './projection-lock.js';
+export * from './logger.js';
