@@ -45,6 +45,7 @@ describe('smtpConfigPlugin inside an app with its own routes and its own `princi
       getSmtpConfig: h.getSmtpConfig,
       queries: h.readModel,
       authenticate: jwtAuthenticate(new JwtAuthenticator({ key: publicKey, issuer: 'https://issuer.example' })),
+      commandIdOf: (request) => request.headers['idempotency-key'],
     });
     app.get('/views/:instanceId/:id', async (request) => {
       const { instanceId, id } = request.params as { instanceId: string; id: string };
@@ -102,6 +103,18 @@ describe('smtpConfigPlugin inside an app with its own routes and its own `princi
     const own = await app.inject({ method: 'GET', url: '/boom' });
     expect([own.statusCode, own.json()]).toEqual([418, { mine: true, message: 'the app’s own failure' }]);
     expect((await h.events.readStream(`instance-${instanceId}`)).currentRevision).toBe(1n);
+  });
+
+  it('answers a POST retried with the same Idempotency-Key with the first response, and refuses another add without it', async () => {
+    const instanceId = await h.newInstance('acme');
+    const headers = { host: 'acme.example.com', authorization: `Bearer ${await token(instanceId)}`, 'idempotency-key': 'k-1' };
+    const first = await app.inject({ method: 'POST', url: '/iam/admin/v1/smtp', headers, payload: seedRequest });
+    const retried = await app.inject({ method: 'POST', url: '/iam/admin/v1/smtp', headers, payload: seedRequest });
+    const { 'idempotency-key': _key, ...withoutKey } = headers;
+    const another = await app.inject({ method: 'POST', url: '/iam/admin/v1/smtp', headers: withoutKey, payload: seedRequest });
+    expect(first.statusCode).toBe(200);
+    expect([retried.statusCode, retried.json()]).toEqual([200, first.json()]);
+    expect([another.statusCode, another.json().code]).toEqual([409, 6]);
   });
 
   it('serves the OpenAPI document under the prefix', async () => {

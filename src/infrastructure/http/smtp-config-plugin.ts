@@ -27,6 +27,12 @@ export interface SmtpConfigPluginOptions {
   readonly queries?: Pick<SmtpConfigQueries, 'instanceByDomain'>;
   /** Where the OpenAPI document is served under the prefix (default `/openapi.json`); false: not at all. */
   readonly openApiPath?: string | false;
+  /**
+   * The add's idempotency key, e.g. `(request) => request.headers['idempotency-key']` (a string of at
+   * most 200 characters, else ignored). A POST retried with the same key after a success gets the
+   * first answer again. Default: none (every POST is a new command).
+   */
+  readonly commandIdOf?: (request: FastifyRequest) => string | string[] | undefined;
   /** The largest JSON body the plugin's routes accept (default 16 KiB). */
   readonly bodyLimitBytes?: number;
 }
@@ -90,7 +96,15 @@ export const smtpConfigPlugin: FastifyPluginAsync<SmtpConfigPluginOptions> = asy
 
   app.post('/admin/v1/smtp', async (request) => {
     const { instance, principal } = await resolveCaller(request);
-    return options.addSmtpConfig.execute({ principal, instanceId: instance.id, body: request.body, correlationId: request.id });
+    const key = options.commandIdOf?.(request);
+    const commandId = typeof key === 'string' && key.length > 0 && key.length <= 200 ? key : undefined;
+    return options.addSmtpConfig.execute({
+      principal,
+      instanceId: instance.id,
+      body: request.body,
+      correlationId: request.id,
+      ...(commandId !== undefined ? { commandId } : {}),
+    });
   });
 
   app.get<{ Params: { id: string } }>('/admin/v1/smtp/:id', async (request) => {
