@@ -56,8 +56,9 @@ const hostHeaderCount = (rawHeaders: readonly string[]): number => {
 export type HttpServer = FastifyInstance & { readonly drain: Drain };
 
 /**
- * The Admin API's SMTP routes on Fastify. Instances are found by the request's Host; callers are
- * authenticated by bearer JWT; every error leaves in the API document's body with grpc-gateway's
+ * The stand-alone server `npm start` runs: the SMTP plugin (smtp-config-plugin.ts) inside Fastify with
+ * the hardening around it. Instances are found by the request's Host; callers are
+ * authenticated by `deps.authenticate` (bearer JWT in npm start); every error leaves in the API document's body with grpc-gateway's
  * status for its code, and nothing internal in it.
  */
 export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
