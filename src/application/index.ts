@@ -16,3 +16,5 @@ export * from './projection/catch-up.js';
 export * from './projection/leader-projection.js';
 export * from './projection/checkpoint-watcher.js';
 export * from './projection/read-model-snapshot.js';
+export * from './command-replay.js';
+export * from './json.js';

@@ -1,4 +1,4 @@
-import { DomainError, ErrorKind } from '../domain/index.js';
+import { PortErrors } from '../domain/index.js';
 import type { Permission, PermissionChecker, Principal } from './ports/services.js';
 
 /** ZITADEL's instance roles and the permissions they grant (the part this module needs). */
@@ -24,7 +24,7 @@ export class RoleBasedPermissionChecker implements PermissionChecker {
     const granted =
       principal.instanceId === instanceId && principal.roles.some((role) => this.rolePermissions.get(role)?.includes(permission) === true);
     if (!granted) {
-      throw new DomainError(ErrorKind.PermissionDenied, 'AUTHZ-HdgL7', 'Errors.Token.Permission', 'No matching permissions found');
+      throw PortErrors.permissionDenied();
     }
   }
 }

@@ -15,3 +15,4 @@ export * from './server-app.js';
 export * from './eventstoredb/eventstoredb-event-store.js';
 export * from './postgres/index.js';
 export * from './mail/nodemailer-smtp-mailer.js';
+export * from './http/smtp-config-plugin.js';

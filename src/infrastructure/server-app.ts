@@ -16,7 +16,7 @@ import type { Config } from './config.js';
 import { smtpConfigModule, TOKENS, type ProjectionProgress } from './container.js';
 import { keyRingFrom } from './crypto/aes-gcm-encryptor.js';
 import { loadOrCreateDevKeyRing } from './crypto/dev-key-ring.js';
-import { DEV_ISSUER, JwtAuthenticator, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
+import { DEV_ISSUER, JwtAuthenticator, jwtAuthenticate, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
 import { buildHttpServer, LOG_REDACT_PATHS, type HttpServerDeps } from './http/server.js';
 
 /** The first instance of a fresh installation, as the real product sets one up. */
@@ -65,6 +65,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
   container.load(
     smtpConfigModule({
       keyRing,
+      logger,
       eventStore: () => events,
       projectionStore: () => readModel,
       ...(config.MACHINE_ID !== undefined ? { machineId: config.MACHINE_ID } : {}),
@@ -133,7 +134,7 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     }
 
     /** What every listener (REST here, gRPC in grpc/index.ts) serves with. */
-    const services: Pick<HttpServerDeps, 'addSmtpConfig' | 'getSmtpConfig' | 'smtpLifecycle' | 'queries' | 'authenticator'> = {
+    const services: Pick<HttpServerDeps, 'addSmtpConfig' | 'getSmtpConfig' | 'smtpLifecycle' | 'queries'> & { readonly authenticator: JwtAuthenticator } = {
       addSmtpConfig: container.get<AddSmtpConfigUseCase>(TOKENS.AddSmtpConfig),
       getSmtpConfig: container.get<GetSmtpConfigQuery>(TOKENS.GetSmtpConfig),
       smtpLifecycle: {
@@ -155,8 +156,10 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     };
     /** Other listeners sharing this app's stores; drained and closed with it. */
     const attached: AttachedListener[] = [];
+    const { authenticator, ...restServices } = services;
     const app = buildHttpServer({
-      ...services,
+      ...restServices,
+      authenticate: jwtAuthenticate(authenticator),
       logger,
       ready: () => (leader ? true : runner.running),
       limits: {

@@ -7,7 +7,7 @@ import {
   type EventStore,
   type NewEvent,
   type SubscriptionItem,
-} from '../../src/index.js';
+} from '../support/everything.js';
 
 let n = 0;
 const instanceAdded = (instanceId: string): NewEvent => ({

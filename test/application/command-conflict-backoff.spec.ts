@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { handleCommand, InMemoryEventStore, WrongExpectedRevisionError, type Decider } from '../../src/index.js';
+import { handleCommand, InMemoryEventStore, WrongExpectedRevisionError, type Decider } from '../support/everything.js';
 
 type Cmd = { type: 'Add' };
 type Evt = { type: 'test.added'; data: Record<string, never> };

@@ -6,7 +6,7 @@ import {
   projectEvent,
   type NewEvent,
   type PositionedChanges,
-} from '../../src/index.js';
+} from '../support/everything.js';
 
 /** A read model that records the size of every batch it is asked to apply. */
 class CountingReadModel extends InMemoryProjectionStore {

@@ -8,7 +8,7 @@ import {
   type RecordedEvent,
   type SubscribeOptions,
   type SubscriptionItem,
-} from '../../src/index.js';
+} from '../support/everything.js';
 
 const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
 const until = async (condition: () => boolean, timeoutMs = 5_000) => {

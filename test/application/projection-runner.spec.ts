@@ -14,7 +14,7 @@ import {
   type RecordedEvent,
   type SubscribeOptions,
   type SubscriptionItem,
-} from '../../src/index.js';
+} from '../support/everything.js';
 import { ScriptedEventStore } from '../support/scripted-event-store.js';
 
 let n = 0;

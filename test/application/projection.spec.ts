@@ -5,7 +5,7 @@ import {
   ProjectionRunner,
   projectEvent,
   type RecordedEvent,
-} from '../../src/index.js';
+} from '../support/everything.js';
 import { storeAdapters, type StoreUnderTest } from '../support/adapters.js';
 import { createHarness, owner, seedRequest, type Harness } from '../support/fixtures.js';
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DomainError, InMemoryProjectionStore, instanceStreamId, catchUpReadModel, type RecordedEvent } from '../../src/index.js';
+import { DomainError, InMemoryProjectionStore, instanceStreamId, catchUpReadModel, type RecordedEvent } from '../support/everything.js';
 import { storeAdapters, type StoreUnderTest } from '../support/adapters.js';
 import { createHarness, owner, seedRequest, type Harness } from '../support/fixtures.js';
 import { ScriptedEventStore } from '../support/scripted-event-store.js';

@@ -11,7 +11,7 @@ import {
   type EncryptedSecret,
   type GlobalPosition,
   type SecretEncryptor,
-} from '../../src/index.js';
+} from '../support/everything.js';
 import { createHarness, ManualClock, owner, seedRequest, SequentialIds, type Harness } from '../support/fixtures.js';
 import { ScriptedEventStore } from '../support/scripted-event-store.js';
 

@@ -15,7 +15,7 @@
 // by kind of statement, which is what explains the ratios.
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { PostgresEventStore, PostgresProjectionStore } from '../../src/index.js';
+import { PostgresEventStore, PostgresProjectionStore } from '../support/everything.js';
 import { freshPostgresSchema, testDatabaseUrl } from '../support/adapters.js';
 import { createHarness, owner, seedRequest, type Harness } from '../support/fixtures.js';
 import { envNumber, fmt, median } from './bench-util.js';

@@ -22,7 +22,7 @@ import {
   PostgresProjectionStore,
   type EventStore,
   type SubscriptionItem,
-} from '../../src/index.js';
+} from '../support/everything.js';
 import { freshPostgresSchema } from '../support/adapters.js';
 import { seedRequest } from '../support/fixtures.js';
 import { envNumber, fmt, median, seconds } from './bench-util.js';

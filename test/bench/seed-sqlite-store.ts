@@ -31,7 +31,7 @@ import {
   type InstanceEvent,
   type NewEvent,
   type SetUpInstance,
-} from '../../src/index.js';
+} from '../support/everything.js';
 import { seedRequest } from '../support/fixtures.js';
 
 const OWNER_USER_ID = '69629023906488001';

@@ -14,7 +14,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SqliteEventStore, SqliteProjectionStore } from '../../src/index.js';
+import { SqliteEventStore, SqliteProjectionStore } from '../support/everything.js';
 import { createHarness, owner, seedRequest, type Harness } from '../support/fixtures.js';
 import { envNumber, fmt, median, tempDir } from './bench-util.js';
 

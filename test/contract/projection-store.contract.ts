@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InMemoryProjectionStore, type InstanceView, type PositionedChanges, type ProjectionStore, type ReadModelChange, type SmtpConfigPatch, type SmtpConfigView } from '../../src/index.js';
+import { InMemoryProjectionStore, type InstanceView, type PositionedChanges, type ProjectionStore, type ReadModelChange, type SmtpConfigPatch, type SmtpConfigView } from '../support/everything.js';
 
 export interface ProjectionStoreAdapter {
   readonly name: string;

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InMemoryProjectionStore, PostgresProjectionStore, SqliteProjectionStore } from '../../src/index.js';
+import { InMemoryProjectionStore, PostgresProjectionStore, SqliteProjectionStore } from '../support/everything.js';
 import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
 import { projectionStoreContract, type ProjectionStoreAdapter } from './projection-store.contract.js';
 

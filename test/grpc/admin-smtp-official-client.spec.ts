@@ -10,7 +10,7 @@ import { createAdminServiceClient } from '@zitadel/client/v1';
 import { createClientTransport } from '@zitadel/client/web';
 import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadOrCreateDevSigningKey, signToken } from '../../src/index.js';
+import { loadOrCreateDevSigningKey, signToken } from '../support/everything.js';
 import { BadRequestSchema } from '../../src/infrastructure/grpc/index.js';
 import { CLI, runCli, spawnServer, waitForLine } from '../support/cli.js';
 import { seedRequest } from '../support/fixtures.js';

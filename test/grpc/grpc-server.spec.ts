@@ -10,7 +10,7 @@ import { createServerTransport } from '@zitadel/client/node';
 import { createAdminServiceClient } from '@zitadel/client/v1';
 import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger, JwtAuthenticator, loadOrCreateDevSigningKey, signToken, verificationKeyFrom, DEV_ISSUER, type AddSmtpConfigUseCase, type GetSmtpConfigQuery } from '../../src/index.js';
+import { createLogger, JwtAuthenticator, loadOrCreateDevSigningKey, signToken, verificationKeyFrom, DEV_ISSUER, type AddSmtpConfigUseCase, type GetSmtpConfigQuery } from '../support/everything.js';
 import { startGrpcServer, type GrpcServer } from '../../src/infrastructure/grpc/index.js';
 import { createHarness, seedRequest, type Harness } from '../support/fixtures.js';
 import { toLoopback } from '../support/grpc.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, generateKeyPair } from 'jose';
-import { instanceStreamId, signToken, TOKENS, type EventStore } from '../../src/index.js';
+import { instanceStreamId, signToken, TOKENS, type EventStore } from '../support/everything.js';
 import { seedRequest } from '../support/fixtures.js';
 import { send, startTestServer, type TestServer } from '../support/http-server.js';
 import { validationTable, withSeed } from '../support/validation-table.js';

@@ -2,7 +2,7 @@
 // error in the API document's shape, and nothing is appended unless it answered 200.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOKENS, type EventStore } from '../../src/index.js';
+import { TOKENS, type EventStore } from '../support/everything.js';
 import { seedRequest } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/http-server.js';
 import { rawRequest } from '../support/raw-http.js';

@@ -1,7 +1,7 @@
 // Issue 10: what an adversarial client found against `npm start`, each case now answered in the
 // API document's error shape with the right status, never 500.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadOrCreateDevSigningKey, signToken, TOKENS, type EventStore, type TokenClaims } from '../../src/index.js';
+import { loadOrCreateDevSigningKey, signToken, TOKENS, type EventStore, type TokenClaims } from '../support/everything.js';
 import { seedRequest } from '../support/fixtures.js';
 import { send, startTestServer, type TestServer } from '../support/http-server.js';
 import { rawPost, rawRequest } from '../support/raw-http.js';

@@ -7,7 +7,7 @@ import {
   TOKENS,
   type EventStore,
   type ProjectionStore,
-} from '../../src/index.js';
+} from '../support/everything.js';
 import { seedRequest } from '../support/fixtures.js';
 import { send, startTestServer, type HttpResponse, type TestServer } from '../support/http-server.js';
 import { startTestSmtpServer, testCertificate, type TestSmtpServer } from '../support/smtp-test-server.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AesGcmEncryptor, DomainError, keyRingFrom } from '../../src/index.js';
+import { AesGcmEncryptor, DomainError, keyRingFrom } from '../support/everything.js';
 import { testKeyRing } from '../support/fixtures.js';
 
 describe('AES-256-GCM secret encryptor', () => {

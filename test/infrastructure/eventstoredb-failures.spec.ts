@@ -14,7 +14,7 @@ import {
   SubscriptionRefusedError,
   WrongExpectedRevisionError,
   type NewEvent,
-} from '../../src/index.js';
+} from '../support/everything.js';
 import { esdbConnectionString } from '../support/adapters.js';
 import { InProcessEventStoreDB } from '../support/esdb/in-process-eventstoredb.js';
 

@@ -5,7 +5,7 @@
  * server does, and which hid issue 9's start-up hang.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventStoreDBEventStore, type NewEvent, type SubscriptionItem } from '../../src/index.js';
+import { EventStoreDBEventStore, type NewEvent, type SubscriptionItem } from '../support/everything.js';
 import { esdbConnectionString } from '../support/adapters.js';
 import { InProcessEventStoreDB, type ServerRules } from '../support/esdb/in-process-eventstoredb.js';
 

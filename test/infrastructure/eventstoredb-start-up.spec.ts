@@ -4,7 +4,7 @@
  * Against the in-process server running 24.2's and 23.10's checkpoint rules.
  */
 import { describe, expect, it } from 'vitest';
-import { EventStoreDBEventStore, SubscriptionRefusedError, TOKENS, type ProjectionRunner } from '../../src/index.js';
+import { EventStoreDBEventStore, SubscriptionRefusedError, TOKENS, type ProjectionRunner } from '../support/everything.js';
 import { esdbConnectionString, freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 import { InProcessEventStoreDB, type ServerRules } from '../support/esdb/in-process-eventstoredb.js';
 import { startTestServer } from '../support/http-server.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventStoreDBEventStore, InMemoryEventStore, WrongExpectedRevisionError, type EventStore, type NewEvent } from '../../src/index.js';
+import { EventStoreDBEventStore, InMemoryEventStore, WrongExpectedRevisionError, type EventStore, type NewEvent } from '../support/everything.js';
 import { esdbConnectionString, eventStoreDBAdapters } from '../support/adapters.js';
 import { InProcessEventStoreDB } from '../support/esdb/in-process-eventstoredb.js';
 import { createHarness, owner, seedRequest, SequentialIds } from '../support/fixtures.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { isDomainError, NodemailerSmtpMailer, testMail, type DomainError, type SmtpSenderConfig } from '../../src/index.js';
+import { isDomainError, NodemailerSmtpMailer, testMail, type DomainError, type SmtpSenderConfig } from '../support/everything.js';
 import { closedPort, startSilentServer, startTestSmtpServer, testCertificate, type TestSmtpServer } from '../support/smtp-test-server.js';
 
 const PASSWORD = 'correct horse battery staple';

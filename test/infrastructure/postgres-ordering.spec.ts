@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PostgresEventStore, type EventMetadata, type RecordedEvent } from '../../src/index.js';
+import { PostgresEventStore, type EventMetadata, type RecordedEvent } from '../support/everything.js';
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 
 const metadata: EventMetadata = { instanceId: 'i', editorUserId: 'u', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'c', causationId: 'c', schemaVersion: 1 };

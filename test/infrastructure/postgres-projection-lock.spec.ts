@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PgProjectionLock } from '../../src/index.js';
+import { PgProjectionLock } from '../support/everything.js';
 import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
 
 describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL projection lock', () => {

@@ -16,7 +16,7 @@ import {
   SystemClock,
   type EventStore,
   type ProjectionStore,
-} from '../../src/index.js';
+} from '../support/everything.js';
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 import { SequentialIds, seedRequest } from '../support/fixtures.js';
 import type { HttpResponse } from '../support/http-server.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SonyflakeIdGenerator } from '../../src/index.js';
+import { SonyflakeIdGenerator } from '../support/everything.js';
 import { ManualClock } from '../support/fixtures.js';
 
 describe('Sonyflake id generator', () => {

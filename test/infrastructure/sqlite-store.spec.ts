@@ -17,7 +17,7 @@ import {
   type EventMetadata,
   type NewEvent,
   type SubscribeOptions,
-} from '../../src/index.js';
+} from '../support/everything.js';
 import { openStores } from '../../src/infrastructure/bootstrap/open-stores.js';
 import { GroupCommit } from '../../src/infrastructure/sql/group-commit.js';
 import { LEGACY_LOG } from '../../src/infrastructure/sqlite/jsonl-import.js';

@@ -11,7 +11,7 @@ import {
   SqliteProjectionStore,
   type EventStore,
   type ProjectionStore,
-} from '../../src/index.js';
+} from './everything.js';
 import { InProcessEventStoreDB } from './esdb/in-process-eventstoredb.js';
 
 /** One event store under test, with a way to make the server drop its subscriptions. */

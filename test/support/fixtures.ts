@@ -20,7 +20,7 @@ import {
   type IdGenerator,
   type Principal,
   type ProjectionStore,
-} from '../../src/index.js';
+} from './everything.js';
 
 /** The request body of the API document's curl example. */
 export const seedRequest = Object.freeze({

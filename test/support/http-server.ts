@@ -13,7 +13,7 @@ import {
   type ServerApp,
   type SetUpInstanceUseCase,
   type SmtpMailer,
-} from '../../src/index.js';
+} from './everything.js';
 
 export interface HttpResponse {
   readonly status: number;

@@ -1,4 +1,4 @@
-import { InMemoryEventStore } from '../../src/index.js';
+import { InMemoryEventStore } from './everything.js';
 import type { StoreAdapter } from './adapters.js';
 
 export type { StoreAdapter, StoreUnderTest } from './adapters.js';

@@ -8,7 +8,7 @@ import {
   type ReadStreamResult,
   type SubscribeOptions,
   type SubscriptionItem,
-} from '../../src/index.js';
+} from './everything.js';
 
 export interface AppendCall {
   readonly streamId: string;

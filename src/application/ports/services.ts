@@ -21,9 +21,15 @@ export interface Principal {
   /** The instance the caller's token was issued for. */
   readonly instanceId: string;
   readonly roles: readonly string[];
+  /** Whatever else the embedder's authentication found (tenant, scopes…), for its own permission checker. */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
-export type Permission = 'iam.write' | 'iam.read';
+/**
+ * What a use case asks the permission checker for. This package asks for `iam.write` and
+ * `iam.read`; an embedder's checker may know more names of its own.
+ */
+export type Permission = 'iam.write' | 'iam.read' | (string & {});
 
 export interface PermissionChecker {
   /** Throws a PermissionDenied DomainError when the principal lacks the permission on the instance. */

@@ -1,13 +1,18 @@
 import {
   DomainError,
+  ErrorIds,
   ErrorKind,
   Instance,
+  InstanceEventTypes,
   instanceStreamId,
   parseAddSmtpConfigRequest,
   type AddSmtpConfig,
+  type SMTPConfigAddedData,
 } from '../../domain/index.js';
 import { handleCommand } from '../command-handler.js';
-import type { EventStore } from '../ports/event-store.js';
+import { eventsOfCommand } from '../command-replay.js';
+import type { EventStore, RecordedEvent } from '../ports/event-store.js';
+import type { Logger } from '../ports/logger.js';
 import type { SmtpConfigQueries } from '../ports/read-model.js';
 import type { Clock, IdGenerator, PermissionChecker, Principal, SecretEncryptor } from '../ports/services.js';
 import type { ProjectionRunner } from '../projection/projection-runner.js';
@@ -31,14 +36,27 @@ export interface AddSmtpConfigCall {
   /** The request body as it came in; validated here. */
   readonly body: unknown;
   readonly correlationId?: string;
-  /** Defaults to a new id; pass the caller's idempotency key to make a retried call append nothing twice. */
+  /**
+   * The caller's idempotency key. A call retried with the same key after it succeeded appends
+   * nothing and gets the first call's response again (a different request under the same key is
+   * refused, `COMMAND-idem-3r7v`). Without it every call is a new command.
+   */
   readonly commandId?: string;
 }
 
+/**
+ * Where the answer comes from. `read-model` (default): wait until the read model shows the new
+ * configuration and answer from it (read-your-writes; if it lags past the timeout, from the event).
+ * `append`: answer from the appended event at once, for a projection that runs in another process.
+ */
+export type AddSmtpConfigAnswer = 'read-model' | 'append';
+
 export interface AddSmtpConfigDeps {
   readonly events: EventStore;
-  readonly queries: SmtpConfigQueries;
-  readonly projection: Pick<ProjectionRunner, 'waitFor'>;
+  /** Needed when answering from the read model (the default). */
+  readonly queries?: SmtpConfigQueries;
+  /** Needed when answering from the read model (the default). */
+  readonly projection?: Pick<ProjectionRunner, 'waitFor'>;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly encryptor: SecretEncryptor;
@@ -47,6 +65,10 @@ export interface AddSmtpConfigDeps {
   readonly projectionTimeoutMs?: number;
   /** Told when the read model did not catch up in time (the answer then comes from the appended event). */
   readonly onReadModelLag?: (error: unknown) => void;
+  /** Default `read-model`. */
+  readonly answerFrom?: AddSmtpConfigAnswer;
+  /** Told (at debug) about every configuration added; default: nothing. */
+  readonly logger?: Logger;
 }
 
 /**
@@ -55,24 +77,46 @@ export interface AddSmtpConfigDeps {
  * and answer from the read model (or, if it lags, from the appended event).
  */
 export class AddSmtpConfigUseCase {
-  constructor(private readonly deps: AddSmtpConfigDeps) {}
+  constructor(private readonly deps: AddSmtpConfigDeps) {
+    if ((deps.answerFrom ?? 'read-model') === 'read-model' && !(deps.queries && deps.projection)) {
+      throw new TypeError('AddSmtpConfigUseCase: answering from the read model needs `queries` and `projection` (or pass answerFrom: "append")');
+    }
+  }
 
   async execute(call: AddSmtpConfigCall): Promise<AddSmtpConfigResponse> {
-    const { events, queries, projection, clock, ids, encryptor, permissions } = this.deps;
+    const { events, clock, ids, encryptor, permissions } = this.deps;
     await permissions.require(call.principal, 'iam.write', call.instanceId);
     const { password, ...config } = parseAddSmtpConfigRequest(call.body);
+    const streamId = instanceStreamId(call.instanceId);
+    if (call.commandId !== undefined) {
+      // A retry of a call that succeeded: the first answer again, built from the event it appended.
+      const { events: recorded } = await events.readStream(streamId);
+      const previous = eventsOfCommand(recorded, streamId, call.commandId).find((e) => e.type === InstanceEventTypes.SMTPConfigAdded);
+      if (previous) {
+        await this.requireSameRequest(previous.data as SMTPConfigAddedData, config, password);
+        return answerFromEvent(previous, call.instanceId);
+      }
+    }
     const encrypted = password === '' ? undefined : await encryptor.encrypt(password);
     const configId = ids.nextId();
     const now = clock.now();
     const command: AddSmtpConfig = { type: 'AddSmtpConfig', instanceId: call.instanceId, configId, config, password: encrypted, now };
     const commandId = call.commandId ?? `add-smtp-${configId}`;
-    const result = await handleCommand(events, Instance, instanceStreamId(call.instanceId), command, {
+    const result = await handleCommand(events, Instance, streamId, command, {
       instanceId: call.instanceId,
       editorUserId: call.principal.userId,
       commandId,
       correlationId: call.correlationId ?? commandId,
       now,
     });
+    this.deps.logger?.debug({ instanceId: call.instanceId, id: configId, sequence: result.sequence.toString() }, 'SMTP configuration added');
+    const at = now.toISOString();
+    const fromAppend: AddSmtpConfigResponse = {
+      details: { sequence: result.sequence.toString(), creationDate: at, changeDate: at, resourceOwner: call.instanceId },
+      id: configId,
+    };
+    const { queries, projection } = this.deps;
+    if (this.deps.answerFrom === 'append' || !queries || !projection) return fromAppend;
     // Read-your-writes: answer from the read model once it shows the new configuration. The event is
     // on disk already, so when the read model lags past the timeout (its disk is full, its writer is
     // failing over) the answer is still 200, built from the appended event exactly as the projection
@@ -84,13 +128,10 @@ export class AddSmtpConfigUseCase {
         return false;
       },
     );
-    if (!caughtUp) {
-      const at = now.toISOString();
-      return { details: { sequence: result.sequence.toString(), creationDate: at, changeDate: at, resourceOwner: call.instanceId }, id: configId };
-    }
+    if (!caughtUp) return fromAppend;
     const view = await queries.smtpConfigById(call.instanceId, configId);
     if (!view) {
-      throw new DomainError(ErrorKind.Internal, 'SMTP-proj-k3d9', 'Errors.Internal', 'the projection did not produce the configuration');
+      throw new DomainError(ErrorKind.Internal, ErrorIds.ProjectionMissing, 'Errors.Internal', 'the projection did not produce the configuration');
     }
     return {
       details: {
@@ -102,4 +143,31 @@ export class AddSmtpConfigUseCase {
       id: view.id,
     };
   }
+
+  /** The same key must come with the same request: every field, and the password (compared decrypted). */
+  private async requireSameRequest(stored: SMTPConfigAddedData, config: AddSmtpConfig['config'], password: string): Promise<void> {
+    const fields = ['senderAddress', 'senderName', 'tls', 'host', 'user', 'replyToAddress', 'description'] as const;
+    const differs: string[] = fields.filter((f) => stored[f] !== config[f]);
+    const storedPassword = stored.password ? await this.deps.encryptor.decrypt(stored.password) : '';
+    if (storedPassword !== password) differs.push('password');
+    if (differs.length > 0) {
+      throw new DomainError(
+        ErrorKind.FailedPrecondition,
+        ErrorIds.CommandIdReused,
+        'Errors.Command.IdReused',
+        `the commandId was used before for a different request (${differs.join(', ')} differ)`,
+      );
+    }
+  }
 }
+
+/** The response as the first call gave it, from the event it appended (as the projection builds the view). */
+const answerFromEvent = (event: RecordedEvent, instanceId: string): AddSmtpConfigResponse => ({
+  details: {
+    sequence: (event.revision + 1n).toString(),
+    creationDate: event.metadata.createdAt,
+    changeDate: event.metadata.createdAt,
+    resourceOwner: instanceId,
+  },
+  id: (event.data as SMTPConfigAddedData).id,
+});

@@ -1,4 +1,4 @@
-import { DomainError, ErrorKind } from '../../domain/index.js';
+import { ErrorIds, PortErrors } from '../../domain/index.js';
 import type { SmtpConfigQueries, SmtpConfigView } from '../ports/read-model.js';
 import type { PermissionChecker, Principal } from '../ports/services.js';
 
@@ -9,7 +9,7 @@ export class GetSmtpConfigQuery {
   async execute(call: { principal: Principal; instanceId: string; id: string }): Promise<SmtpConfigView> {
     await this.deps.permissions.require(call.principal, 'iam.read', call.instanceId);
     const view = await this.deps.queries.smtpConfigById(call.instanceId, call.id);
-    if (!view) throw new DomainError(ErrorKind.NotFound, 'QUERY-B8ers', 'Errors.SMTPConfig.NotFound', 'SMTP configuration not found');
+    if (!view) throw PortErrors.notFound(ErrorIds.SmtpConfigNotFound, 'SMTP configuration not found', 'Errors.SMTPConfig.NotFound');
     return view;
   }
 }
@@ -21,7 +21,7 @@ export class GetInstanceSmtpConfigQuery {
   async execute(call: { principal: Principal; instanceId: string }): Promise<SmtpConfigView> {
     await this.deps.permissions.require(call.principal, 'iam.read', call.instanceId);
     const view = await this.deps.queries.smtpConfigOfInstance(call.instanceId);
-    if (!view) throw new DomainError(ErrorKind.NotFound, 'QUERY-B8ers', 'Errors.SMTPConfig.NotFound', 'SMTP configuration not found');
+    if (!view) throw PortErrors.notFound(ErrorIds.SmtpConfigNotFound, 'SMTP configuration not found', 'Errors.SMTPConfig.NotFound');
     return view;
   }
 }

@@ -13,7 +13,8 @@ export interface ChangeDetails {
 
 export interface SmtpCommandDeps {
   readonly events: EventStore;
-  readonly projection: Pick<ProjectionRunner, 'waitFor'>;
+  /** What to wait on for read-your-writes; absent when the projection runs elsewhere (the answer comes from the event either way). */
+  readonly projection?: Pick<ProjectionRunner, 'waitFor'>;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly encryptor: SecretEncryptor;
@@ -55,6 +56,8 @@ export const executeSmtpCommand = async (
     correlationId: call.correlationId ?? commandId,
     now,
   });
-  await deps.projection.waitFor(result.append.position, deps.projectionTimeoutMs ?? 5_000).catch((error: unknown) => deps.onReadModelLag?.(error));
+  if (deps.projection) {
+    await deps.projection.waitFor(result.append.position, deps.projectionTimeoutMs ?? 5_000).catch((error: unknown) => deps.onReadModelLag?.(error));
+  }
   return { details: { sequence: result.sequence.toString(), changeDate: now.toISOString(), resourceOwner: call.instanceId } };
 };

@@ -83,6 +83,15 @@ export class JwtAuthenticator {
   }
 }
 
+/**
+ * The Fastify plugin's `authenticate` on a JwtAuthenticator: the request's `Authorization` header,
+ * for the instance the request addresses.
+ */
+export const jwtAuthenticate =
+  (authenticator: Pick<JwtAuthenticator, 'authenticate'>) =>
+  (request: { readonly headers: { readonly authorization?: string | undefined } }, instance: { readonly id: string }): Promise<Principal> =>
+    authenticator.authenticate(request.headers.authorization, instance.id);
+
 export const DEV_ISSUER = 'smtp-config-dev';
 const DEV_KEY_FILE = 'dev-signing-key.json';
 

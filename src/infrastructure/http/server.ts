@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { DomainError, isDomainError } from '../../domain/index.js';
-import type { AddSmtpConfigUseCase, GetSmtpConfigQuery, InstanceView, Principal, SmtpConfigQueries } from '../../application/index.js';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AddSmtpConfigUseCase, GetSmtpConfigQuery, SmtpConfigQueries } from '../../application/index.js';
 import { clientErrorHandler } from './client-errors.js';
-import { errorBodyOf, HttpErrors, statusOf } from './error-body.js';
+import { errorBodyOf, HttpErrors } from './error-body.js';
 import { installDrain, type Drain } from './drain.js';
 import { utf8JsonParser } from './json-body.js';
-import type { JwtAuthenticator } from './jwt-authenticator.js';
-import { buildOpenApiDocument } from './openapi.js';
-import { registerSmtpLifecycleRoutes, type SmtpLifecycleRoutesDeps } from './smtp-lifecycle-routes.js';
+import { sendError } from './send-error.js';
+import { smtpConfigPlugin, type Authenticate } from './smtp-config-plugin.js';
+import type { SmtpLifecycleRoutesDeps } from './smtp-lifecycle-routes.js';
+
+export { domainOfHost } from './smtp-config-plugin.js';
 
 export interface HttpServerDeps {
   readonly addSmtpConfig: AddSmtpConfigUseCase;
@@ -16,7 +17,8 @@ export interface HttpServerDeps {
   /** Read, update, password, remove and test-mail routes (smtp-lifecycle-routes.ts). */
   readonly smtpLifecycle?: SmtpLifecycleRoutesDeps;
   readonly queries: SmtpConfigQueries;
-  readonly authenticator: JwtAuthenticator;
+  /** Who is calling; `jwtAuthenticate(new JwtAuthenticator(…))` from `@iam/smtp-config/jwt` checks bearer JWTs. */
+  readonly authenticate: Authenticate;
   readonly logger: FastifyBaseLogger;
   /** Whether the read model has caught up and the server may take traffic. */
   readonly ready: () => boolean;
@@ -34,13 +36,6 @@ export interface HttpLimits {
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 65_000, maxConnections: 1024 };
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    instance?: InstanceView;
-    principal?: Principal;
-  }
-}
-
 /** Paths to censor in every log line: the SMTP password, the Authorization header, tokens. */
 export const LOG_REDACT_PATHS = [
   'req.headers.authorization',
@@ -54,15 +49,6 @@ export const LOG_REDACT_PATHS = [
   '*.token',
 ];
 
-/** `Host: acme.example.com:8080` → `acme.example.com`; `[::1]:8080` → `::1`; `localhost.` → `localhost` (the root's dot). */
-export const domainOfHost = (host: string | undefined): string => {
-  const h = (host ?? '').trim().toLowerCase();
-  if (h.startsWith('[')) return h.slice(1, h.indexOf(']') > 0 ? h.indexOf(']') : undefined);
-  const colon = h.lastIndexOf(':');
-  const name = colon >= 0 && h.indexOf(':') === colon ? h.slice(0, colon) : h;
-  return name.endsWith('.') ? name.slice(0, -1) : name;
-};
-
 /** How many Host headers the request carried (Node keeps only the first in `headers.host`). */
 const hostHeaderCount = (rawHeaders: readonly string[]): number => {
   let n = 0;
@@ -70,40 +56,12 @@ const hostHeaderCount = (rawHeaders: readonly string[]): number => {
   return n;
 };
 
-const toDomainError = (error: unknown): DomainError => {
-  if (isDomainError(error)) return error;
-  const e = error as { code?: string; statusCode?: number };
-  if (typeof e.code === 'string' && e.code.startsWith('FST_ERR_CTP_')) {
-    const reason =
-      e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-        ? 'Content-Type must be application/json'
-        : e.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-          ? 'request body is too large'
-          : e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-            ? 'request body is empty'
-            : 'request body is not valid JSON';
-    return HttpErrors.badRequest('HTTP-BODY', reason);
-  }
-  if (e.code === 'FST_ERR_BAD_URL') return HttpErrors.badUrl();
-  if (e.code === 'FST_ERR_MAX_PARAM_LENGTH') return HttpErrors.uriTooLong();
-  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return HttpErrors.badRequest('HTTP-400', 'bad request');
-  return HttpErrors.internal(error);
-};
-
-/** Every error leaves through here: the API document's body, the status for its code. */
-const sendError = (request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply => {
-  const domainError = toDomainError(error);
-  const status = statusOf(domainError);
-  if (status >= 500 && status !== 503) request.log.error({ err: error }, 'request failed');
-  else request.log.info({ errorId: domainError.id, code: domainError.grpcCode }, 'request rejected');
-  return reply.status(status).type('application/json').send(errorBodyOf(domainError));
-};
-
 export type HttpServer = FastifyInstance & { readonly drain: Drain };
 
 /**
- * The Admin API's SMTP routes on Fastify. Instances are found by the request's Host; callers are
- * authenticated by bearer JWT; every error leaves in the API document's body with grpc-gateway's
+ * The stand-alone server `npm start` runs: the SMTP plugin (smtp-config-plugin.ts) inside Fastify with
+ * the hardening around it. Instances are found by the request's Host; callers are
+ * authenticated by `deps.authenticate` (bearer JWT in npm start); every error leaves in the API document's body with grpc-gateway's
  * status for its code, and nothing internal in it.
  */
 export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
@@ -146,45 +104,20 @@ export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
     if (hosts === 0 && request.raw.httpVersion !== '1.0') throw HttpErrors.badRequest('HTTP-HOST', 'the Host header is missing');
   });
 
-  const openApi = buildOpenApiDocument();
-  app.get('/openapi.json', async () => openApi);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (!deps.ready() || drain.draining) return reply.status(503).send(errorBodyOf(HttpErrors.unavailable()));
     return { status: 'ready' };
   });
-
-  const resolveCaller = async (request: FastifyRequest): Promise<{ instance: InstanceView; principal: Principal }> => {
-    const instance = await deps.queries.instanceByDomain(domainOfHost(request.headers.host));
-    if (!instance) throw HttpErrors.instanceNotFound();
-    const principal = await deps.authenticator.authenticate(request.headers.authorization, instance.id);
-    return { instance, principal };
-  };
-
-  app.post('/admin/v1/smtp', async (request) => {
-    const { instance, principal } = await resolveCaller(request);
-    return deps.addSmtpConfig.execute({ principal, instanceId: instance.id, body: request.body, correlationId: request.id });
+  // The routes and the OpenAPI document: the same plugin an embedding application registers.
+  void app.register(smtpConfigPlugin, {
+    addSmtpConfig: deps.addSmtpConfig,
+    getSmtpConfig: deps.getSmtpConfig,
+    ...(deps.smtpLifecycle ? { smtpLifecycle: deps.smtpLifecycle } : {}),
+    queries: deps.queries,
+    authenticate: deps.authenticate,
+    bodyLimitBytes: bodyLimit,
   });
-
-  app.get<{ Params: { id: string } }>('/admin/v1/smtp/:id', async (request) => {
-    const { instance, principal } = await resolveCaller(request);
-    const v = await deps.getSmtpConfig.execute({ principal, instanceId: instance.id, id: request.params.id });
-    return {
-      smtpConfig: {
-        details: { sequence: v.sequence.toString(), creationDate: v.creationDate, changeDate: v.changeDate, resourceOwner: v.resourceOwner },
-        id: v.id,
-        senderAddress: v.senderAddress,
-        senderName: v.senderName,
-        tls: v.tls,
-        host: v.host,
-        user: v.user,
-        replyToAddress: v.replyToAddress,
-        description: v.description,
-      },
-    };
-  });
-
-  if (deps.smtpLifecycle) registerSmtpLifecycleRoutes(app, deps.smtpLifecycle, resolveCaller);
 
   return Object.assign(app, { drain });
 };

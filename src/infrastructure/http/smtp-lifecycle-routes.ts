@@ -12,15 +12,15 @@ import type {
 } from '../../application/index.js';
 
 export interface SmtpLifecycleRoutesDeps {
-  readonly getInstanceSmtpConfig: GetInstanceSmtpConfigQuery;
-  readonly updateSmtpConfig: UpdateSmtpConfigUseCase;
-  readonly updateSmtpConfigPassword: UpdateSmtpConfigPasswordUseCase;
-  readonly removeSmtpConfig: RemoveSmtpConfigUseCase;
-  readonly testSmtpConfig: TestSmtpConfigUseCase;
-  readonly testStoredSmtpConfig: TestStoredSmtpConfigUseCase;
+  readonly getInstanceSmtpConfig: Pick<GetInstanceSmtpConfigQuery, 'execute'>;
+  readonly updateSmtpConfig: Pick<UpdateSmtpConfigUseCase, 'execute'>;
+  readonly updateSmtpConfigPassword: Pick<UpdateSmtpConfigPasswordUseCase, 'execute'>;
+  readonly removeSmtpConfig: Pick<RemoveSmtpConfigUseCase, 'execute'>;
+  readonly testSmtpConfig: Pick<TestSmtpConfigUseCase, 'execute'>;
+  readonly testStoredSmtpConfig: Pick<TestStoredSmtpConfigUseCase, 'execute'>;
 }
 
-export type ResolveCaller = (request: FastifyRequest) => Promise<{ instance: InstanceView; principal: Principal }>;
+export type ResolveCaller = (request: FastifyRequest) => Promise<{ instance: Pick<InstanceView, 'id'>; principal: Principal }>;
 
 /** The read model's row as the API answers it: `details` and the fields, never a password. */
 export const smtpConfigResponse = (v: SmtpConfigView) => ({

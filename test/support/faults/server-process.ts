@@ -14,7 +14,7 @@ import {
   SqliteProjectionStore,
   SystemClock,
   comparePositions,
-} from '../../../src/index.js';
+} from '../everything.js';
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
 export const START = join(ROOT, 'src/infrastructure/cli/start.ts');
