@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
 import { fold, DomainError, ErrorKind, type Decider } from '../domain/index.js';
+import { deepFreeze } from './frozen.js';
 import {
   WrongExpectedRevisionError,
   type AppendResult,
@@ -67,18 +68,19 @@ export const handleCommand = async <C, E extends { type: string; data: unknown }
       throw new DomainError(ErrorKind.FailedPrecondition, 'COMMAND-noop1', 'Errors.NoChanges', 'the command changed nothing');
     }
     const expected = currentRevision ?? 'no_stream';
-    const metadata: EventMetadata = {
+    // Frozen, so that a store may keep these very objects rather than copies (see frozen.ts).
+    const metadata: EventMetadata = Object.freeze({
       instanceId: context.instanceId,
       editorUserId: context.editorUserId,
       createdAt: context.now.toISOString(),
       correlationId: context.correlationId,
       causationId: context.commandId,
       schemaVersion: EVENT_SCHEMA_VERSION,
-    };
+    });
     const newEvents = events.map((e, i) => ({
       id: deriveEventId(context.commandId, streamId, String(expected), i),
       type: e.type,
-      data: e.data,
+      data: deepFreeze(e.data),
       metadata,
     }));
     try {

@@ -1,4 +1,6 @@
 import {
+  isDeepFrozen,
+  deepFreeze,
   WrongExpectedRevisionError,
   type AppendResult,
   type EventStore,
@@ -50,15 +52,18 @@ export class InMemoryEventStore implements EventStore {
     }
     const records: RecordedEvent[] = events.map((e, i) => {
       const index = BigInt(this.log.length + i);
-      return {
+      // Recorded events are frozen and shared by every reader. Data and metadata that are frozen
+      // already (the command handler freezes what it appends) are kept as they are; anything else
+      // is copied first, so that the caller cannot change a stored event afterwards.
+      return Object.freeze({
         id: e.id,
         streamId,
         revision: (current ?? -1n) + BigInt(i + 1),
-        position: { commit: index, prepare: index },
+        position: Object.freeze({ commit: index, prepare: index }),
         type: e.type,
-        data: structuredClone(e.data),
-        metadata: { ...e.metadata },
-      };
+        data: isDeepFrozen(e.data) ? e.data : deepFreeze(structuredClone(e.data)),
+        metadata: Object.isFrozen(e.metadata) ? e.metadata : Object.freeze({ ...e.metadata }),
+      });
     });
     this.persist(records);
     this.index(records);
