@@ -10,7 +10,10 @@ const isObject = (v: unknown): v is object => typeof v === 'object' && v !== nul
 export const deepFreeze = <T>(value: T): T => {
   if (isObject(value) && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
+    for (const key in value) {
+      const v = (value as Record<string, unknown>)[key];
+      if (isObject(v)) deepFreeze(v);
+    }
   }
   return value;
 };
@@ -19,6 +22,9 @@ export const deepFreeze = <T>(value: T): T => {
 export const isDeepFrozen = (value: unknown): boolean => {
   if (!isObject(value)) return true;
   if (!Object.isFrozen(value)) return false;
-  for (const v of Object.values(value)) if (!isDeepFrozen(v)) return false;
+  for (const key in value) {
+    const v = (value as Record<string, unknown>)[key];
+    if (isObject(v) && !isDeepFrozen(v)) return false;
+  }
   return true;
 };
