@@ -110,6 +110,8 @@ export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
     loggerInstance: deps.logger,
     bodyLimit,
     genReqId: () => randomUUID(),
+    // One line per request (below), instead of Fastify's "incoming request" and "request completed".
+    disableRequestLogging: true,
     // Draining (drain.ts) answers requests that arrive during shutdown, in the API's error shape.
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -137,6 +139,13 @@ export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
   });
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, utf8JsonParser(app.getDefaultJsonParser('error', 'error')));
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info(
+      { method: request.method, url: request.url, statusCode: reply.statusCode, responseTime: reply.elapsedTime },
+      'request completed',
+    );
+    done();
+  });
   app.addHook('onRequest', async (request) => {
     const hosts = hostHeaderCount(request.raw.rawHeaders);
     if (hosts > 1) throw HttpErrors.badRequest('HTTP-HOST', 'more than one Host header');
