@@ -18,7 +18,7 @@ describe('request logging at info', () => {
     await new Promise((r) => setTimeout(r, 20));
     const lines = server.logs.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 30, msg: 'request completed', method: 'POST', url: '/admin/v1/smtp', statusCode: 200 });
+    expect(lines[0]).toMatchObject({ level: 30, msg: 'request completed', req: { method: 'POST', url: '/admin/v1/smtp' }, res: { statusCode: 200 } });
     expect(typeof lines[0]!.reqId).toBe('string');
     expect(typeof lines[0]!.responseTime).toBe('number');
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DomainError, isDomainError } from '../../domain/index.js';
 import type { AddSmtpConfigUseCase, GetSmtpConfigQuery, InstanceView, Principal, SmtpConfigQueries } from '../../application/index.js';
 import { clientErrorHandler } from './client-errors.js';
@@ -96,6 +96,21 @@ const sendError = (request: FastifyRequest, reply: FastifyReply, error: unknown)
   return reply.status(status).type('application/json').send(errorBodyOf(domainError));
 };
 
+/**
+ * One log line per request at info, "request completed" with the request and the answer, instead of
+ * Fastify's two ("incoming request" is logged at debug only): a line costs about 13 µs.
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) return super.requestCompleted(error, request, reply, {});
+    reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 export type HttpServer = FastifyInstance & { readonly drain: Drain };
 
 /**
@@ -110,8 +125,7 @@ export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
     loggerInstance: deps.logger,
     bodyLimit,
     genReqId: () => randomUUID(),
-    // One line per request (below), instead of Fastify's "incoming request" and "request completed".
-    disableRequestLogging: true,
+    logController: new OneLinePerRequest(),
     // Draining (drain.ts) answers requests that arrive during shutdown, in the API's error shape.
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -139,13 +153,6 @@ export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
   });
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, utf8JsonParser(app.getDefaultJsonParser('error', 'error')));
-  app.addHook('onResponse', (request, reply, done) => {
-    request.log.info(
-      { method: request.method, url: request.url, statusCode: reply.statusCode, responseTime: reply.elapsedTime },
-      'request completed',
-    );
-    done();
-  });
   app.addHook('onRequest', async (request) => {
     const hosts = hostHeaderCount(request.raw.rawHeaders);
     if (hosts > 1) throw HttpErrors.badRequest('HTTP-HOST', 'more than one Host header');
