@@ -8,8 +8,8 @@
 //     memory, with autocannon at 16 connections in a child process.
 // Rounds interleave the contenders so that the shared machine's noise hits them alike; medians count.
 // Sizes: BENCH_PERF_SIZES (1000,10000,100000,1000000), BENCH_PERF_COMMANDS (commands per contender and
-// size, spread over the rounds; 20000), BENCH_PERF_ROUNDS (5), BENCH_EMMETT_MAX (largest size Emmett
-// is seeded to, 100000: its appends count every stream, so seeding is quadratic), BENCH_HEAP_INSTANCES
+// size, spread over the rounds; 20000), BENCH_PERF_ROUNDS (15: short rounds, finely interleaved, because the machine is shared), BENCH_EMMETT_MAX (largest size Emmett
+// is seeded to, 10000: its appends count every stream, so seeding is quadratic, about 4 minutes for 100000), BENCH_HEAP_INSTANCES
 // (100000), BENCH_PERF=commands,heap,http (all).
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
@@ -59,8 +59,8 @@ const warmUp = async (makers: readonly (readonly [string, (n: number) => Promise
 async function commandPath(): Promise<CommandSizeResult[]> {
   const sizes = envList('BENCH_PERF_SIZES', '1000,10000,100000,1000000');
   const commands = envNumber('BENCH_PERF_COMMANDS', 20_000);
-  const rounds = envNumber('BENCH_PERF_ROUNDS', 5);
-  const emmettMax = envNumber('BENCH_EMMETT_MAX', 100_000);
+  const rounds = envNumber('BENCH_PERF_ROUNDS', 15);
+  const emmettMax = envNumber('BENCH_EMMETT_MAX', 10_000);
   console.log(`\n[perf] command path: AddSmtpConfig on instances without one; ${rounds} interleaved rounds, up to ${fmt(commands)} commands per contender and size`);
   const results: CommandSizeResult[] = [];
   await warmUp([
