@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { fold, DomainError, ErrorKind, type Decider } from '../domain/index.js';
+import { deepFreeze } from './frozen.js';
 import {
   WrongExpectedRevisionError,
   type AppendResult,
@@ -19,13 +20,23 @@ export interface CommandContext {
 
 export const EVENT_SCHEMA_VERSION = 1;
 
-/** A UUID (version 8, RFC 9562) derived from the command and the event's place in it. */
+/** One-shot hashing (Node 20.12+, about 3x cheaper than a Hash object for short input); createHash before. */
+const sha256Hex: (input: string) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (input) => (crypto as unknown as { hash: (alg: string, data: string, enc: 'hex') => string }).hash('sha256', input, 'hex')
+    : (input) => crypto.createHash('sha256').update(input).digest('hex');
+
+/** The RFC 9562 variant (10xx) in the top bits of a hex digit. */
+const VARIANT = '89ab';
+
+/**
+ * A UUID (version 8, RFC 9562) derived from the command and the event's place in it: the first 128
+ * bits of sha256(commandId, streamId, expected revision, index), with the version and variant set.
+ * The same ids as ever, so an append retried across an upgrade is still recognised.
+ */
 export const deriveEventId = (commandId: string, streamId: string, expected: string, index: number): string => {
-  const h = createHash('sha256').update(`${commandId}\u0000${streamId}\u0000${expected}\u0000${index}`).digest();
-  h[6] = (h[6]! & 0x0f) | 0x80;
-  h[8] = (h[8]! & 0x3f) | 0x80;
-  const hex = h.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  const hex = sha256Hex(`${commandId}\u0000${streamId}\u0000${expected}\u0000${index}`);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${VARIANT[parseInt(hex[16]!, 16) & 3]}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 };
 
 export interface HandledCommand<E> {
@@ -57,18 +68,19 @@ export const handleCommand = async <C, E extends { type: string; data: unknown }
       throw new DomainError(ErrorKind.FailedPrecondition, 'COMMAND-noop1', 'Errors.NoChanges', 'the command changed nothing');
     }
     const expected = currentRevision ?? 'no_stream';
-    const metadata: EventMetadata = {
+    // Frozen, so that a store may keep these very objects rather than copies (see frozen.ts).
+    const metadata: EventMetadata = Object.freeze({
       instanceId: context.instanceId,
       editorUserId: context.editorUserId,
       createdAt: context.now.toISOString(),
       correlationId: context.correlationId,
       causationId: context.commandId,
       schemaVersion: EVENT_SCHEMA_VERSION,
-    };
+    });
     const newEvents = events.map((e, i) => ({
       id: deriveEventId(context.commandId, streamId, String(expected), i),
       type: e.type,
-      data: e.data,
+      data: deepFreeze(e.data),
       metadata,
     }));
     try {

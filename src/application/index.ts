@@ -18,3 +18,4 @@ export * from './projection/checkpoint-watcher.js';
 export * from './projection/read-model-snapshot.js';
 export * from './command-replay.js';
 export * from './json.js';
+export * from './frozen.js';

@@ -220,6 +220,10 @@ describe('event ids derived from the command', () => {
     expect(parseInt(hex[16]!, 16) & 0b11).toBe(parseInt(digest[16]!, 16) & 0b11);
   });
 
+  it('are the ids earlier versions derived, so that an append retried across an upgrade is still recognised', () => {
+    expect(deriveEventId('add-smtp-1', 'instance-1', 'no_stream', 0)).toBe('9e6ac07b-7853-839f-a6ef-c0125e2d0d1d');
+  });
+
   it('are stable, and differ when any part of their input differs', () => {
     const base = deriveEventId('cmd-1', 'instance-1', '4', 0);
     expect(deriveEventId('cmd-1', 'instance-1', '4', 0)).toBe(base);

@@ -10,14 +10,17 @@
 //     a bare node-postgres loop (1, 8, 16 connections), goal ≥ 0.8× the bare loop (1 vs 1
 //     connection, 16 concurrent vs 8 connections); and replay of 1 000 000 events into the
 //     PostgreSQL read model, goal ≥ 50 000 events/s. Skipped, saying why, without PostgreSQL.
+//  5. perf.bench.ts (issue 14): the in-memory command path against a hand-written loop and Emmett
+//     at 1 000 to 1 000 000 instances, heap per instance, and HTTP against a reference route doing
+//     the irreducible work (and SQLite against in memory), p50/p99 at 16 connections.
 // Every goal is judged from figures measured in the same run, rounds interleaved, medians reported.
-// BENCH_PARTS=memory,sqlite,start,postgres (default: all) chooses the parts; each part's file names the
+// BENCH_PARTS=memory,sqlite,start,postgres,perf (default: all) chooses the parts; each part's file names the
 // variables that size it.
 import { runInMemoryBench } from './in-memory.bench.js';
 import { runServerStartBench } from './server-start.bench.js';
 import { runSqliteCommandBench } from './sqlite-commands.bench.js';
 
-const PARTS = ['memory', 'sqlite', 'start', 'postgres'] as const;
+const PARTS = ['memory', 'sqlite', 'start', 'postgres', 'perf'] as const;
 const wanted = new Set((process.env.BENCH_PARTS ?? PARTS.join(',')).split(',').map((p) => p.trim()));
 for (const p of wanted) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_PARTS: unknown part ${p} (expected ${PARTS.join(', ')})`);
 
@@ -49,5 +52,9 @@ if (wanted.has('postgres')) {
     const rate = r.replay.eventsPerSecond['catch-up into PostgresProjectionStore'] ?? 0;
     summary.push(`PostgreSQL, replay of ${r.replay.events.toLocaleString('en')} events into the read model: ${Math.round(rate).toLocaleString('en')} events/s (goal ≥ 50,000): ${r.replay.goalMet ? 'MET' : 'NOT MET'}`);
   }
+}
+if (wanted.has('perf')) {
+  const { runPerfBench, perfSummary } = await import('./perf.bench.js');
+  summary.push(...perfSummary(await runPerfBench()));
 }
 console.log(`\nSummary:\n${summary.map((s) => `  ${s}`).join('\n')}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AesGcmEncryptor, DomainError, keyRingFrom } from '../support/everything.js';
+import { AesGcmEncryptor, DomainError, keyRingFrom, NonceSequence } from '../support/everything.js';
 import { testKeyRing } from '../support/fixtures.js';
 
 describe('AES-256-GCM secret encryptor', () => {
@@ -42,5 +42,40 @@ describe('AES-256-GCM secret encryptor', () => {
   it('refuses keys that are not 32 bytes, and an active key that is not in the ring', () => {
     expect(() => keyRingFrom('k', { k: Buffer.alloc(16) })).toThrow(/32 bytes/);
     expect(() => keyRingFrom('missing', { k: Buffer.alloc(32) })).toThrow(/not in the key ring/);
+  });
+});
+
+describe('AES-256-GCM nonces (NIST SP 800-38D deterministic construction)', () => {
+  const nonceOf = (crypted: string) => Buffer.from(crypted, 'base64').subarray(0, 12).toString('hex');
+
+  it('never repeats a nonce within a key’s use: a fixed field of this process, then a counter', async () => {
+    const encryptor = new AesGcmEncryptor(testKeyRing());
+    const nonces: string[] = [];
+    for (let i = 0; i < 5_000; i++) nonces.push(nonceOf((await encryptor.encrypt('same')).crypted));
+    expect(new Set(nonces).size).toBe(nonces.length);
+    expect(new Set(nonces.map((n) => n.slice(0, 16))).size).toBe(1);
+    expect(nonces.map((n) => parseInt(n.slice(16), 16))).toEqual(nonces.map((_, i) => i));
+  });
+
+  it('draws a new fixed field before the counter would wrap, so the 2^32nd nonce is not the first again', () => {
+    let draws = 0;
+    const draw = (n: number) => Buffer.alloc(n, ++draws);
+    const sequence = new NonceSequence(draw, 2 ** 32 - 2);
+    const nonces = Array.from({ length: 4 }, () => {
+      const b = Buffer.alloc(12);
+      sequence.writeNext(b, 0);
+      return b.toString('hex');
+    });
+    expect(nonces).toEqual(['0101010101010101fffffffe', '0101010101010101ffffffff', '020202020202020200000000', '020202020202020200000001']);
+  });
+
+  it('never repeats a nonce across restarts: each process draws its own fixed field', async () => {
+    const nonces: string[] = [];
+    for (let restart = 0; restart < 500; restart++) {
+      const encryptor = new AesGcmEncryptor(testKeyRing()); // a new process, the same key
+      for (let i = 0; i < 4; i++) nonces.push(nonceOf((await encryptor.encrypt('same')).crypted));
+    }
+    expect(new Set(nonces).size).toBe(nonces.length);
+    expect(new Set(nonces.map((n) => n.slice(0, 16))).size).toBe(500);
   });
 });

@@ -23,21 +23,69 @@ export const keyRingFrom = (activeKeyId: string, keys: Record<string, Buffer>): 
 const decryptionFailed = (cause?: unknown) =>
   new DomainError(ErrorKind.Internal, 'CRYPT-gcm-d3cr', 'Errors.Crypto.DecryptionFailed', 'the secret could not be decrypted', [], { cause });
 
+/** The fixed field of a nonce: drawn at random, so that processes (and restarts) never share one. */
+const FIXED_BYTES = 8;
+/** The invocation field: a counter, so that nonces never repeat within a fixed field. */
+const MAX_INVOCATIONS = 2 ** 32;
+
 /**
- * AES-256-GCM with a random 96-bit nonce per secret. The algorithm and key id are bound to the
- * ciphertext as additional authenticated data, so a value cannot be moved to another key's label.
+ * Nonces for one key by the deterministic construction of NIST SP 800-38D §8.2.1: a 64-bit fixed
+ * field drawn at random when the key is first used in this process, then a 32-bit counter. Within a
+ * fixed field no nonce repeats (the counter never wraps: after 2^32 nonces a new fixed field is
+ * drawn); across processes and restarts two fixed fields are equal with probability 2^-64 per pair.
+ * It costs a counter increment instead of a call into the random generator per secret.
+ */
+export class NonceSequence {
+  private fixed: Buffer;
+
+  /** `draw` and `counter` are for tests: the random source, and where the counter starts. */
+  constructor(
+    private readonly draw: (bytes: number) => Buffer = randomBytes,
+    private counter = 0,
+  ) {
+    this.fixed = draw(FIXED_BYTES);
+  }
+
+  /** Writes the next nonce into `target` at `offset` (12 bytes). */
+  writeNext(target: Buffer, offset: number): void {
+    if (this.counter >= MAX_INVOCATIONS) {
+      this.fixed = this.draw(FIXED_BYTES);
+      this.counter = 0;
+    }
+    this.fixed.copy(target, offset);
+    target.writeUInt32BE(this.counter++, offset + FIXED_BYTES);
+  }
+}
+
+/**
+ * AES-256-GCM with a unique 96-bit nonce per secret ({@link NonceSequence}, one per key). The
+ * algorithm and key id are bound to the ciphertext as additional authenticated data, so a value
+ * cannot be moved to another key's label.
  */
 export class AesGcmEncryptor implements SecretEncryptor {
+  private readonly nonces = new Map<string, NonceSequence>();
+  private readonly aads = new Map<string, Buffer>();
+
   constructor(private readonly ring: KeyRing) {}
 
   async encrypt(plaintext: string): Promise<EncryptedSecret> {
     const keyId = this.ring.activeKeyId;
-    const nonce = randomBytes(NONCE_BYTES);
+    let nonces = this.nonces.get(keyId);
+    if (!nonces) this.nonces.set(keyId, (nonces = new NonceSequence()));
+    const nonce = Buffer.allocUnsafe(NONCE_BYTES);
+    nonces.writeNext(nonce, 0);
     const cipher = createCipheriv('aes-256-gcm', this.ring.keys.get(keyId)!, nonce, { authTagLength: TAG_BYTES });
-    cipher.setAAD(aad(keyId));
-    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    const crypted = Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64');
+    cipher.setAAD(this.aadOf(keyId));
+    const body = cipher.update(plaintext, 'utf8');
+    cipher.final();
+    const crypted = Buffer.concat([nonce, body, cipher.getAuthTag()], NONCE_BYTES + body.length + TAG_BYTES).toString('base64');
     return { cryptoType: 'encryption', algorithm: 'AES-256-GCM', keyId, crypted };
+  }
+
+  private aadOf(keyId: string): Buffer {
+    let bytes = this.aads.get(keyId);
+    if (!bytes) this.aads.set(keyId, (bytes = aad(keyId)));
+    return bytes;
   }
 
   async decrypt(secret: EncryptedSecret): Promise<string> {

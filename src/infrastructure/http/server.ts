@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddSmtpConfigUseCase, GetSmtpConfigQuery, SmtpConfigQueries } from '../../application/index.js';
 import { clientErrorHandler } from './client-errors.js';
 import { errorBodyOf, HttpErrors } from './error-body.js';
@@ -56,6 +56,21 @@ const hostHeaderCount = (rawHeaders: readonly string[]): number => {
   return n;
 };
 
+/**
+ * One log line per request at info, "request completed" with the request and the answer, instead of
+ * Fastify's two ("incoming request" is logged at debug only): a line costs about 13 µs.
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) return super.requestCompleted(error, request, reply, {});
+    reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 export type HttpServer = FastifyInstance & { readonly drain: Drain };
 
 /**
@@ -71,6 +86,7 @@ export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
     loggerInstance: deps.logger,
     bodyLimit,
     genReqId: () => randomUUID(),
+    logController: new OneLinePerRequest(),
     // Draining (drain.ts) answers requests that arrive during shutdown, in the API's error shape.
     return503OnClosing: true,
     forceCloseConnections: 'idle',

@@ -1,4 +1,6 @@
 import {
+  isDeepFrozen,
+  deepFreeze,
   WrongExpectedRevisionError,
   type AppendResult,
   type EventStore,
@@ -21,7 +23,6 @@ import {
 export class InMemoryEventStore implements EventStore {
   protected readonly log: RecordedEvent[] = [];
   private readonly streams = new Map<string, RecordedEvent[]>();
-  private readonly byId = new Map<string, RecordedEvent>();
   private wake: (() => void)[] = [];
   private dropError: Error | undefined;
   private dropGeneration = 0;
@@ -40,25 +41,32 @@ export class InMemoryEventStore implements EventStore {
   protected appendNow(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult {
     const stream = this.streams.get(streamId);
     const current = stream ? BigInt(stream.length - 1) : undefined;
-    const retried = this.retriedAppend(streamId, events, expected);
-    if (retried) return retried;
     const ok = expected === 'any' || (expected === 'no_stream' ? current === undefined : current === expected);
-    if (!ok) throw new WrongExpectedRevisionError(streamId, expected, current);
+    // A retry of an append that was done already finds the stream past the revision it expected, so
+    // it is looked for only then (or when any revision would do), never on the common path.
+    if (!ok || expected === 'any') {
+      const retried = stream && this.retriedAppend(stream, events, expected);
+      if (retried) return retried;
+      if (!ok) throw new WrongExpectedRevisionError(streamId, expected, current);
+    }
     if (events.length === 0) {
       const head = this.log.at(-1);
       return { nextExpectedRevision: current ?? -1n, position: head?.position ?? { commit: -1n, prepare: -1n } };
     }
     const records: RecordedEvent[] = events.map((e, i) => {
       const index = BigInt(this.log.length + i);
-      return {
+      // Recorded events are frozen and shared by every reader. Data and metadata that are frozen
+      // already (the command handler freezes what it appends) are kept as they are; anything else
+      // is copied first, so that the caller cannot change a stored event afterwards.
+      return Object.freeze({
         id: e.id,
         streamId,
         revision: (current ?? -1n) + BigInt(i + 1),
-        position: { commit: index, prepare: index },
+        position: Object.freeze({ commit: index, prepare: index }),
         type: e.type,
-        data: structuredClone(e.data),
-        metadata: { ...e.metadata },
-      };
+        data: isDeepFrozen(e.data) ? e.data : deepFreeze(structuredClone(e.data)),
+        metadata: Object.isFrozen(e.metadata) ? e.metadata : Object.freeze({ ...e.metadata }),
+      });
     });
     this.persist(records);
     this.index(records);
@@ -76,26 +84,27 @@ export class InMemoryEventStore implements EventStore {
       if (!stream) this.streams.set(r.streamId, (stream = []));
       stream.push(r);
       this.log.push(r);
-      this.byId.set(r.id, r);
     }
   }
 
-  /** The same events, with the same ids, at the revision the first attempt expected: answer as then. */
-  private retriedAppend(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult | undefined {
+  /**
+   * The same events, with the same ids, at the revision the first attempt expected: answer as then.
+   * Found in the stream itself (with `any`, wherever the first id is), so the store keeps no index of
+   * every event id.
+   */
+  private retriedAppend(stream: readonly RecordedEvent[], events: readonly NewEvent[], expected: ExpectedRevision): AppendResult | undefined {
     const first = events[0];
     if (!first) return undefined;
-    const existing = this.byId.get(first.id);
-    if (!existing || existing.streamId !== streamId) return undefined;
-    const startRevision = expected === 'no_stream' ? 0n : expected === 'any' ? existing.revision : expected + 1n;
-    if (existing.revision !== startRevision) return undefined;
-    const stream = this.streams.get(streamId)!;
-    let last = existing;
+    const start =
+      expected === 'no_stream' ? 0 : expected === 'any' ? stream.findLastIndex((r) => r.id === first.id) : Number(expected) + 1;
+    if (start < 0) return undefined;
+    let last: RecordedEvent | undefined;
     for (let i = 0; i < events.length; i++) {
-      const stored = stream[Number(startRevision) + i];
+      const stored = stream[start + i];
       if (!stored || stored.id !== events[i]!.id) return undefined;
       last = stored;
     }
-    return { nextExpectedRevision: last.revision, position: last.position };
+    return { nextExpectedRevision: last!.revision, position: last!.position };
   }
 
   async headPosition(options: HeadOptions = {}): Promise<GlobalPosition | undefined> {
@@ -111,27 +120,41 @@ export class InMemoryEventStore implements EventStore {
     const generation = this.dropGeneration;
     const accepts = (r: RecordedEvent) =>
       !r.streamId.startsWith('$') && (!streamPrefixes || streamPrefixes.some((p) => r.streamId.startsWith(p)));
-    while (!signal?.aborted) {
-      if (this.dropGeneration !== generation) throw this.dropError ?? new Error('subscription dropped');
-      let skipped: GlobalPosition | undefined;
-      while (next < this.log.length) {
-        const record = this.log[next++]!;
-        if (accepts(record)) {
-          if (skipped) yield { kind: 'checkpoint', position: skipped };
-          skipped = undefined;
-          yield { kind: 'event', event: record };
-          if (signal?.aborted || this.dropGeneration !== generation) break;
-        } else {
-          skipped = record.position;
+    // One abort listener for the whole subscription (not one added and removed per wait).
+    let waiting: (() => void) | undefined;
+    const onAbort = () => waiting?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal?.aborted) {
+        if (this.dropGeneration !== generation) throw this.dropError ?? new Error('subscription dropped');
+        let skipped: GlobalPosition | undefined;
+        while (next < this.log.length) {
+          const record = this.log[next++]!;
+          if (accepts(record)) {
+            if (skipped) yield { kind: 'checkpoint', position: skipped };
+            skipped = undefined;
+            yield { kind: 'event', event: record };
+            if (signal?.aborted || this.dropGeneration !== generation) break;
+          } else {
+            skipped = record.position;
+          }
+        }
+        if (skipped) yield { kind: 'checkpoint', position: skipped };
+        if (this.dropGeneration !== generation) continue;
+        if (!caughtUp) {
+          caughtUp = true;
+          yield { kind: 'caught-up' };
+        }
+        if (next >= this.log.length && this.dropGeneration === generation && !signal?.aborted) {
+          await new Promise<void>((resolve) => {
+            waiting = resolve;
+            this.wake.push(resolve);
+          });
+          waiting = undefined;
         }
       }
-      if (skipped) yield { kind: 'checkpoint', position: skipped };
-      if (this.dropGeneration !== generation) continue;
-      if (!caughtUp) {
-        caughtUp = true;
-        yield { kind: 'caught-up' };
-      }
-      if (next >= this.log.length && this.dropGeneration === generation) await this.waitForAppend(signal);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -150,17 +173,5 @@ export class InMemoryEventStore implements EventStore {
     const wake = this.wake;
     this.wake = [];
     for (const w of wake) w();
-  }
-
-  private waitForAppend(signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = () => {
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      this.wake.push(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
   }
 }

@@ -1,0 +1,230 @@
+// HTTP part of the perf benchmark: POST /admin/v1/smtp, every request a different instance (its
+// own Host and token), 16 connections of autocannon in a child process (load-generator.mjs).
+//  - server, in memory: the real server (createServerApp, as `npm start` wires it) on the
+//    in-memory event store and read model;
+//  - reference: a bare Fastify route in this same process doing the irreducible work of the request:
+//    the same logger (pino at info, same redaction, same destination, Fastify's default request
+//    logging), the host looked up in a Map, the JWT verified with jose with the same key and options,
+//    the body parsed by the project's zod schema, the password encrypted with AES-256-GCM (a fresh
+//    randomBytes(12) nonce), the row kept in a Map and the API's answer;
+//  - server, SQLite: the real server on its default store in a fresh data directory (events on disk
+//    with synchronous=FULL, the read model in SQLite).
+// Rounds interleave the three; each round takes fresh instances. BENCH_HTTP_REQUESTS (8000 per round
+// and target), BENCH_HTTP_ROUNDS (3), BENCH_HTTP_CONNECTIONS (16).
+import { createCipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import Fastify from 'fastify';
+import { jwtVerify, type JWK } from 'jose';
+import { pino } from 'pino';
+import {
+  createLogger,
+  createServerApp,
+  InMemoryEventStore,
+  InMemoryProjectionStore,
+  loadConfig,
+  loadOrCreateDevSigningKey,
+  parseAddSmtpConfigRequest,
+  signToken,
+  TOKENS,
+  verificationKeyFrom,
+  DEV_ISSUER,
+  type ProjectionRunner,
+  type ServerApp,
+  type SetUpInstanceUseCase,
+} from '../support/everything.js';
+import { seedRequest } from '../support/fixtures.js';
+import { envNumber, fmt, median, tempDir } from './bench-util.js';
+
+const run = promisify(execFile);
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly path: string;
+  /** Makes `n` fresh instances and a token for each. */
+  instances(n: number): Promise<{ host: string; token: string }[]>;
+  close(): Promise<void>;
+}
+
+interface LoadResult {
+  readonly perSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly ok: number;
+  readonly non2xx: number;
+  readonly errors: number;
+}
+
+/** Log lines go to /dev/null, written the way `npm start` writes them (pino's synchronous destination). */
+const logDestination = () => pino.destination({ dest: '/dev/null', sync: true });
+
+let instanceCounter = 0;
+
+const realServer = async (name: string, store: 'memory' | 'sqlite'): Promise<Target> => {
+  const { dir, remove } = tempDir(`http-${store}`);
+  const app: ServerApp = await createServerApp(loadConfig({ PORT: '0', DATA_DIR: dir, LOG_LEVEL: 'info' }), {
+    logStream: logDestination(),
+    ...(store === 'memory'
+      ? {
+          openStores: async () => ({
+            events: new InMemoryEventStore(),
+            readModel: new InMemoryProjectionStore(),
+            shared: undefined,
+            description: 'in memory',
+            close: async () => {},
+          }),
+        }
+      : {}),
+  });
+  const url = await app.listen();
+  const { privateJwk } = await loadOrCreateDevSigningKey(dir);
+  const setUp = app.container.get<SetUpInstanceUseCase>(TOKENS.SetUpInstance);
+  const runner = app.container.get<ProjectionRunner>(TOKENS.ProjectionRunner);
+  return {
+    name,
+    url,
+    path: '/admin/v1/smtp',
+    async instances(n) {
+      const out: { host: string; token: string }[] = [];
+      for (let i = 0; i < n; i += 64) {
+        const batch = await Promise.all(
+          Array.from({ length: Math.min(64, n - i) }, async () => {
+            const host = `h${++instanceCounter}-${store}.example.com`;
+            const { instanceId, position } = await setUp.execute({ name: host, domains: [host] });
+            return { host, instanceId, position };
+          }),
+        );
+        await runner.waitFor(batch.at(-1)!.position, 60_000);
+        for (const b of batch) out.push({ host: b.host, token: await signToken(privateJwk, { userId: '69629023906488001', instanceId: b.instanceId, roles: ['IAM_OWNER'] }) });
+      }
+      return out;
+    },
+    async close() {
+      await app.close();
+      remove();
+    },
+  };
+};
+
+/** The irreducible work of the route, on bare Fastify, with the server's logger settings. */
+const referenceRoute = async (privateJwk: JWK, publicJwk: JWK): Promise<Target> => {
+  const logger = createLogger({ LOG_LEVEL: 'info' }, logDestination());
+  const app = Fastify({ loggerInstance: logger, genReqId: () => randomUUID(), bodyLimit: 16 * 1024 });
+  const key = await verificationKeyFrom({ publicJwk });
+  const aesKey = randomBytes(32);
+  const instancesByHost = new Map<string, string>();
+  const rows = new Map<string, unknown>();
+  let nextId = 1n;
+  app.post('/ref', async (request, reply) => {
+    const host = (request.headers.host ?? '').toLowerCase();
+    const instanceId = instancesByHost.get(host);
+    if (!instanceId) return reply.status(404).send({ code: 5 });
+    const token = /^bearer +(.+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (!token) return reply.status(401).send({ code: 16 });
+    const { payload } = await jwtVerify(token, key, {
+      algorithms: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'],
+      issuer: DEV_ISSUER,
+      requiredClaims: ['exp', 'sub', 'iat'],
+      clockTolerance: 60,
+      maxTokenAge: 43_200,
+    });
+    if (payload.instance_id !== instanceId) return reply.status(401).send({ code: 16 });
+    const { password, ...config } = parseAddSmtpConfigRequest(request.body);
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', aesKey, nonce, { authTagLength: 16 });
+    cipher.setAAD(Buffer.from('AES-256-GCM|ref'));
+    const crypted = Buffer.concat([nonce, cipher.update(password, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64');
+    const id = (nextId++).toString();
+    const at = new Date().toISOString();
+    rows.set(`${instanceId}/${id}`, { ...config, id, password: { keyId: 'ref', crypted } });
+    return { details: { sequence: '4', creationDate: at, changeDate: at, resourceOwner: instanceId }, id };
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    name: 'reference route (same logger, zod, AES-GCM, JWT verify)',
+    url: `http://127.0.0.1:${port}`,
+    path: '/ref',
+    async instances(n) {
+      const out: { host: string; token: string }[] = [];
+      for (let i = 0; i < n; i++) {
+        const host = `h${++instanceCounter}-ref.example.com`;
+        const instanceId = String(900_000_000 + instanceCounter);
+        instancesByHost.set(host, instanceId);
+        out.push({ host, token: await signToken(privateJwk, { userId: '69629023906488001', instanceId, roles: ['IAM_OWNER'] }) });
+      }
+      return out;
+    },
+    close: () => app.close(),
+  };
+};
+
+const load = async (target: Target, requests: { host: string; token: string }[], connections: number): Promise<LoadResult> => {
+  const { dir, remove } = tempDir('load');
+  try {
+    const jobFile = join(dir, 'job.json');
+    writeFileSync(jobFile, JSON.stringify({ url: target.url, path: target.path, connections, body: seedRequest, requests }));
+    const { stdout } = await run(process.execPath, [join(here, 'load-generator.mjs'), jobFile], { maxBuffer: 1 << 20 });
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as LoadResult;
+  } finally {
+    remove();
+  }
+};
+
+export interface HttpBenchResult {
+  readonly results: Record<string, { perSecond: number; p50: number; p99: number }>;
+  readonly summary: string[];
+}
+
+export const runHttpBench = async (): Promise<HttpBenchResult> => {
+  const perRound = envNumber('BENCH_HTTP_REQUESTS', 8_000);
+  const rounds = envNumber('BENCH_HTTP_ROUNDS', 3);
+  const connections = envNumber('BENCH_HTTP_CONNECTIONS', 16);
+  console.log(`\n[perf] HTTP: POST /admin/v1/smtp, every request a different instance, ${connections} connections (autocannon in a child process), ${rounds} interleaved rounds of ${fmt(perRound)} requests`);
+  const memory = await realServer('server, in-memory store', 'memory');
+  const sqlite = await realServer('server, SQLite store', 'sqlite');
+  const { privateJwk, publicJwk } = await loadOrCreateDevSigningKey(tempDir('ref-key').dir);
+  const reference = await referenceRoute(privateJwk, publicJwk);
+  const targets: [string, Target][] = [
+    ['memory', memory],
+    ['reference', reference],
+    ['sqlite', sqlite],
+  ];
+  const samples = new Map<string, LoadResult[]>(targets.map(([k]) => [k, []]));
+  try {
+    // Warm-up: a few requests each, so that the first round does not pay for JIT compilation alone.
+    for (const [, t] of targets) await load(t, await t.instances(500), connections);
+    for (let r = 0; r < rounds; r++) {
+      for (const [key, t] of targets) {
+        const requests = await t.instances(perRound);
+        const result = await load(t, requests, connections);
+        if (result.non2xx > 0 || result.errors > 0) throw new Error(`${t.name}: ${result.non2xx} non-2xx answers and ${result.errors} errors`);
+        samples.get(key)!.push(result);
+      }
+    }
+  } finally {
+    for (const [, t] of targets) await t.close();
+  }
+  const results: HttpBenchResult['results'] = {};
+  for (const [key, t] of targets) {
+    const s = samples.get(key)!;
+    results[key] = { perSecond: median(s.map((x) => x.perSecond)), p50: median(s.map((x) => x.p50)), p99: median(s.map((x) => x.p99)) };
+    const m = results[key]!;
+    console.log(`  ${t.name}: ${fmt(m.perSecond)} requests/s, p50 ${m.p50} ms, p99 ${m.p99} ms (median of ${rounds}; p99 per round ${s.map((x) => x.p99).join(', ')})`);
+  }
+  const overRef = results.memory!.perSecond / results.reference!.perSecond;
+  const sqliteOverMemory = results.sqlite!.perSecond / results.memory!.perSecond;
+  const summary = [
+    `perf, HTTP in memory / reference route: ${overRef.toFixed(2)} (goal ≥ 0.8): ${overRef >= 0.8 ? 'MET' : 'NOT MET'}; p50 ${results.memory!.p50} ms, p99 ${results.memory!.p99} ms (goal < 10): ${results.memory!.p99 < 10 ? 'MET' : 'NOT MET'}`,
+    `perf, HTTP SQLite / in memory: ${sqliteOverMemory.toFixed(2)} (goal ≥ 0.6): ${sqliteOverMemory >= 0.6 ? 'MET' : 'NOT MET'}; p50 ${results.sqlite!.p50} ms, p99 ${results.sqlite!.p99} ms`,
+  ];
+  console.log(summary.map((s) => `  ${s}`).join('\n'));
+  return { results, summary };
+};

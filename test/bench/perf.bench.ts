@@ -1,0 +1,187 @@
+// The `perf` part of `npm run bench` (issue 14): in one run,
+//  1. the in-memory command path (AddSmtpConfig end to end) against a hand-written loop over two
+//     Maps using the project's own schema, decider, encryptor and event ids, and against Emmett's
+//     in-memory DeciderCommandHandler, with 1 000 to 1 000 000 instances in the store;
+//  2. heap per instance with a configuration, in the in-memory stores and in the hand loop;
+//  3. HTTP (perf-http.ts): the real server on the in-memory store against a reference Fastify route
+//     in the same process doing the irreducible work, and the server on SQLite against the one in
+//     memory, with autocannon at 16 connections in a child process.
+// Rounds interleave the contenders so that the shared machine's noise hits them alike; medians count.
+// Sizes: BENCH_PERF_SIZES (1000,10000,100000,1000000), BENCH_PERF_COMMANDS (commands per contender and
+// size, spread over the rounds; 20000), BENCH_PERF_ROUNDS (15: short rounds, finely interleaved, because the machine is shared), BENCH_EMMETT_MAX (largest size Emmett
+// is seeded to, 10000: its appends count every stream, so seeding is quadratic, about 4 minutes for 100000), BENCH_HEAP_INSTANCES
+// (100000), BENCH_PERF=commands,heap,http (all).
+import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createEmmett, createHandLoop, createOurs, type Contender } from './perf-contenders.js';
+import { envNumber, fmt, median } from './bench-util.js';
+import type { Harness } from '../support/fixtures.js';
+import { runHttpBench, type HttpBenchResult } from './perf-http.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const envList = (name: string, fallback: string): number[] =>
+  (process.env[name] ?? fallback).split(',').map((s) => {
+    const n = Number(s.trim());
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: ${s} is not a positive integer`);
+    return n;
+  });
+
+export interface CommandSizeResult {
+  readonly size: number;
+  readonly perSecond: Record<string, number>;
+}
+
+const timeChunk = async (c: Contender, from: number, to: number): Promise<number> => {
+  const start = performance.now();
+  for (let i = from; i < to; i++) await c.add(i);
+  return (to - from) / ((performance.now() - start) / 1000);
+};
+
+const settle = async () => {
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    gc();
+  }
+};
+
+/** Runs every contender on a small store first, so that no measured round pays for JIT compilation. */
+const warmUp = async (makers: readonly (readonly [string, (n: number) => Promise<Contender>])[]) => {
+  for (const [, make] of makers) {
+    const c = await make(3_000);
+    for (let i = 0; i < 3_000; i++) await c.add(i);
+    await c.close();
+  }
+};
+
+async function commandPath(): Promise<CommandSizeResult[]> {
+  const sizes = envList('BENCH_PERF_SIZES', '1000,10000,100000,1000000');
+  const commands = envNumber('BENCH_PERF_COMMANDS', 20_000);
+  const rounds = envNumber('BENCH_PERF_ROUNDS', 15);
+  const emmettMax = envNumber('BENCH_EMMETT_MAX', 10_000);
+  console.log(`\n[perf] command path: AddSmtpConfig on instances without one; ${rounds} interleaved rounds, up to ${fmt(commands)} commands per contender and size`);
+  const results: CommandSizeResult[] = [];
+  await warmUp([
+    ['ours', createOurs],
+    ['hand', createHandLoop],
+    ['emmett', createEmmett],
+  ]);
+  for (const size of sizes) {
+    const makers: [string, (n: number) => Promise<Contender>][] = [
+      ['ours', createOurs],
+      ['hand', createHandLoop],
+    ];
+    if (size <= emmettMax) makers.push(['emmett', createEmmett]);
+    const contenders: [string, Contender][] = [];
+    for (const [key, make] of makers) {
+      const t = performance.now();
+      contenders.push([key, await make(size)]);
+      console.log(`  seeded ${key} with ${fmt(size)} instances in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+    await settle();
+    // Emmett slows with the store's size (it counts every event on each append): fewer commands keep it bounded.
+    const total = Math.min(size, commands);
+    const perRound = Math.max(1, Math.floor(total / rounds));
+    const rates = new Map<string, number[]>(contenders.map(([k]) => [k, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const [key, c] of contenders) {
+        const n = key === 'emmett' && size > 10_000 ? Math.max(20, Math.floor(perRound / 50)) : perRound;
+        rates.get(key)!.push(await timeChunk(c, r * perRound, r * perRound + n));
+      }
+    }
+    const perSecond: Record<string, number> = {};
+    for (const [key, c] of contenders) {
+      perSecond[key] = median(rates.get(key)!);
+      console.log(`  ${fmt(size)} instances, ${c.name}: ${fmt(perSecond[key]!)} commands/s`);
+    }
+    console.log(`  ${fmt(size)} instances: ours / hand loop ${(perSecond.ours! / perSecond.hand!).toFixed(2)} (goal ≥ 0.7)` + (perSecond.emmett ? `, ours / Emmett ${(perSecond.ours! / perSecond.emmett).toFixed(2)} (goal > 1)` : `, Emmett not run (BENCH_EMMETT_MAX)`));
+    results.push({ size, perSecond });
+    for (const [, c] of contenders) await c.close();
+    contenders.length = 0;
+    await settle();
+  }
+  return results;
+}
+
+export interface HeapResult {
+  readonly instances: number;
+  /** Bytes of heap per instance with a configuration (set-up plus configuration), by contender. */
+  readonly perInstance: Record<string, { setUp: number; config: number; total: number }>;
+}
+
+const heapUsed = async (): Promise<number> => {
+  await settle();
+  return process.memoryUsage().heapUsed;
+};
+
+const measureHeap = async (make: (n: number) => Promise<Contender & { harness?: Harness }>, n: number) => {
+  const before = await heapUsed();
+  const c = await make(n);
+  const caughtUp = async () => {
+    if (c.harness) await c.harness.runner.waitFor((await c.harness.events.headPosition())!, 60_000);
+  };
+  await caughtUp();
+  const afterSetUp = await heapUsed();
+  for (let i = 0; i < n; i++) await c.add(i);
+  await caughtUp();
+  const afterConfig = await heapUsed();
+  await c.close();
+  return { name: c.name, setUp: (afterSetUp - before) / n, config: (afterConfig - afterSetUp) / n, total: (afterConfig - before) / n };
+};
+
+async function heapPerInstance(): Promise<HeapResult> {
+  const n = envNumber('BENCH_HEAP_INSTANCES', 100_000);
+  console.log(`\n[perf] heap per instance: ${fmt(n)} instances set up, then each given a configuration (gc before each reading)`);
+  const perInstance: HeapResult['perInstance'] = {};
+  for (const [key, make] of [
+    ['ours', createOurs],
+    ['hand', createHandLoop],
+  ] as const) {
+    const { name, ...p } = await measureHeap(make, n);
+    perInstance[key] = p;
+    console.log(`  ${name}: ${fmt(p.setUp)} B per instance set up + ${fmt(p.config)} B per configuration = ${fmt(p.total)} B per instance with a configuration`);
+  }
+  return { instances: n, perInstance };
+}
+
+export interface PerfBenchResult {
+  readonly commands?: CommandSizeResult[];
+  readonly heap?: HeapResult;
+  readonly http?: HttpBenchResult;
+}
+
+export const runPerfBench = async (): Promise<PerfBenchResult> => {
+  const wanted = new Set((process.env.BENCH_PERF ?? 'commands,heap,http').split(','));
+  const result: { -readonly [K in keyof PerfBenchResult]: PerfBenchResult[K] } = {};
+  if (wanted.has('commands')) result.commands = await commandPath();
+  if (wanted.has('heap')) result.heap = await heapPerInstance();
+  if (wanted.has('http')) result.http = await runHttpBench();
+  return result;
+};
+
+export const perfSummary = (r: PerfBenchResult): string[] => {
+  const lines: string[] = [];
+  for (const c of r.commands ?? []) {
+    const hand = c.perSecond.ours! / c.perSecond.hand!;
+    const emmett = c.perSecond.emmett ? c.perSecond.ours! / c.perSecond.emmett : undefined;
+    lines.push(
+      `perf, ${fmt(c.size)} instances: ours ${fmt(c.perSecond.ours!)}/s = ${hand.toFixed(2)}x the hand loop` +
+        (c.size >= 100_000 ? ` (goal ≥ 0.7): ${hand >= 0.7 ? 'MET' : 'NOT MET'}` : '') +
+        (emmett !== undefined ? `; ${emmett.toFixed(2)}x Emmett (goal > 1): ${emmett > 1 ? 'MET' : 'NOT MET'}` : ''),
+    );
+  }
+  if (r.heap) {
+    // The issue's baseline (1.7 KB per configuration, 1.1 KB in the hand loop) is the configuration's
+    // share; the instance's own set-up (its claim stream, its domain) is printed beside it.
+    const ours = r.heap.perInstance.ours!;
+    const hand = r.heap.perInstance.hand!;
+    lines.push(
+      `perf, heap per configuration added to an instance (in-memory stores): ${fmt(ours.config)} B (goal < 1 536): ${ours.config < 1536 ? 'MET' : 'NOT MET'}; hand loop ${fmt(hand.config)} B. ` +
+        `With the instance's set-up: ${fmt(ours.total)} B, hand loop ${fmt(hand.total)} B`,
+    );
+  }
+  if (r.http) lines.push(...r.http.summary);
+  return lines;
+};
