@@ -10,3 +10,4 @@ export * from './projection/catch-up.js';
 export * from './projection/leader-projection.js';
 export * from './projection/checkpoint-watcher.js';
 export * from './projection/read-model-snapshot.js';
+export * from './decode-event.js';

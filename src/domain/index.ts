@@ -6,3 +6,4 @@ export * from './instance/commands.js';
 export * from './instance/smtp-config.js';
 export * from './instance/instance.js';
 export * from './instance/domain-claim.js';
+export * from './event-schemas.js';
