@@ -11,3 +11,5 @@ export * from './projection/leader-projection.js';
 export * from './projection/checkpoint-watcher.js';
 export * from './projection/read-model-snapshot.js';
 export * from './decode-event.js';
+export * from './replay/event-lines.js';
+export * from './replay/replay.js';
