@@ -8,12 +8,12 @@ import { projectEvent } from './smtp-config-projection.js';
 export const smtpConfigProjection = (
   events: EventStore,
   readModel: ProjectionStore,
-  options: { onError?: (error: unknown) => void } = {},
+  options: { onError?: (error: unknown) => void; maxBatchSize?: number } = {},
 ): ProjectionRunner =>
   new ProjectionRunner(events, readModel, {
     handler: projectEvent,
     streamPrefixes: [INSTANCE_STREAM_PREFIX],
-    maxBatchSize: 2_000,
+    maxBatchSize: options.maxBatchSize ?? 2_000,
     ...(options.onError ? { onError: options.onError } : {}),
   });
 

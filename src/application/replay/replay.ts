@@ -44,13 +44,13 @@ export interface ImportReport {
 }
 
 export interface ImportOptions {
-  /** Called now and then with the last event handed over (appended or skipped) and the counts so far. */
+  /** Called as appends commit (and every few hundred events skipped) with the last event done and the counts so far. */
   readonly onProgress?: (last: ExportedEvent, report: ImportReport) => void;
   /** Stops between two appends; what was appended stays (and a later import skips it). */
   readonly signal?: AbortSignal;
   /** Most events in one append (default 500). */
   readonly maxBatch?: number;
-  /** Appends in flight at once; they commit in order (default 32). */
+  /** Appends in flight at once; they commit in order, sharing transactions where the store groups them (default 512). */
   readonly window?: number;
 }
 
@@ -69,7 +69,7 @@ interface StreamState {
  */
 export const importEvents = async (target: EventStore, input: AsyncIterable<ExportedEvent>, options: ImportOptions = {}): Promise<ImportReport> => {
   const maxBatch = options.maxBatch ?? 500;
-  const windowSize = options.window ?? 32;
+  const windowSize = options.window ?? 512;
   const targetWasEmpty = (await target.headPosition()) === undefined;
   const streams = new Map<string, StreamState>();
   const inFlight: Promise<unknown>[] = [];
@@ -77,7 +77,7 @@ export const importEvents = async (target: EventStore, input: AsyncIterable<Expo
   let appended = 0;
   let skipped = 0;
   let pending: { streamId: string; expected: bigint; events: NewEvent[] } | undefined;
-  let last: ExportedEvent | undefined;
+  let lastSeen: ExportedEvent | undefined;
   let sinceProgress = 0;
 
   const report = (): ImportReport => ({ read, appended, skipped });
@@ -88,8 +88,10 @@ export const importEvents = async (target: EventStore, input: AsyncIterable<Expo
     if (!pending) return;
     const { streamId, expected, events } = pending;
     pending = undefined;
+    const lastOfBatch = lastSeen!;
     const done = target.appendToStream(streamId, events, expected === -1n ? 'no_stream' : expected).then(() => {
       appended += events.length;
+      options.onProgress?.(lastOfBatch, report());
     });
     // Never an unhandled rejection: the failure surfaces when this append's turn comes.
     done.catch(() => undefined);
@@ -130,16 +132,16 @@ export const importEvents = async (target: EventStore, input: AsyncIterable<Expo
       pending ??= { streamId: event.streamId, expected: state.current, events: [] };
       pending.events.push({ id: event.id, type: event.type, data: event.data, metadata: event.metadata });
       state.current = event.revision;
+      lastSeen = event;
+      continue;
     }
-    last = event;
     if (options.onProgress && ++sinceProgress >= maxBatch) {
       sinceProgress = 0;
-      options.onProgress(last, report());
+      options.onProgress(event, report());
     }
   }
   await flush();
   await drainTo(0);
-  if (options.onProgress && last) options.onProgress(last, report());
   return report();
 };
 

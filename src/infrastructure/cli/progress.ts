@@ -44,7 +44,7 @@ export const progress = (label: string, options: { quiet?: boolean; stream?: Nod
   return {
     update(done, total, events) {
       last = { done, total, events };
-      if (Date.now() - lastLine >= PLAIN_EVERY_MS) {
+      if (events > 0 && (lastLine === 0 || Date.now() - lastLine >= PLAIN_EVERY_MS)) {
         lastLine = Date.now();
         line();
       }

@@ -149,7 +149,7 @@ export const eventsImport = (options: { in?: string }, out: Output): Promise<num
     try {
       const report = await importEvents(stores.events, readExportLines(options.in), {
         signal,
-        onProgress: (_last, r) => bar.update(BigInt(r.read), BigInt(r.read), r.read),
+        onProgress: (_last, r) => bar.update(BigInt(r.read), BigInt(r.read), r.appended + r.skipped),
       });
       bar.stop();
       out.result({ ...report, interrupted: signal.aborted }, `read ${report.read} events: appended ${report.appended}, already there ${report.skipped}`);
@@ -204,7 +204,7 @@ export const eventsCopy = (options: { to: string; toSchema?: string }, out: Outp
       }
       const report = await importEvents(target.events, source(), {
         signal,
-        onProgress: (last, r) => bar.update(last.position.commit, head?.commit ?? 0n, (copied = r.read)),
+        onProgress: (last, r) => bar.update(last.position.commit, head?.commit ?? 0n, (copied = r.appended + r.skipped)),
       });
       bar.stop();
       if (signal.aborted) {
@@ -298,8 +298,8 @@ const openShadow = async (stores: OpenedStores, config: Config): Promise<Shadow>
  * Replays the events into `target` from its checkpoint until the feed catches up, with progress;
  * resolves false when interrupted (the target keeps what it applied, to resume from).
  */
-const replayInto = async (events: EventStore, target: ProjectionStore, label: string, signal: AbortSignal): Promise<boolean> => {
-  const runner = smtpConfigProjection(events, target);
+const replayInto = async (events: EventStore, target: ProjectionStore, label: string, signal: AbortSignal, batchSize?: number): Promise<boolean> => {
+  const runner = smtpConfigProjection(events, target, batchSize ? { maxBatchSize: batchSize } : {});
   const bar = progress(label);
   const head = (await events.headPosition(PROJECTED))?.commit ?? 0n;
   const start = (await target.checkpoint())?.commit ?? 0n;
@@ -308,7 +308,7 @@ const replayInto = async (events: EventStore, target: ProjectionStore, label: st
     const at = runner.position?.commit ?? start;
     seen = Number(at - start);
     bar.update(at, head, Math.max(seen, 0));
-  }, 200);
+  }, 50);
   runner.start();
   try {
     const aborted = new Promise<'aborted'>((done) => (signal.aborted ? done('aborted') : signal.addEventListener('abort', () => done('aborted'), { once: true })));
@@ -324,7 +324,7 @@ const replayInto = async (events: EventStore, target: ProjectionStore, label: st
 
 // ---------------------------------------------------------------- projection rebuild
 
-export const projectionRebuild = (options: { restart?: boolean }, out: Output): Promise<number> =>
+export const projectionRebuild = (options: { restart?: boolean; batchSize?: number }, out: Output): Promise<number> =>
   withStores(async (stores, config) => {
     let shadow = await openShadow(stores, config);
     if (options.restart) {
@@ -336,7 +336,7 @@ export const projectionRebuild = (options: { restart?: boolean }, out: Output): 
     const { signal, dispose } = interruptible();
     try {
       for (let attempt = 1; ; attempt++) {
-        if (!(await replayInto(stores.events, shadow.store, 'rebuild', signal))) {
+        if (!(await replayInto(stores.events, shadow.store, 'rebuild', signal, options.batchSize))) {
           const at = await shadowCheckpoint(shadow);
           await shadow.close();
           out.result({ rebuilt: false, interrupted: true, shadowCheckpoint: pos(at) }, 'interrupted: run `smtp-config projection rebuild` again to resume');

@@ -4,7 +4,7 @@
 //
 // Exit codes: 0 done; 1 failed, or a check found a difference (verify, copy); 2 usage or
 // configuration error; 130 interrupted by SIGINT (rebuild, copy, import and export resume when run again).
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isDomainError } from '../../domain/index.js';
 import { ConfigError } from '../config.js';
 import { runInstance } from './instance.js';
@@ -32,6 +32,12 @@ Exit codes:
 
 Configuration: the server's environment variables (DATA_DIR, DATABASE_URL, DATABASE_SCHEMA,
 EVENTSTORE_CONNECTION_STRING, …), so every command works on the store the server uses.`;
+
+const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number above 0');
+  return n;
+};
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -107,7 +113,8 @@ export const buildProgram = (exit: (code: number) => void): Command => {
     .command('rebuild')
     .description('rebuild into a shadow read model while the live one serves, then switch atomically; resumable')
     .addOption(new Option('--restart', 'throw away an interrupted rebuild and start from the first event'))
-    .action(async (o: { restart?: boolean }, cmd: Command) => exit(await projectionRebuild(o, json(cmd))));
+    .addOption(new Option('--batch-size <events>', 'most events per transaction into the shadow (default 2000)').argParser(positiveInt))
+    .action(async (o: { restart?: boolean; batchSize?: number }, cmd: Command) => exit(await projectionRebuild(o, json(cmd))));
   projection
     .command('verify')
     .description('rebuild into a shadow and compare its canonical hash with the live read model; exit 1 naming the first differing rows')
