@@ -17,6 +17,12 @@ export interface ProjectionRunnerOptions<C = ReadModelChange> {
   readonly onError?: (error: unknown) => void;
   /** Most events applied in one transaction while catching up (default 500). */
   readonly maxBatchSize?: number;
+  /**
+   * Told after every applied batch: the position reached and how many entries the batch held (for
+   * progress). Awaited: a tool can yield here, so that timers and signals get their turn while a
+   * synchronous store catches up.
+   */
+  readonly onApplied?: (position: GlobalPosition, entries: number) => void | Promise<void>;
 }
 
 const IDLE = Symbol('idle');
@@ -205,7 +211,9 @@ export class ProjectionRunner<C = ReadModelChange> {
       await this.target.applyBatch(applying);
       // The highest position in the batch: a feed may send a checkpoint that sorts just before an
       // event it has already delivered (EventStoreDB's checkpoints carry prepare 0).
-      this.advance(applying.reduce((top, e) => (comparePositions(e.position, top) > 0 ? e.position : top), applying[0]!.position));
+      const top = applying.reduce((top, e) => (comparePositions(e.position, top) > 0 ? e.position : top), applying[0]!.position);
+      this.advance(top);
+      await this.options.onApplied?.(top, applying.length);
     };
     try {
       while (!signal.aborted) {

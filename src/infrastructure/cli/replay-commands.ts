@@ -299,25 +299,27 @@ const openShadow = async (stores: OpenedStores, config: Config): Promise<Shadow>
  * resolves false when interrupted (the target keeps what it applied, to resume from).
  */
 const replayInto = async (events: EventStore, target: ProjectionStore, label: string, signal: AbortSignal, batchSize?: number): Promise<boolean> => {
-  const runner = smtpConfigProjection(events, target, batchSize ? { maxBatchSize: batchSize } : {});
   const bar = progress(label);
   const head = (await events.headPosition(PROJECTED))?.commit ?? 0n;
-  const start = (await target.checkpoint())?.commit ?? 0n;
-  let seen = 0;
-  const tick = setInterval(() => {
-    const at = runner.position?.commit ?? start;
-    seen = Number(at - start);
-    bar.update(at, head, Math.max(seen, 0));
-  }, 50);
+  let applied = 0;
+  let at = (await target.checkpoint())?.commit ?? 0n;
+  const runner = smtpConfigProjection(events, target, {
+    ...(batchSize ? { maxBatchSize: batchSize } : {}),
+    onApplied: (position, entries) => {
+      applied += entries;
+      at = position.commit;
+      bar.update(at, head, applied);
+      // Let signals (Ctrl-C) and timers in between two batches of a synchronous store.
+      return new Promise<void>((resume) => setImmediate(resume));
+    },
+  });
   runner.start();
   try {
     const aborted = new Promise<'aborted'>((done) => (signal.aborted ? done('aborted') : signal.addEventListener('abort', () => done('aborted'), { once: true })));
     const outcome = await Promise.race([runner.waitForCaughtUp(24 * 3600_000).then(() => 'done' as const), aborted]);
     return outcome === 'done';
   } finally {
-    clearInterval(tick);
     await runner.stop();
-    bar.update(runner.position?.commit ?? start, head, Math.max(Number((runner.position?.commit ?? start) - start), 0));
     bar.stop();
   }
 };

@@ -149,7 +149,9 @@ export const runSmtpConfig = async (argv: readonly string[]): Promise<number> =>
 
 if (isMainModule(import.meta.url)) {
   void runSmtpConfig(process.argv.slice(2)).then((code) => {
-    // `start` keeps running: it ends the process itself.
-    if (process.argv[2] !== 'start') process.exitCode = code;
+    // `start` keeps running: it ends the process itself. Every other command is done: leave now,
+    // whatever timers a store or runner left behind (stdout and stderr are synchronous here).
+    if (process.argv.slice(2).find((a) => !a.startsWith('-')) === 'start') process.exitCode = code;
+    else process.exit(code);
   });
 }
