@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
-import { fold, DomainError, ErrorKind, type Decider } from '../domain/index.js';
+import { currentSchemaVersion, fold, DomainError, ErrorKind, type Decider } from '../domain/index.js';
+import { decodeRecordedEvent } from './decode-event.js';
 import { deepFreeze } from './frozen.js';
 import {
   WrongExpectedRevisionError,
@@ -18,6 +19,7 @@ export interface CommandContext {
   readonly now: Date;
 }
 
+/** The schemaVersion every event type is written with today (see currentSchemaVersion for each type's own). */
 export const EVENT_SCHEMA_VERSION = 1;
 
 /** One-shot hashing (Node 20.12+, about 3x cheaper than a Hash object for short input); createHash before. */
@@ -81,7 +83,7 @@ export const handleCommand = async <C, E extends { type: string; data: unknown }
       id: deriveEventId(context.commandId, streamId, String(expected), i),
       type: e.type,
       data: deepFreeze(e.data),
-      metadata,
+      metadata: deepFreeze({ ...metadata, schemaVersion: currentSchemaVersion(e.type) }),
     }));
     try {
       const append = await store.appendToStream(streamId, newEvents, expected);
@@ -117,4 +119,5 @@ const conflictBackoff = (attempt: number): Promise<void> => {
   return new Promise((resolve) => setTimeout(resolve, base / 2 + (Math.random() * base) / 2));
 };
 
-const toDomainEvent = <E>(e: RecordedEvent): E => ({ type: e.type, data: e.data }) as E;
+/** Known types are upcast and checked; others are handed over as stored. */
+const toDomainEvent = <E>(e: RecordedEvent): E => (decodeRecordedEvent(e) ?? { type: e.type, data: e.data }) as E;

@@ -19,3 +19,6 @@ export * from './projection/read-model-snapshot.js';
 export * from './command-replay.js';
 export * from './json.js';
 export * from './frozen.js';
+export * from './decode-event.js';
+export * from './replay/event-lines.js';
+export * from './replay/replay.js';

@@ -24,6 +24,9 @@ export const ErrorIds = {
   SmtpTestRecipient: 'SMTP-TEST-rcpt1',
   SmtpTestSender: 'SMTP-TEST-from1',
   SmtpTestOther: 'SMTP-TEST-othr1',
+  // Reading stored events (event-schemas.ts): a payload that does not fit its schema, a version no upcaster leads from.
+  MalformedEvent: 'EVENT-DEC-7m3q',
+  UnknownEventVersion: 'EVENT-VER-2k8d',
   // The application layer.
   PermissionDenied: 'AUTHZ-HdgL7',
   SmtpConfigNotFound: 'QUERY-B8ers',
@@ -73,6 +76,7 @@ export const isSmtpTestFailed = (error: unknown): error is DomainError => error 
 export const isInvalidSmtpConfig = guard(ErrorIds.InvalidSmtpConfig);
 export const isInstanceNotFound = (error: unknown): error is DomainError =>
   hasErrorId(error, ErrorIds.InstanceNotFound) || hasErrorId(error, ErrorIds.HttpInstanceNotFound);
+export const isMalformedEvent = guard(ErrorIds.MalformedEvent);
 export const isInstanceAlreadyExists = guard(ErrorIds.InstanceAlreadyExists);
 export const isDomainTaken = guard(ErrorIds.DomainTaken);
 export const isConcurrencyConflict = guard(ErrorIds.ConcurrencyConflict);

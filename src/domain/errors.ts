@@ -119,4 +119,22 @@ export const Errors = {
       `invalid instance setup: ${violations.map((v) => `${v.field}: ${v.description}`).join('; ')}`,
       violations,
     ),
+  /** A stored event whose payload does not fit its type's schema: replay stops here. */
+  malformedEvent: (where: { readonly position: string; readonly streamId: string }, type: string, schemaVersion: number, violations: readonly FieldViolation[]) =>
+    new DomainError(
+      ErrorKind.Internal,
+      'EVENT-DEC-7m3q',
+      'Errors.Event.Malformed',
+      `malformed event at position ${where.position} in stream ${where.streamId} (${type} v${schemaVersion}): ${violations.map((v) => `${v.field}: ${v.description}`).join('; ')}`,
+      violations,
+    ),
+  /** A stored event in a version this code cannot read (newer, or with no upcaster from it). */
+  unknownEventVersion: (where: { readonly position: string; readonly streamId: string }, type: string, found: number, current: number) =>
+    new DomainError(
+      ErrorKind.Internal,
+      'EVENT-VER-2k8d',
+      'Errors.Event.UnknownVersion',
+      `event at position ${where.position} in stream ${where.streamId}: ${type} has schemaVersion ${found}, and this version reads ${current} (upcasting none to it)`,
+      [{ field: 'metadata.schemaVersion', description: `${found} cannot be read as ${current}` }],
+    ),
 } as const;

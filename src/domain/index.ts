@@ -7,3 +7,4 @@ export * from './instance/smtp-config.js';
 export * from './instance/instance.js';
 export * from './instance/domain-claim.js';
 export * from './error-ids.js';
+export * from './event-schemas.js';

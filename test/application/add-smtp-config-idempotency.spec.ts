@@ -78,7 +78,7 @@ describe('AddSmtpConfig retried with the same commandId', () => {
     const { currentRevision } = await h.events.readStream(instanceStreamId(instanceId));
     await h.events.appendToStream(
       instanceStreamId(instanceId),
-      [{ id: '00000000-0000-8000-8000-000000000001', type: 'instance.smtp.config.added', data: { id: 'forged', senderAddress: seedRequest.senderAddress, host: seedRequest.host }, metadata: { instanceId, editorUserId: 'x', createdAt: '2020-01-01T00:00:00.000Z', correlationId: 'c', causationId: 'req-1', schemaVersion: 1 } }],
+      [{ id: '00000000-0000-8000-8000-000000000001', type: 'instance.smtp.config.added', data: { id: 'forged', senderAddress: seedRequest.senderAddress, senderName: seedRequest.senderName, tls: seedRequest.tls, host: seedRequest.host, user: seedRequest.user, replyToAddress: '', description: '' }, metadata: { instanceId, editorUserId: 'x', createdAt: '2020-01-01T00:00:00.000Z', correlationId: 'c', causationId: 'req-1', schemaVersion: 1 } }],
       currentRevision!,
     );
     const retried = await h.addSmtpConfig.execute({ principal: owner(instanceId), instanceId, body: seedRequest, commandId: 'req-1' }).catch((e: unknown) => e);

@@ -14,13 +14,16 @@
 //     at 1 000 to 1 000 000 instances, heap per instance, and HTTP against a reference route doing
 //     the irreducible work (and SQLite against in memory), p50/p99 at 16 connections.
 // Every goal is judged from figures measured in the same run, rounds interleaved, medians reported.
-// BENCH_PARTS=memory,sqlite,start,postgres,perf (default: all) chooses the parts; each part's file names the
+//  6. replay.bench.ts (issue 12): 1 000 000 events through the projection into the in-memory (goal
+//     ≥ 500 000 events/s) and SQLite (goal ≥ 100 000 events/s) read models against a bare decode
+//     loop into a Map; export and import throughput between SQLite stores.
+// BENCH_PARTS=memory,sqlite,start,postgres,perf,replay (default: all) chooses the parts; each part's file names the
 // variables that size it.
 import { runInMemoryBench } from './in-memory.bench.js';
 import { runServerStartBench } from './server-start.bench.js';
 import { runSqliteCommandBench } from './sqlite-commands.bench.js';
 
-const PARTS = ['memory', 'sqlite', 'start', 'postgres', 'perf'] as const;
+const PARTS = ['memory', 'sqlite', 'start', 'postgres', 'perf', 'replay'] as const;
 const wanted = new Set((process.env.BENCH_PARTS ?? PARTS.join(',')).split(',').map((p) => p.trim()));
 for (const p of wanted) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_PARTS: unknown part ${p} (expected ${PARTS.join(', ')})`);
 
@@ -36,6 +39,15 @@ if (wanted.has('sqlite')) {
 if (wanted.has('start')) {
   const r = await runServerStartBench();
   for (const [server, met] of r.goalMet) summary.push(`server start on the largest store, ${server}: ${met ? 'MET' : 'NOT MET'}`);
+}
+if (wanted.has('replay')) {
+  const { runReplayBench } = await import('./replay.bench.js');
+  const r = await runReplayBench();
+  summary.push(
+    `replay into the in-memory read model / bare decode loop: ${(r.memory / r.bare).toFixed(2)}; ${Math.round(r.memory)} events/s (goal ≥ 500 000): ${r.memoryGoalMet ? 'MET' : 'NOT MET'}`,
+    `replay into the SQLite read model / bare decode loop: ${(r.sqlite / r.bare).toFixed(2)}; ${Math.round(r.sqlite)} events/s (goal ≥ 100 000): ${r.sqliteGoalMet ? 'MET' : 'NOT MET'}`,
+    `export ${Math.round(r.exportRate)} events/s, import ${Math.round(r.importRate)} events/s (SQLite to SQLite)`,
+  );
 }
 if (wanted.has('postgres')) {
   // Loaded only when wanted: it loads the test adapters, which look for PostgreSQL as they load.

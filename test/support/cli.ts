@@ -7,6 +7,8 @@ export const CLI = {
   start: join(ROOT, 'src/infrastructure/cli/start.ts'),
   token: join(ROOT, 'src/infrastructure/cli/token.ts'),
   instance: join(ROOT, 'src/infrastructure/cli/instance.ts'),
+  /** The operator command (`smtp-config`, the package's bin). */
+  smtpConfig: join(ROOT, 'src/infrastructure/cli/smtp-config.ts'),
 } as const;
 
 export const node = (script: string) => [process.execPath, ['--import', 'tsx', script]] as const;
@@ -25,6 +27,7 @@ export const runCli = (
     env: { ...process.env, DATA_DIR: dataDir, ...env },
     encoding: 'utf8',
     timeout: 60_000,
+    maxBuffer: 256 * 1024 * 1024,
     ...(input !== undefined ? { input } : {}),
   });
 };

@@ -70,13 +70,29 @@ export interface SmtpConfigQueries {
 }
 
 /** The changes one event makes, at that event's position (empty for events the projection ignores). */
-export interface PositionedChanges {
-  readonly changes: readonly ReadModelChange[];
+export interface Positioned<C> {
+  readonly changes: readonly C[];
   readonly position: GlobalPosition;
 }
 
+export type PositionedChanges = Positioned<ReadModelChange>;
+
+/**
+ * Where any projection keeps what it builds, of its own change type `C`: what the generic
+ * projection runner needs. The rules the SMTP read model follows hold for every target: a batch is
+ * applied with its checkpoint in one atomic step, and entries at or before the checkpoint are skipped.
+ */
+export interface ProjectionTarget<C> {
+  /** The position of the last event applied, or undefined before the first. */
+  checkpoint(): Promise<GlobalPosition | undefined>;
+  /** Applies every entry after the checkpoint, in order, and moves the checkpoint to the last; all or nothing. */
+  applyBatch(batch: readonly Positioned<C>[]): Promise<void>;
+  /** Forgets everything and the checkpoint (only needed for ProjectionRunner.rebuild). */
+  reset?(): Promise<void>;
+}
+
 /** The read model's write side, used by the projection runner only. */
-export interface ProjectionStore extends SmtpConfigQueries {
+export interface ProjectionStore extends SmtpConfigQueries, ProjectionTarget<ReadModelChange> {
   /** The position of the last event applied, or undefined before the first. */
   checkpoint(): Promise<GlobalPosition | undefined>;
   /**

@@ -1,19 +1,20 @@
 import { INSTANCE_STREAM_PREFIX } from '../../domain/index.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { ProjectionStore } from '../ports/read-model.js';
-import { ProjectionRunner } from './projection-runner.js';
+import { ProjectionRunner, type ProjectionRunnerOptions } from './projection-runner.js';
 import { projectEvent } from './smtp-config-projection.js';
 
 /** The SMTP configuration projection's runner on the given stores (not started). */
 export const smtpConfigProjection = (
   events: EventStore,
   readModel: ProjectionStore,
-  options: { onError?: (error: unknown) => void } = {},
+  options: Pick<ProjectionRunnerOptions, 'onError' | 'maxBatchSize' | 'onApplied'> = {},
 ): ProjectionRunner =>
   new ProjectionRunner(events, readModel, {
     handler: projectEvent,
     streamPrefixes: [INSTANCE_STREAM_PREFIX],
-    maxBatchSize: 2_000,
+    maxBatchSize: options.maxBatchSize ?? 2_000,
+    ...(options.onApplied ? { onApplied: options.onApplied } : {}),
     ...(options.onError ? { onError: options.onError } : {}),
   });
 

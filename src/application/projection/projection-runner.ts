@@ -1,10 +1,15 @@
-import { DomainError, ErrorKind } from '../../domain/index.js';
+import { DomainError, ErrorKind, isDomainError } from '../../domain/index.js';
 import { comparePositions, SubscriptionRefusedError, type EventStore, type GlobalPosition, type RecordedEvent } from '../ports/event-store.js';
 import { PositionWaiters } from './position-waiters.js';
-import type { PositionedChanges, ProjectionStore, ReadModelChange } from '../ports/read-model.js';
+import type { Positioned, ProjectionTarget, ReadModelChange } from '../ports/read-model.js';
 
-export interface ProjectionRunnerOptions {
-  readonly handler: (event: RecordedEvent) => readonly ReadModelChange[];
+export interface ProjectionRunnerOptions<C = ReadModelChange> {
+  /**
+   * Pure: one event in, the changes out. If it throws a DomainError (a malformed payload, say:
+   * `EVENT-DEC-7m3q`), the runner applies everything before that event and stops, with the error in
+   * `failure`, instead of skipping it or trying again. Other errors are retried like a dropped feed.
+   */
+  readonly handler: (event: RecordedEvent) => readonly C[];
   readonly streamPrefixes?: readonly string[];
   /** First delay before resubscribing after the feed fails; doubles up to maxBackoffMs. */
   readonly initialBackoffMs?: number;
@@ -12,21 +17,35 @@ export interface ProjectionRunnerOptions {
   readonly onError?: (error: unknown) => void;
   /** Most events applied in one transaction while catching up (default 500). */
   readonly maxBatchSize?: number;
+  /**
+   * Told after every applied batch: the position reached and how many entries the batch held (for
+   * progress). Awaited: a tool can yield here, so that timers and signals get their turn while a
+   * synchronous store catches up.
+   */
+  readonly onApplied?: (position: GlobalPosition, entries: number) => void | Promise<void>;
 }
 
 const IDLE = Symbol('idle');
 
+/** The handler failed on an event: replaying it again would fail again, so the runner stops. */
+class HandlerFailed {
+  constructor(readonly error: unknown) {}
+}
+
 
 /**
- * Runs a projection: catches up from the read model's checkpoint, then follows live events. Events
+ * Runs a projection, any projection: the handler decides changes of its own type `C` and the target
+ * keeps them with a checkpoint (the SMTP read model is one such target, an audit log another).
+ * It catches up from the read model's checkpoint, then follows live events. Events
  * are applied in batches, one atomic step each: up to `maxBatchSize` while catching up, and live,
  * whatever has arrived by the time the feed has nothing more ready (so a burst of appends costs
  * one transaction, and a single event is applied at once). If the feed fails it resubscribes from
  * the checkpoint with exponential backoff, unless the feed says that cannot help
- * ({@link SubscriptionRefusedError}): then it stops. Callers can wait until a position has been
+ * ({@link SubscriptionRefusedError}), or the handler refused an event (a DomainError): then it stops. Callers can wait until a position has been
  * processed, or until the feed has caught up, and rebuild the read model from zero.
  */
-export class ProjectionRunner {
+export class ProjectionRunner<C = ReadModelChange> {
+  private failed: unknown;
   private processed: GlobalPosition | undefined;
   private readonly waiters = new PositionWaiters();
   private abort: AbortController | undefined;
@@ -36,9 +55,14 @@ export class ProjectionRunner {
 
   constructor(
     private readonly events: EventStore,
-    private readonly target: ProjectionStore,
-    private readonly options: ProjectionRunnerOptions,
+    private readonly target: ProjectionTarget<C>,
+    private readonly options: ProjectionRunnerOptions<C>,
   ) {}
+
+  /** Why the runner stopped by itself (the handler's error, or the feed's refusal); undefined while it runs. */
+  get failure(): unknown {
+    return this.failed;
+  }
 
   get running(): boolean {
     return this.loop !== undefined;
@@ -52,6 +76,7 @@ export class ProjectionRunner {
   start(): void {
     if (this.loop) return;
     this.caughtUp = false;
+    this.failed = undefined;
     const abort = new AbortController();
     this.abort = abort;
     this.loop = this.run(abort.signal).finally(() => {
@@ -75,15 +100,20 @@ export class ProjectionRunner {
     return this.waiters.size;
   }
 
-  /** Empties the read model and replays every event into it; resolves once it has caught up. */
-  async rebuild(): Promise<void> {
+  /**
+   * Empties the target in place and replays every event into it; resolves once it has caught up.
+   * (The operator's `smtp-config projection rebuild` builds into a shadow instead, while the live
+   * read model keeps serving.)
+   */
+  async rebuild(timeoutMs = 60_000): Promise<void> {
+    if (!this.target.reset) throw new TypeError('this projection target cannot be reset');
     const wasRunning = this.running;
     await this.stop();
     await this.target.reset();
     this.processed = undefined;
     this.start();
     try {
-      await this.waitForCaughtUp(60_000);
+      await this.waitForCaughtUp(timeoutMs);
     } finally {
       if (!wasRunning) await this.stop();
     }
@@ -143,10 +173,14 @@ export class ProjectionRunner {
       try {
         if (await this.follow(signal, () => (backoff = initial))) return;
         // The feed ended without being asked to: treat it like a drop and resubscribe.
-      } catch (error) {
+      } catch (caught) {
         if (signal.aborted) return;
+        const error = caught instanceof HandlerFailed ? caught.error : caught;
         this.options.onError?.(error);
-        if (error instanceof SubscriptionRefusedError) return this.settleCaughtUp(error);
+        if (caught instanceof HandlerFailed || error instanceof SubscriptionRefusedError) {
+          this.failed = error;
+          return this.settleCaughtUp(error);
+        }
       }
       await sleep(backoff, signal);
       backoff = Math.min(backoff * 2, max);
@@ -169,7 +203,7 @@ export class ProjectionRunner {
     });
     const iterator = feed[Symbol.asyncIterator]();
     const maxBatch = this.options.maxBatchSize ?? 500;
-    let batch: PositionedChanges[] = [];
+    let batch: Positioned<C>[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
       const applying = batch;
@@ -177,7 +211,9 @@ export class ProjectionRunner {
       await this.target.applyBatch(applying);
       // The highest position in the batch: a feed may send a checkpoint that sorts just before an
       // event it has already delivered (EventStoreDB's checkpoints carry prepare 0).
-      this.advance(applying.reduce((top, e) => (comparePositions(e.position, top) > 0 ? e.position : top), applying[0]!.position));
+      const top = applying.reduce((top, e) => (comparePositions(e.position, top) > 0 ? e.position : top), applying[0]!.position);
+      this.advance(top);
+      await this.options.onApplied?.(top, applying.length);
     };
     try {
       while (!signal.aborted) {
@@ -191,7 +227,16 @@ export class ProjectionRunner {
         if (result.done) break;
         const item = result.value;
         if (item.kind === 'event') {
-          batch.push({ changes: this.options.handler(item.event), position: item.event.position });
+          let changes: readonly C[];
+          try {
+            changes = this.options.handler(item.event);
+          } catch (error) {
+            if (!isDomainError(error)) throw error;
+            // Keep what came before it: the checkpoint then names the last good event.
+            await flush();
+            throw new HandlerFailed(error);
+          }
+          batch.push({ changes, position: item.event.position });
           onEvent();
         } else if (item.kind === 'checkpoint') {
           batch.push({ changes: [], position: item.position });

@@ -13,6 +13,7 @@ import { openStores, readModelUpToDate, type OpenedStores } from '../bootstrap/o
 import { ConfigError, loadConfig } from '../config.js';
 import { SonyflakeIdGenerator } from '../system/sonyflake-id-generator.js';
 import { SystemClock } from '../system/system-clock.js';
+import { isMainModule } from './main-module.js';
 
 const USAGE = `usage:
   npm run instance -- add --name <name> --domain <domain> [--domain <domain> …]
@@ -85,8 +86,8 @@ const addFromStdin = async (stores: OpenedStores, machineId: number | undefined)
   return failures;
 };
 
-const main = async (): Promise<number> => {
-  const [command, ...args] = process.argv.slice(2);
+const main = async (argv: readonly string[]): Promise<number> => {
+  const [command, ...args] = argv;
   if (command !== 'add' && command !== 'list') throw new UsageError(command ? `unknown command "${command}"` : 'missing command');
   const { values } = parseArgs({
     args,
@@ -112,20 +113,23 @@ const main = async (): Promise<number> => {
   }
 };
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
+/** Runs `npm run instance -- <args>` (also `smtp-config instance`); resolves to the exit code, having printed any error. */
+export const runInstance = (argv: readonly string[]): Promise<number> =>
+  main(argv).catch((error: unknown) => {
     if (error instanceof UsageError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
       process.stderr.write(`${error.message}\n${USAGE}\n`);
-      process.exitCode = 2;
+      return 2;
     } else if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
-      process.exitCode = 2;
+      return 2;
     } else {
       process.stderr.write(`${isDomainError(error) ? error.message : `instance: ${describe(error)}`}\n`);
-      process.exitCode = 1;
+      return 1;
     }
-  },
-);
+  });
+
+if (isMainModule(import.meta.url)) {
+  void runInstance(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,8 +1,10 @@
 // `npm start`: the HTTP server on the embedded default store.
 import { ConfigError, grpcPortOf, loadConfig } from '../config.js';
 import { createServerApp } from '../server-app.js';
+import { isMainModule } from './main-module.js';
 
-const main = async () => {
+/** Runs the server until SIGINT or SIGTERM (also `smtp-config start`). */
+export const runStart = async (): Promise<void> => {
   const config = loadConfig();
   const server = await createServerApp(config);
   await server.listen();
@@ -53,8 +55,10 @@ const main = async () => {
   process.on('SIGTERM', () => stop('SIGTERM'));
 };
 
-main().catch((error: unknown) => {
+export const reportStartFailure = (error: unknown): never => {
   if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
   else process.stderr.write(`failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
-});
+};
+
+if (isMainModule(import.meta.url)) runStart().catch(reportStartFailure);

@@ -6,11 +6,14 @@ import { pino } from 'pino';
 import { openStores, readModelUpToDate } from '../bootstrap/open-stores.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { loadOrCreateDevSigningKey, signToken } from '../http/jwt-authenticator.js';
+import { isMainModule } from './main-module.js';
 
 const usage = 'usage: npm run token -- --instance <id or domain> [--role IAM_OWNER] [--user <id>] [--expires-in 1h]';
 
-const main = async () => {
+/** Prints a token; `args` as after `npm run token --`. Also `smtp-config token`. */
+export const runToken = async (args: readonly string[]): Promise<void> => {
   const { values } = parseArgs({
+    args: [...args],
     options: {
       instance: { type: 'string' },
       role: { type: 'string', multiple: true },
@@ -44,7 +47,9 @@ const main = async () => {
   process.stdout.write(`${token}\n`);
 };
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+if (isMainModule(import.meta.url)) {
+  runToken(process.argv.slice(2)).catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -264,6 +264,37 @@ export class PostgresProjectionStore implements ProjectionStore {
     });
   }
 
+  /** The schema this read model lives in (quoted identifier). */
+  get schemaName(): string {
+    return this.s;
+  }
+
+  /**
+   * Replaces every row and the checkpoint with those of `shadow` (the same read model in another
+   * schema, rebuilt from the events) in one transaction, and announces the new checkpoint. Refuses
+   * (returns false, changing nothing) while this read model has applied more than the shadow.
+   */
+  async adopt(shadow: PostgresProjectionStore): Promise<boolean> {
+    return this.transaction(async (client) => {
+      const cp = `SELECT commit_position::text AS c, prepare_position::text AS p FROM %s.projection_checkpoints WHERE projection = $1`;
+      const live = (await client.query<{ c: string; p: string }>(`${cp.replace('%s', this.s)} FOR UPDATE`, [this.projection])).rows[0];
+      const rebuilt = (await client.query<{ c: string; p: string }>(cp.replace('%s', shadow.s), [this.projection])).rows[0];
+      if (!rebuilt || BigInt(rebuilt.c) < 0n) return !live || BigInt(live.c) < 0n;
+      if (live && comparePositions({ commit: BigInt(live.c), prepare: BigInt(live.p) }, { commit: BigInt(rebuilt.c), prepare: BigInt(rebuilt.p) }) > 0) return false;
+      await client.query(`TRUNCATE ${this.s}.smtp_configs, ${this.s}.instance_domains, ${this.s}.instances`);
+      await client.query(`INSERT INTO ${this.s}.instances SELECT * FROM ${shadow.s}.instances`);
+      await client.query(`INSERT INTO ${this.s}.instance_domains SELECT * FROM ${shadow.s}.instance_domains`);
+      await client.query(`INSERT INTO ${this.s}.smtp_configs SELECT * FROM ${shadow.s}.smtp_configs`);
+      await client.query(`UPDATE ${this.s}.projection_checkpoints SET commit_position = $2, prepare_position = $3 WHERE projection = $1`, [
+        this.projection,
+        rebuilt.c,
+        rebuilt.p,
+      ]);
+      await client.query('SELECT pg_notify($1, $2)', [this.checkpointChannel, `${rebuilt.c}/${rebuilt.p}`]);
+      return true;
+    });
+  }
+
   async smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
     const rows = await this.query<SmtpConfigRow>(`SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs WHERE instance_id = $1 AND id = $2`, [instanceId, id]);
     return rows[0] && toSmtpConfig(rows[0]);

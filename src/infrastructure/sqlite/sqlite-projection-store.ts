@@ -131,9 +131,12 @@ export class SqliteProjectionStore implements ProjectionStore {
       .immediate;
   }
 
-  /** Opens (creating it if needed) `read-model.db` in `dir`. */
-  static open(dir: string, options: { projection?: string } = {}): SqliteProjectionStore {
-    const file = join(dir, SqliteProjectionStore.FILE);
+  /** The shadow a rebuild builds beside the live read model (see adopt). */
+  static readonly SHADOW_FILE = 'read-model.shadow.db';
+
+  /** Opens (creating it if needed) `read-model.db` (or `options.file`) in `dir`. */
+  static open(dir: string, options: { projection?: string; file?: string } = {}): SqliteProjectionStore {
+    const file = join(dir, options.file ?? SqliteProjectionStore.FILE);
     const db = openDatabase(file, {
       synchronous: 'NORMAL',
       migrations: readModelMigrations,
@@ -210,6 +213,41 @@ export class SqliteProjectionStore implements ProjectionStore {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Replaces every row and the checkpoint with those of `shadow` (a read model in another file,
+   * rebuilt from the events) in one transaction: readers see the old read model or the new one,
+   * never a mix, and a server projecting into this file goes on from the new checkpoint. Refuses
+   * (returns false, changing nothing) while this read model has applied more than the shadow: the
+   * shadow must catch up first, or events in between would be lost.
+   */
+  adopt(shadow: SqliteProjectionStore): boolean {
+    return this.run(() => {
+      this.db.prepare('ATTACH DATABASE ? AS shadow').run(shadow.file);
+      try {
+        return this.db
+          .transaction(() => {
+            const live = this.readCheckpoint();
+            const row = this.db
+              .prepare<[string], { commit_position: string; prepare_position: string }>(
+                'SELECT commit_position, prepare_position FROM shadow.projection_checkpoints WHERE projection = ?',
+              )
+              .get(this.projection);
+            const rebuilt = row && { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) };
+            if (live && (!rebuilt || comparePositions(live, rebuilt) > 0)) return false;
+            this.db.exec(`DELETE FROM smtp_configs; DELETE FROM instance_domains; DELETE FROM instances;
+              INSERT INTO instances SELECT * FROM shadow.instances;
+              INSERT INTO instance_domains SELECT * FROM shadow.instance_domains;
+              INSERT INTO smtp_configs SELECT * FROM shadow.smtp_configs;`);
+            if (rebuilt) this.s.saveCheckpoint.run(this.projection, rebuilt.commit.toString(), rebuilt.prepare.toString());
+            return true;
+          })
+          .immediate();
+      } finally {
+        this.db.exec('DETACH DATABASE shadow');
+      }
+    });
   }
 
   private readCheckpoint(): GlobalPosition | undefined {

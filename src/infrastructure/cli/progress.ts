@@ -1,0 +1,56 @@
+import cliProgress from 'cli-progress';
+
+/** Progress of long work on stderr: a bar with rate and ETA on a terminal, a plain line now and then otherwise. */
+export interface Progress {
+  /** `done` and `total` in the same unit (positions); `events` is what the user counts. */
+  update(done: bigint, total: bigint, events: number): void;
+  stop(): void;
+}
+
+const PLAIN_EVERY_MS = 1_000;
+
+export const progress = (label: string, options: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Progress => {
+  const stream = options.stream ?? process.stderr;
+  if (options.quiet) return { update: () => undefined, stop: () => undefined };
+  const started = Date.now();
+  const rate = (events: number) => Math.round(events / Math.max((Date.now() - started) / 1000, 0.001));
+  if (stream.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      { stream, format: `${label} [{bar}] {percentage}% | {events} events | {rate} events/s | ETA {eta_formatted}`, hideCursor: true, etaBuffer: 50 },
+      cliProgress.Presets.shades_classic,
+    );
+    let started_ = false;
+    return {
+      update(done, total, events) {
+        const t = Math.max(Number(total), 1);
+        if (!started_) {
+          bar.start(t, 0, { events: 0, rate: 0 });
+          started_ = true;
+        }
+        bar.setTotal(t);
+        bar.update(Math.min(Number(done), t), { events, rate: rate(events) });
+      },
+      stop() {
+        if (started_) bar.stop();
+      },
+    };
+  }
+  let lastLine = 0;
+  let last = { done: 0n, total: 0n, events: 0 };
+  const line = () => {
+    const pct = last.total > 0n ? Number((last.done * 1000n) / last.total) / 10 : 100;
+    stream.write(`${label}: ${last.events} events, ${Math.min(pct, 100)}%, ${rate(last.events)} events/s\n`);
+  };
+  return {
+    update(done, total, events) {
+      last = { done, total, events };
+      if (events > 0 && (lastLine === 0 || Date.now() - lastLine >= PLAIN_EVERY_MS)) {
+        lastLine = Date.now();
+        line();
+      }
+    },
+    stop() {
+      if (last.events > 0) line();
+    },
+  };
+};

@@ -1,0 +1,423 @@
+// The replay commands of `smtp-config`: events export/import/copy, projection status/rebuild/verify.
+// Each returns its exit code; see EXIT in smtp-config.ts.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pino } from 'pino';
+import {
+  canonicalJson,
+  digestHistory,
+  fromExportLine,
+  importEvents,
+  positionFromString,
+  positionToString,
+  readAllEvents,
+  smtpConfigProjection,
+  toExportLine,
+  type EventStore,
+  type ExportedEvent,
+  type GlobalPosition,
+  type ProjectionStore,
+} from '../../application/index.js';
+import { INSTANCE_STREAM_PREFIX } from '../../domain/index.js';
+import { openStores, readModelUpToDate, type OpenedStores } from '../bootstrap/open-stores.js';
+import { loadConfig, type Config } from '../config.js';
+import { InMemoryProjectionStore } from '../in-memory/in-memory-projection-store.js';
+import { SqliteEventStore } from '../sqlite/sqlite-event-store.js';
+import { SqliteProjectionStore } from '../sqlite/sqlite-projection-store.js';
+import { progress } from './progress.js';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+export interface Output {
+  readonly json: boolean;
+  /** A result: JSON with --json, else the text. */
+  result(value: unknown, text: string): void;
+}
+
+export const output = (json: boolean): Output => ({
+  json,
+  result: (value, text) => process.stdout.write(json ? `${canonicalJsonLine(value)}` : `${text}\n`),
+});
+
+const canonicalJsonLine = (value: unknown) => `${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`;
+
+/** Raised for what the user asked wrongly (exit 2). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** SIGINT stops the work at its next safe point instead of killing the process. */
+const interruptible = () => {
+  const abort = new AbortController();
+  const onSignal = () => {
+    process.stderr.write('interrupted: stopping at the next safe point (run the same command again to resume)\n');
+    abort.abort();
+  };
+  process.once('SIGINT', onSignal);
+  return { signal: abort.signal, dispose: () => process.removeListener('SIGINT', onSignal) };
+};
+
+const withStores = async <T>(work: (stores: OpenedStores, config: Config) => Promise<T>): Promise<T> => {
+  const config = loadConfig();
+  const stores = await openStores(config, resolve(config.DATA_DIR), pino({ level: 'silent' }), 'tool');
+  try {
+    return await work(stores, config);
+  } finally {
+    await stores.close();
+  }
+};
+
+const parsePosition = (value: string | undefined): GlobalPosition | undefined => {
+  if (value === undefined) return undefined;
+  try {
+    return /^\d+$/.test(value) ? { commit: BigInt(value), prepare: BigInt(value) } : positionFromString(value);
+  } catch {
+    throw new UsageError(`--after: "${value}" is not a position (commit/prepare, or one number)`);
+  }
+};
+
+const pos = (p: GlobalPosition | undefined) => (p ? positionToString(p) : null);
+
+// ---------------------------------------------------------------- events export
+
+export interface ExportOptions {
+  readonly after?: string;
+  readonly streamPrefix?: string[];
+  readonly out?: string;
+}
+
+export const eventsExport = (options: ExportOptions, out: Output): Promise<number> =>
+  withStores(async (stores) => {
+    const after = parsePosition(options.after);
+    const streamPrefixes = options.streamPrefix?.length ? options.streamPrefix : undefined;
+    const head = await stores.events.headPosition(streamPrefixes ? { streamPrefixes } : {});
+    const sink = options.out ? createWriteStream(options.out) : process.stdout;
+    const bar = progress('export');
+    const { signal, dispose } = interruptible();
+    let count = 0;
+    let last: GlobalPosition | undefined;
+    let chunk = '';
+    const write = async (text: string) => {
+      if (!sink.write(text)) await once(sink, 'drain');
+    };
+    try {
+      for await (const event of readAllEvents(stores.events, { ...(after ? { after } : {}), ...(streamPrefixes ? { streamPrefixes } : {}), signal })) {
+        chunk += toExportLine(event);
+        count++;
+        last = event.position;
+        if (chunk.length >= 65_536) {
+          await write(chunk);
+          chunk = '';
+          bar.update(event.position.commit, head?.commit ?? 0n, count);
+        }
+      }
+      await write(chunk);
+      bar.stop();
+    } finally {
+      dispose();
+      if (sink !== process.stdout) {
+        sink.end();
+        await once(sink, 'close');
+      }
+    }
+    const summary = { exported: count, last: pos(last), interrupted: signal.aborted };
+    // The events themselves may be on stdout: the summary goes to stderr then.
+    if (options.out) out.result(summary, `exported ${count} events to ${options.out}${last ? `; the last at ${pos(last)} (resume with --after ${pos(last)})` : ''}`);
+    else process.stderr.write(`exported ${count} events${last ? `; the last at ${pos(last)}` : ''}\n`);
+    return signal.aborted ? EXIT.interrupted : EXIT.ok;
+  });
+
+// ---------------------------------------------------------------- events import
+
+async function* readExportLines(path: string | undefined): AsyncIterable<ExportedEvent> {
+  const input = path ? createReadStream(path) : process.stdin;
+  let n = 0;
+  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+    n++;
+    if (text.trim() === '') continue;
+    yield fromExportLine(text, n);
+  }
+}
+
+export const eventsImport = (options: { in?: string }, out: Output): Promise<number> =>
+  withStores(async (stores) => {
+    const bar = progress('import');
+    const { signal, dispose } = interruptible();
+    try {
+      const report = await importEvents(stores.events, readExportLines(options.in), {
+        signal,
+        onProgress: (_last, r) => bar.update(BigInt(r.read), BigInt(r.read), r.appended + r.skipped),
+      });
+      bar.stop();
+      out.result({ ...report, interrupted: signal.aborted }, `read ${report.read} events: appended ${report.appended}, already there ${report.skipped}`);
+      return signal.aborted ? EXIT.interrupted : EXIT.ok;
+    } finally {
+      dispose();
+    }
+  });
+
+// ---------------------------------------------------------------- events copy
+
+interface Target {
+  readonly events: EventStore;
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+const openTarget = async (to: string, schema: string): Promise<Target> => {
+  if (/^postgres(ql)?:\/\//.test(to)) {
+    const { default: pg } = await import('pg');
+    const { PostgresEventStore } = await import('../postgres/index.js');
+    const pool = new pg.Pool({ connectionString: to, max: 4 });
+    try {
+      const events = await PostgresEventStore.open(pool, { schema });
+      return { events, description: `PostgreSQL (schema ${schema})`, close: async () => (await events.close(), await pool.end()) };
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+  }
+  if (/^esdb(\+discover)?:\/\//.test(to)) {
+    const { EventStoreDBEventStore } = await import('../eventstoredb/eventstoredb-event-store.js');
+    const events = EventStoreDBEventStore.fromConnectionString(to);
+    return { events, description: 'EventStoreDB', close: () => events.close() };
+  }
+  const dir = resolve(to);
+  mkdirSync(dir, { recursive: true });
+  const events = SqliteEventStore.open(dir);
+  return { events, description: `SQLite (${events.file})`, close: () => events.close() };
+};
+
+export const eventsCopy = (options: { to: string; toSchema?: string }, out: Output): Promise<number> =>
+  withStores(async (stores, config) => {
+    const target = await openTarget(options.to, options.toSchema ?? config.DATABASE_SCHEMA);
+    const { signal, dispose } = interruptible();
+    try {
+      const head = await stores.events.headPosition();
+      const bar = progress('copy');
+      let copied = 0;
+      async function* source(): AsyncIterable<ExportedEvent> {
+        for await (const e of readAllEvents(stores.events, { signal })) yield e;
+      }
+      const report = await importEvents(target.events, source(), {
+        signal,
+        onProgress: (last, r) => bar.update(last.position.commit, head?.commit ?? 0n, (copied = r.appended + r.skipped)),
+      });
+      bar.stop();
+      if (signal.aborted) {
+        out.result({ ...report, interrupted: true }, `interrupted after ${copied} events; run the same command again to resume`);
+        return EXIT.interrupted;
+      }
+      const [from, to] = [await digestHistory(stores.events), await digestHistory(target.events)];
+      const same = from.count === to.count && from.sha256 === to.sha256;
+      out.result(
+        { ...report, source: from, target: to, same },
+        `copied ${report.appended} events (${report.skipped} were there already) to ${target.description}\n` +
+          `source: ${from.count} events, sha256 ${from.sha256}\ntarget: ${to.count} events, sha256 ${to.sha256}\n${same ? 'the same' : 'DIFFERENT'}`,
+      );
+      return same ? EXIT.ok : EXIT.failed;
+    } finally {
+      dispose();
+      await target.close();
+    }
+  });
+
+// ---------------------------------------------------------------- projection status
+
+const PROJECTED = { streamPrefixes: [INSTANCE_STREAM_PREFIX] } as const;
+
+export const projectionStatus = (out: Output): Promise<number> =>
+  withStores(async (stores) => {
+    const checkpoint = await stores.readModel.checkpoint();
+    const head = await stores.events.headPosition(PROJECTED);
+    let lagEvents = 0;
+    let oldest: string | undefined;
+    for await (const e of readAllEvents(stores.events, { ...(checkpoint ? { after: checkpoint } : {}), ...PROJECTED })) {
+      lagEvents++;
+      oldest ??= e.metadata.createdAt;
+    }
+    const lagSeconds = oldest ? Math.max(0, (Date.now() - Date.parse(oldest)) / 1000) : 0;
+    const status = { readModel: stores.description, checkpoint: pos(checkpoint), head: pos(head), lagEvents, lagSeconds };
+    out.result(
+      status,
+      `${stores.description}\ncheckpoint: ${status.checkpoint ?? 'none'}\nhead:       ${status.head ?? 'none'}\nlag:        ${lagEvents} events, ${lagSeconds.toFixed(1)} s`,
+    );
+    return EXIT.ok;
+  });
+
+// ---------------------------------------------------------------- shadow read models
+
+interface Shadow {
+  readonly store: ProjectionStore;
+  /** Makes the shadow the live read model, atomically; false while the live one is ahead of it. */
+  adopt(): Promise<boolean>;
+  /** Lets go of the shadow, keeping it to resume from. */
+  close(): Promise<void>;
+  /** Deletes the shadow. */
+  discard(): Promise<void>;
+}
+
+const openShadow = async (stores: OpenedStores, config: Config): Promise<Shadow> => {
+  const live = stores.readModel;
+  if (live instanceof SqliteProjectionStore) {
+    const dir = resolve(config.DATA_DIR);
+    const store = SqliteProjectionStore.open(dir, { file: SqliteProjectionStore.SHADOW_FILE });
+    return {
+      store,
+      adopt: async () => live.adopt(store),
+      close: () => store.close(),
+      discard: async () => {
+        await store.close();
+        for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, `${SqliteProjectionStore.SHADOW_FILE}${suffix}`), { force: true });
+      },
+    };
+  }
+  const postgres = await import('../postgres/index.js');
+  if (live instanceof postgres.PostgresProjectionStore && config.DATABASE_URL) {
+    const { default: pg } = await import('pg');
+    const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
+    const schema = `${config.DATABASE_SCHEMA}_shadow`.slice(0, 63);
+    const store = await postgres.PostgresProjectionStore.open(pool, { schema });
+    return {
+      store,
+      adopt: () => live.adopt(store),
+      close: () => pool.end(),
+      discard: async () => {
+        await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await pool.end();
+      },
+    };
+  }
+  throw new UsageError('this read model has no shadow to rebuild into');
+};
+
+/**
+ * Replays the events into `target` from its checkpoint until the feed catches up, with progress;
+ * resolves false when interrupted (the target keeps what it applied, to resume from).
+ */
+const replayInto = async (events: EventStore, target: ProjectionStore, label: string, signal: AbortSignal, batchSize?: number): Promise<boolean> => {
+  const bar = progress(label);
+  const head = (await events.headPosition(PROJECTED))?.commit ?? 0n;
+  let applied = 0;
+  let at = (await target.checkpoint())?.commit ?? 0n;
+  const runner = smtpConfigProjection(events, target, {
+    ...(batchSize ? { maxBatchSize: batchSize } : {}),
+    onApplied: (position, entries) => {
+      applied += entries;
+      at = position.commit;
+      bar.update(at, head, applied);
+      // Let signals (Ctrl-C) and timers in between two batches of a synchronous store.
+      return new Promise<void>((resume) => setImmediate(resume));
+    },
+  });
+  runner.start();
+  try {
+    const aborted = new Promise<'aborted'>((done) => (signal.aborted ? done('aborted') : signal.addEventListener('abort', () => done('aborted'), { once: true })));
+    const outcome = await Promise.race([runner.waitForCaughtUp(24 * 3600_000).then(() => 'done' as const), aborted]);
+    return outcome === 'done';
+  } finally {
+    await runner.stop();
+    bar.stop();
+  }
+};
+
+// ---------------------------------------------------------------- projection rebuild
+
+export const projectionRebuild = (options: { restart?: boolean; batchSize?: number }, out: Output): Promise<number> =>
+  withStores(async (stores, config) => {
+    let shadow = await openShadow(stores, config);
+    if (options.restart) {
+      await shadow.discard();
+      shadow = await openShadow(stores, config);
+    }
+    const resumedFrom = await shadow.store.checkpoint();
+    if (resumedFrom) process.stderr.write(`resuming the rebuild from ${positionToString(resumedFrom)}\n`);
+    const { signal, dispose } = interruptible();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        if (!(await replayInto(stores.events, shadow.store, 'rebuild', signal, options.batchSize))) {
+          const at = await shadowCheckpoint(shadow);
+          await shadow.close();
+          out.result({ rebuilt: false, interrupted: true, shadowCheckpoint: pos(at) }, 'interrupted: run `smtp-config projection rebuild` again to resume');
+          return EXIT.interrupted;
+        }
+        if (await shadow.adopt()) break;
+        // The live read model moved on while the shadow caught up: catch up again, then switch.
+        if (attempt >= 20) throw new Error('the live read model kept moving ahead of the rebuild; try again when writes are fewer');
+      }
+      const checkpoint = await stores.readModel.checkpoint();
+      await shadow.discard();
+      out.result({ rebuilt: true, checkpoint: pos(checkpoint), resumedFrom: pos(resumedFrom) }, `rebuilt the read model up to ${pos(checkpoint) ?? 'nothing'} and switched to it`);
+      return EXIT.ok;
+    } finally {
+      dispose();
+    }
+  });
+
+const shadowCheckpoint = async (shadow: Shadow) => {
+  try {
+    return await shadow.store.checkpoint();
+  } catch {
+    return undefined;
+  }
+};
+
+// ---------------------------------------------------------------- projection verify
+
+type Snapshot = { checkpoint?: string; [table: string]: unknown };
+
+export interface Difference {
+  readonly table: string;
+  readonly key: string;
+  readonly live: unknown;
+  readonly rebuilt: unknown;
+}
+
+/** The first `limit` rows that differ between two canonical snapshots, table by table in key order. */
+export const diffSnapshots = (live: Snapshot, rebuilt: Snapshot, limit = 10): Difference[] => {
+  const out: Difference[] = [];
+  for (const table of ['instances', 'domains', 'smtpConfigs']) {
+    const a = new Map(live[table] as [string, unknown][]);
+    const b = new Map(rebuilt[table] as [string, unknown][]);
+    const keys = [...new Set([...a.keys(), ...b.keys()])].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+    for (const key of keys) {
+      if (canonicalJson(a.get(key) ?? null) === canonicalJson(b.get(key) ?? null)) continue;
+      out.push({ table, key, live: a.get(key) ?? null, rebuilt: b.get(key) ?? null });
+      if (out.length >= limit) return out;
+    }
+  }
+  return out;
+};
+
+const hashOf = (snapshot: unknown) => createHash('sha256').update(canonicalJson(snapshot)).digest('hex');
+
+export const projectionVerify = (out: Output): Promise<number> =>
+  withStores(async (stores) => {
+    const { signal, dispose } = interruptible();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        await readModelUpToDate(stores);
+        const shadow = new InMemoryProjectionStore();
+        if (!(await replayInto(stores.events, shadow, 'verify', signal))) return EXIT.interrupted;
+        const live = (await stores.readModel.snapshot()) as Snapshot;
+        const rebuilt = (await shadow.snapshot()) as Snapshot;
+        if (canonicalJson(live.checkpoint ?? null) !== canonicalJson(rebuilt.checkpoint ?? null) && attempt < 5) continue; // events arrived in between
+        const differences = diffSnapshots(live, rebuilt);
+        const result = { healthy: differences.length === 0, checkpoint: live.checkpoint ?? null, liveHash: hashOf(live), rebuiltHash: hashOf(rebuilt), differences };
+        const text = result.healthy
+          ? `the read model matches a rebuild from the events (sha256 ${result.liveHash})`
+          : [
+              `the read model differs from a rebuild from the events (live ${result.liveHash}, rebuilt ${result.rebuiltHash}); first differing rows:`,
+              ...differences.map((d) => `  ${d.table} ${d.key}\n    live:    ${JSON.stringify(d.live)}\n    rebuilt: ${JSON.stringify(d.rebuilt)}`),
+            ].join('\n');
+        out.result(result, text);
+        return result.healthy ? EXIT.ok : EXIT.failed;
+      }
+    } finally {
+      dispose();
+    }
+  });
+

@@ -1,0 +1,247 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqliteEventStore, SqliteProjectionStore, type EventMetadata } from '../support/everything.js';
+import { seedSqliteStore } from '../bench/seed-sqlite-store.js';
+import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
+import { CLI, node, ROOT, runCli } from '../support/cli.js';
+
+const INSTANCES = 2_500; // 10 000 events
+let seeded: string;
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smtp-replay-cli-'));
+  dirs.push(dir);
+  return dir;
+};
+/** A data directory holding the seeded history and its projected read model. */
+const seededCopy = () => {
+  const dir = tempDir();
+  cpSync(seeded, dir, { recursive: true });
+  return dir;
+};
+const smtpConfig = (dataDir: string, args: readonly string[], input?: string, env: Record<string, string> = {}) => runCli(CLI.smtpConfig, args, dataDir, input, env);
+
+/** Starts smtp-config in the background; resolves once a line on stderr matches. */
+const spawnSmtpConfig = (dataDir: string, args: readonly string[]) => {
+  const [cmd, pre] = node(CLI.smtpConfig);
+  const child = spawn(cmd, [...pre, ...args], { cwd: ROOT, env: { ...process.env, DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const waitForStderr = async (pattern: RegExp, timeoutMs = 60_000) => {
+    const until = Date.now() + timeoutMs;
+    while (!pattern.test(stderr)) {
+      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode} before ${pattern}: ${stderr}`);
+      if (Date.now() > until) throw new Error(`no ${pattern} in: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  return { child, exited, waitForStderr, output: () => ({ stdout, stderr }) };
+};
+
+const kill = (child: ChildProcess) => {
+  if (child.exitCode === null) child.kill('SIGKILL');
+};
+
+beforeAll(async () => {
+  seeded = tempDir();
+  await seedSqliteStore(seeded, INSTANCES);
+}, 120_000);
+
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('smtp-config events export and import', () => {
+  it('export, import into an empty store, export again: the same bytes; a second import adds nothing', () => {
+    const source = seededCopy();
+    const first = join(tempDir(), 'first.jsonl');
+    expect(smtpConfig(source, ['events', 'export', '--out', first]).status).toBe(0);
+    const exported = readFileSync(first, 'utf8');
+    expect(exported.split('\n').filter(Boolean)).toHaveLength(INSTANCES * 4);
+
+    const target = tempDir();
+    const imported = smtpConfig(target, ['--json', 'events', 'import', '--in', first]);
+    expect(imported.status, imported.stderr).toBe(0);
+    expect(JSON.parse(imported.stdout)).toMatchObject({ read: INSTANCES * 4, appended: INSTANCES * 4, skipped: 0 });
+    const again = smtpConfig(target, ['events', 'export']);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toBe(exported);
+
+    const twice = smtpConfig(target, ['--json', 'events', 'import'], exported);
+    expect(twice.status, twice.stderr).toBe(0);
+    expect(JSON.parse(twice.stdout)).toMatchObject({ read: INSTANCES * 4, appended: 0, skipped: INSTANCES * 4 });
+    expect(smtpConfig(target, ['events', 'export']).stdout).toBe(exported);
+  }, 180_000);
+
+  it('exports after a position and by stream prefix', () => {
+    const source = seededCopy();
+    const all = smtpConfig(source, ['events', 'export']).stdout.split('\n').filter(Boolean);
+    const tenth = (JSON.parse(all[9]!) as { position: string }).position;
+    expect(smtpConfig(source, ['events', 'export', '--after', tenth]).stdout.split('\n').filter(Boolean)).toEqual(all.slice(10));
+    const domains = smtpConfig(source, ['events', 'export', '--stream-prefix', 'domain-']).stdout.split('\n').filter(Boolean);
+    expect(domains).toEqual(all.filter((l) => (JSON.parse(l) as { streamId: string }).streamId.startsWith('domain-')));
+  }, 120_000);
+
+  it('refuses to import over a different event at the same revision, and names it', () => {
+    const source = seededCopy();
+    const lines = smtpConfig(source, ['events', 'export']).stdout.split('\n').filter(Boolean);
+    const target = tempDir();
+    expect(smtpConfig(target, ['events', 'import'], `${lines[0]}\n`).status).toBe(0);
+    const other = { ...(JSON.parse(lines[0]!) as Record<string, unknown>), id: '00000000-0000-4000-8000-000000000001' };
+    const refused = smtpConfig(target, ['events', 'import'], `${JSON.stringify(other)}\n`);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('00000000-0000-4000-8000-000000000001');
+  }, 60_000);
+});
+
+const copyInterruptedAndResumed = async (to: string, schemaArgs: string[], env: Record<string, string> = {}) => {
+  const source = seededCopy();
+  const run = spawnSmtpConfig(source, ['events', 'copy', '--to', to, ...schemaArgs]);
+  // Killed outright (no chance to tidy up) once it has copied something.
+  await run.waitForStderr(/copy: [1-9]\d* events/);
+  run.child.kill('SIGKILL');
+  await run.exited;
+  const resumed = smtpConfig(source, ['--json', 'events', 'copy', '--to', to, ...schemaArgs], undefined, env);
+  expect(resumed.status, resumed.stderr).toBe(0);
+  const result = JSON.parse(resumed.stdout) as { appended: number; skipped: number; same: boolean; source: { count: number; sha256: string }; target: { count: number; sha256: string } };
+  expect(result.skipped).toBeGreaterThan(0);
+  expect(result.appended).toBeGreaterThan(0);
+  expect(result.source.count).toBe(INSTANCES * 4);
+  expect(result.target).toEqual(result.source);
+  expect(result.same).toBe(true);
+};
+
+describe('smtp-config events copy', () => {
+  it('copies into another SQLite data directory, interrupted half way and resumed: same count, same hash', async () => {
+    await copyInterruptedAndResumed(tempDir(), []);
+  }, 180_000);
+
+  it.skipIf(postgresSkipReason)('copies into PostgreSQL, interrupted half way and resumed: same count, same hash', async () => {
+    const db = await freshPostgresSchema(2);
+    try {
+      await copyInterruptedAndResumed(testDatabaseUrl, ['--to-schema', db.schema]);
+    } finally {
+      await db.drop();
+    }
+  }, 180_000);
+
+  it('exits 1 when the two sides differ after the copy', () => {
+    const source = seededCopy();
+    const target = tempDir();
+    expect(smtpConfig(source, ['events', 'copy', '--to', target]).status).toBe(0);
+    // Something else writes into the target: the copy itself adds nothing, but the hashes differ.
+    const extra = SqliteEventStore.open(target);
+    const metadata: EventMetadata = { instanceId: 'x', editorUserId: 'u', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'c', causationId: 'c', schemaVersion: 1 };
+    extra.appendMany([{ streamId: 'instance-x', expected: 'no_stream', events: [{ id: '00000000-0000-4000-8000-00000000000a', type: 'instance.added', data: { name: 'x' }, metadata }] }]);
+    void extra.close();
+    const again = smtpConfig(source, ['--json', 'events', 'copy', '--to', target]);
+    expect(again.status).toBe(1);
+    expect(JSON.parse(again.stdout)).toMatchObject({ same: false, appended: 0 });
+  }, 120_000);
+});
+
+describe('smtp-config projection', () => {
+  it('status shows checkpoint, head and lag', () => {
+    const dir = seededCopy();
+    const status = smtpConfig(dir, ['--json', 'projection', 'status']);
+    expect(status.status, status.stderr).toBe(0);
+    const parsed = JSON.parse(status.stdout) as { checkpoint: string; head: string; lagEvents: number };
+    expect(parsed.checkpoint).toBe(parsed.head);
+    expect(parsed.lagEvents).toBe(0);
+    rmSync(join(dir, SqliteProjectionStore.FILE));
+    const behind = JSON.parse(smtpConfig(dir, ['--json', 'projection', 'status']).stdout) as { checkpoint: string | null; lagEvents: number; lagSeconds: number };
+    expect(behind).toMatchObject({ checkpoint: null, lagEvents: INSTANCES * 3 });
+    expect(behind.lagSeconds).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('verify exits 0 on a healthy read model, and 1 naming the row after a row is changed by hand', () => {
+    const dir = seededCopy();
+    const healthy = smtpConfig(dir, ['projection', 'verify']);
+    expect(healthy.status, healthy.stderr).toBe(0);
+    expect(healthy.stdout).toContain('matches');
+
+    const db = new Database(join(dir, SqliteProjectionStore.FILE));
+    const row = db.prepare('SELECT instance_id, id FROM smtp_configs ORDER BY instance_id LIMIT 1 OFFSET 17').get() as { instance_id: string; id: string };
+    db.prepare("UPDATE smtp_configs SET host = 'evil.example.com:25' WHERE instance_id = ? AND id = ?").run(row.instance_id, row.id);
+    db.close();
+
+    const broken = smtpConfig(dir, ['--json', 'projection', 'verify']);
+    expect(broken.status).toBe(1);
+    const result = JSON.parse(broken.stdout) as { healthy: boolean; liveHash: string; rebuiltHash: string; differences: { table: string; key: string; live: { host: string }; rebuilt: { host: string } }[] };
+    expect(result.healthy).toBe(false);
+    expect(result.liveHash).not.toBe(result.rebuiltHash);
+    expect(result.differences).toEqual([
+      expect.objectContaining({ table: 'smtpConfigs', key: `${row.instance_id}/${row.id}`, live: expect.objectContaining({ host: 'evil.example.com:25' }) }),
+    ]);
+    expect(result.differences[0]!.rebuilt.host).not.toBe('evil.example.com:25');
+    const text = smtpConfig(dir, ['projection', 'verify']);
+    expect(text.status).toBe(1);
+    expect(text.stdout).toContain(`smtpConfigs ${row.instance_id}/${row.id}`);
+  }, 120_000);
+
+  it('a rebuild interrupted with SIGINT resumes, and the live read model answers throughout', async () => {
+    const dir = seededCopy();
+    const live = SqliteProjectionStore.open(dir);
+    const probeDomain = 'bench17.example.com';
+    const known = await live.instanceByDomain(probeDomain);
+    expect(known).toBeDefined();
+    const answers: boolean[] = [];
+    let probing = true;
+    const probe = (async () => {
+      while (probing) {
+        answers.push((await live.instanceByDomain(probeDomain))?.id === known!.id);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      // Small transactions: the rebuild takes long enough to be interrupted half way.
+      const first = spawnSmtpConfig(dir, ['projection', 'rebuild', '--batch-size', '10']);
+      await first.waitForStderr(/rebuild: [1-9]\d* events/);
+      first.child.kill('SIGINT');
+      expect(await first.exited).toBe(130);
+      expect(existsSync(join(dir, SqliteProjectionStore.SHADOW_FILE))).toBe(true);
+      expect(first.output().stdout).toContain('interrupted');
+
+      const second = spawnSmtpConfig(dir, ['--json', 'projection', 'rebuild']);
+      const code = await second.exited;
+      expect(code, second.output().stderr).toBe(0);
+      expect(second.output().stderr).toMatch(/resuming the rebuild from [1-9]\d*\//);
+      expect(JSON.parse(second.output().stdout)).toMatchObject({ rebuilt: true, resumedFrom: expect.stringMatching(/^\d+\/\d+$/) });
+      expect(existsSync(join(dir, SqliteProjectionStore.SHADOW_FILE))).toBe(false);
+    } finally {
+      probing = false;
+      await probe;
+    }
+    expect(answers.length).toBeGreaterThan(10);
+    expect(answers.every(Boolean)).toBe(true);
+    expect(await live.instanceByDomain(probeDomain)).toEqual(known);
+    await live.close();
+    expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
+  }, 180_000);
+
+  it('stops at a malformed event, naming its position, stream and field, and writes no broken row', () => {
+    const dir = tempDir();
+    const store = SqliteEventStore.open(dir);
+    const metadata: EventMetadata = { instanceId: '7', editorUserId: 'u', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'c', causationId: 'c', schemaVersion: 1 };
+    const smtp = { senderAddress: 'a@example.com', senderName: 'A', tls: true, host: 'smtp.example.com:587', user: 'u', replyToAddress: '', description: 'd' };
+    const [, bad] = store.appendMany([
+      { streamId: 'instance-7', expected: 'no_stream', events: [{ id: '00000000-0000-4000-8000-000000000007', type: 'instance.added', data: { name: 'seven' }, metadata }] },
+      { streamId: 'instance-7', expected: 0n, events: [{ id: '00000000-0000-4000-8000-000000000008', type: 'instance.smtp.config.added', data: { ...smtp, id: 7 }, metadata }] },
+    ]);
+    void store.close();
+    const position = (bad as { ok: { position: { commit: bigint } } }).ok.position.commit;
+    const rebuild = smtpConfig(dir, ['--json', 'projection', 'rebuild']);
+    expect(rebuild.status).toBe(1);
+    const error = (JSON.parse(rebuild.stderr.split('\n').filter(Boolean).at(-1)!) as { error: { id: string; message: string } }).error;
+    expect(error.id).toBe('EVENT-DEC-7m3q');
+    expect(error.message).toContain(`position ${position}/${position} in stream instance-7`);
+    expect(error.message).toContain('data.id');
+  }, 60_000);
+});

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PostgresProjectionStore, SqliteProjectionStore, type ProjectionStore, type ReadModelChange } from '../support/everything.js';
+import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
+
+const at = (n: number) => ({ commit: BigInt(n), prepare: BigInt(n) });
+const instance = (id: string, name: string, sequence: bigint): ReadModelChange => ({
+  kind: 'upsertInstance',
+  instance: { id, name, domains: [], sequence, creationDate: '2024-06-11T10:37:15.680Z' },
+});
+
+/** Live: instance a as "old" at 5. Shadow: a as "new" and b, at `shadowAt`. */
+const fill = async (live: ProjectionStore, shadow: ProjectionStore, shadowAt: number) => {
+  await live.applyBatch([{ changes: [instance('a', 'old', 1n)], position: at(5) }]);
+  await shadow.applyBatch([{ changes: [instance('a', 'new', 1n), instance('b', 'bee', 1n)], position: at(shadowAt) }]);
+};
+
+const adoptionRules = (open: () => Promise<{ live: ProjectionStore; shadow: ProjectionStore; adopt: () => Promise<boolean>; close: () => Promise<void> }>) => {
+  it('takes every row and the checkpoint of a shadow that is at or past the live read model', async () => {
+    const { live, shadow, adopt, close } = await open();
+    try {
+      await fill(live, shadow, 7);
+      expect(await adopt()).toBe(true);
+      expect(await live.snapshot()).toEqual(await shadow.snapshot());
+      expect(await live.instanceById('a')).toMatchObject({ name: 'new' });
+      expect(await live.checkpoint()).toEqual(at(7));
+    } finally {
+      await close();
+    }
+  });
+
+  it('refuses, changing nothing, while the live read model is ahead of the shadow', async () => {
+    const { live, shadow, adopt, close } = await open();
+    try {
+      await fill(live, shadow, 3);
+      const before = await live.snapshot();
+      expect(await adopt()).toBe(false);
+      expect(await live.snapshot()).toEqual(before);
+    } finally {
+      await close();
+    }
+  });
+};
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('switching to a rebuilt read model: SQLite', () => {
+  adoptionRules(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'smtp-shadow-'));
+    dirs.push(dir);
+    const live = SqliteProjectionStore.open(dir);
+    const shadow = SqliteProjectionStore.open(dir, { file: SqliteProjectionStore.SHADOW_FILE });
+    return { live, shadow, adopt: async () => live.adopt(shadow), close: async () => (await live.close(), await shadow.close()) };
+  });
+});
+
+describe.skipIf(postgresSkipReason)('switching to a rebuilt read model: PostgreSQL', () => {
+  adoptionRules(async () => {
+    const db = await freshPostgresSchema(4);
+    const live = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
+    const shadow = await PostgresProjectionStore.open(db.pool, { schema: `${db.schema}_shadow` });
+    return {
+      live,
+      shadow,
+      adopt: () => live.adopt(shadow),
+      close: async () => {
+        await db.pool.query(`DROP SCHEMA IF EXISTS ${db.schema}_shadow CASCADE`);
+        await db.drop();
+      },
+    };
+  });
+});
