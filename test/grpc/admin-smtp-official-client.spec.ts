@@ -141,7 +141,7 @@ describe('ZITADEL’s official client against the server started as `npm start` 
     });
 
     it('a method we do not implement: Unimplemented (12)', async () => {
-      const e = await failure(client(name, await tokenFor(domain), domain).getSMTPConfig({}));
+      const e = await failure(client(name, await tokenFor(domain), domain).listSMTPConfigs({}));
       expect(e.code).toBe(Code.Unimplemented);
     });
   });
