@@ -4,18 +4,21 @@ import { connect as http2Connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Code, ConnectError, type Transport } from '@connectrpc/connect';
-import { timestampDate } from '@bufbuild/protobuf/wkt';
+import { toBinary } from '@bufbuild/protobuf';
+import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { createServerTransport } from '@zitadel/client/node';
 import { createAdminServiceClient } from '@zitadel/client/v1';
 import { createClientTransport } from '@zitadel/client/web';
+import { GetSMTPConfigByIdResponseSchema, GetSMTPConfigResponseSchema } from '@zitadel/proto/zitadel/admin_pb.js';
 import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateDevSigningKey, signToken } from '../support/everything.js';
 import { BadRequestSchema } from '../../src/infrastructure/grpc/index.js';
 import { CLI, runCli, spawnServer, waitForLine } from '../support/cli.js';
 import { seedRequest } from '../support/fixtures.js';
 import { send } from '../support/http-server.js';
 import { toLoopback } from '../support/grpc.js';
+import { startTestSmtpServer, type TestSmtpServer } from '../support/smtp-test-server.js';
 
 /** The official client, as its README shows it; only the socket is pointed at 127.0.0.1 (see toLoopback). */
 const TRANSPORTS = {
@@ -65,6 +68,8 @@ describe('ZITADEL’s official client against the server started as `npm start` 
     ({ privateJwk } = await loadOrCreateDevSigningKey(dataDir));
     addInstance('web.example.com');
     addInstance('json.example.com');
+    addInstance('life.example.com');
+    addInstance('life-web.example.com');
     await new Promise((r) => setTimeout(r, 300)); // the server sees the tool's events within 100 ms
   }, 90_000);
   afterAll(() => {
@@ -141,8 +146,146 @@ describe('ZITADEL’s official client against the server started as `npm start` 
     });
 
     it('a method we do not implement: Unimplemented (12)', async () => {
-      const e = await failure(client(name, await tokenFor(domain), domain).getSMTPConfig({}));
+      const e = await failure(client(name, await tokenFor(domain), domain).listSMTPConfigs({}));
       expect(e.code).toBe(Code.Unimplemented);
+    });
+  });
+
+  describe.each(Object.keys(TRANSPORTS) as (keyof typeof TRANSPORTS)[])('the configuration’s life through %s', (name) => {
+    const domain = { 'gRPC (createServerTransport)': 'life.example.com', 'gRPC-web (createClientTransport)': 'life-web.example.com' }[name];
+    let smtp: TestSmtpServer | undefined;
+    afterEach(async () => {
+      await smtp?.close();
+      smtp = undefined;
+    });
+    const ms = (t: Timestamp | undefined) => timestampDate(t!).getTime();
+    const refused = async (call: Promise<unknown>, code: Code, id: string) => {
+      const e = await failure(call);
+      expect({ code: e.code, detail: e.findDetails(ErrorDetailSchema)[0]?.id }).toEqual({ code, detail: id });
+      expect(e.rawMessage).toMatch(new RegExp(` \\(${id}\\)$`));
+      return e;
+    };
+    /** The instance's configuration; added from the seed when a test runs on its own (-t) and none is set. */
+    const currentConfig = async (admin: ReturnType<typeof client>) =>
+      (
+        await admin.getSMTPConfig({}).catch(async (e: unknown) => {
+          if (ConnectError.from(e).code !== Code.NotFound) throw e;
+          await admin.addSMTPConfig(seedRequest);
+          return admin.getSMTPConfig({});
+        })
+      ).smtpConfig!;
+
+    it('add → get → update → password → remove → add again, each answered with ObjectDetails (uint64 sequence, Timestamps) and never a password', async () => {
+      // The SMTP server accepts only the password set later, so the test mails show which one is used.
+      smtp = await startTestSmtpServer({ mode: 'plain', auth: { user: 'mailer', password: 'second-secret' } });
+      const admin = client(name, await tokenFor(domain), domain);
+      const viewer = client(name, await tokenFor(domain, ['IAM_OWNER_VIEWER']), domain);
+      const fields = {
+        senderAddress: `noreply@${domain}`,
+        senderName: 'Life',
+        tls: false,
+        host: smtp.host,
+        user: 'mailer',
+        replyToAddress: `support@${domain}`,
+        description: 'the in-process SMTP server',
+      };
+
+      const added = await admin.addSMTPConfig({ ...fields, password: 'first-secret' });
+      const first = added.details!.sequence;
+      expect(added.details!.resourceOwner).toBe(instances[domain]);
+
+      const got = await viewer.getSMTPConfig({});
+      expect(got.smtpConfig).toMatchObject({ ...fields, id: added.id });
+      expect(got.smtpConfig!.details).toMatchObject({ sequence: first, resourceOwner: instances[domain] });
+      expect(ms(got.smtpConfig!.details!.creationDate)).toBe(ms(added.details!.creationDate));
+      expect(Buffer.from(toBinary(GetSMTPConfigResponseSchema, got)).toString('latin1')).not.toContain('first-secret');
+
+      const updated = await admin.updateSMTPConfig({ ...fields, id: added.id, senderName: 'Life 2', password: '' });
+      expect(updated.details!.sequence).toBe(first + 1n);
+      expect(updated.details!.resourceOwner).toBe(instances[domain]);
+      expect(updated.details!.creationDate).toBeUndefined(); // a change has no creation date, as in ZITADEL
+      const afterUpdate = await admin.getSMTPConfigById({ id: added.id });
+      expect(afterUpdate.smtpConfig).toMatchObject({ ...fields, senderName: 'Life 2' });
+      expect(afterUpdate.smtpConfig!.details!.sequence).toBe(first + 1n);
+      expect(ms(afterUpdate.smtpConfig!.details!.changeDate)).toBe(ms(updated.details!.changeDate));
+      expect(ms(afterUpdate.smtpConfig!.details!.creationDate)).toBe(ms(added.details!.creationDate));
+
+      // The stored password is still the first one: the server refuses it.
+      const wrong = await failure(admin.testSMTPConfigById({ id: added.id, receiverAddress: `admin@${domain}` }));
+      expect(wrong.code).toBe(Code.FailedPrecondition);
+      expect(wrong.rawMessage).toMatch(/authentication failed/);
+      expect(wrong.rawMessage).not.toMatch(/first-secret|second-secret/);
+
+      const password = await admin.updateSMTPConfigPassword({ id: added.id, password: 'second-secret' });
+      expect(password.details!.sequence).toBe(first + 2n);
+      await admin.testSMTPConfigById({ id: added.id, receiverAddress: `admin@${domain}` });
+      expect(smtp.mails.map((m) => ({ to: m.envelopeTo, user: m.user, from: m.parsed.from?.value[0] }))).toEqual([
+        { to: [`admin@${domain}`], user: 'mailer', from: { name: 'Life 2', address: `noreply@${domain}` } },
+      ]);
+      expect(smtp.authAttempts.map((a) => a.ok)).toEqual([false, true]);
+      const afterPassword = await admin.getSMTPConfigById({ id: added.id });
+      expect(afterPassword.smtpConfig!.details!.sequence).toBe(first + 2n);
+      expect(Buffer.from(toBinary(GetSMTPConfigByIdResponseSchema, afterPassword)).toString('latin1')).not.toContain('second-secret');
+
+      const removed = await admin.removeSMTPConfig({ id: added.id });
+      expect(removed.details!.sequence).toBe(first + 3n);
+      expect(removed.details!.resourceOwner).toBe(instances[domain]);
+      await refused(admin.getSMTPConfigById({ id: added.id }), Code.NotFound, 'QUERY-B8ers');
+      await refused(viewer.getSMTPConfig({}), Code.NotFound, 'QUERY-B8ers');
+
+      const again = await admin.addSMTPConfig({ ...fields, password: 'second-secret' });
+      expect(again.id).not.toBe(added.id);
+      expect(again.details!.sequence).toBe(first + 4n);
+      expect((await viewer.getSMTPConfig({})).smtpConfig).toMatchObject({ id: again.id, details: { sequence: first + 4n } });
+    });
+
+    it('an update that changes nothing: FailedPrecondition (9) with COMMAND-SMTP-nc9q; an invalid field: InvalidArgument (3); a viewer: PermissionDenied (7)', async () => {
+      const admin = client(name, await tokenFor(domain), domain);
+      const current = await currentConfig(admin);
+      const same = {
+        id: current.id,
+        senderAddress: current.senderAddress,
+        senderName: current.senderName,
+        tls: current.tls,
+        host: current.host,
+        user: current.user,
+        replyToAddress: current.replyToAddress,
+        description: current.description,
+        password: '',
+      };
+      await refused(admin.updateSMTPConfig(same), Code.FailedPrecondition, 'COMMAND-SMTP-nc9q');
+
+      const invalid = await refused(admin.updateSMTPConfig({ ...same, host: 'no-port.example.com' }), Code.InvalidArgument, 'SMTP-VAL-4xq1');
+      const badRequest = invalid.findDetails(BadRequestSchema) as unknown as { fieldViolations: { field: string }[] }[];
+      expect(badRequest[0]?.fieldViolations.map((v) => v.field)).toEqual(['host']);
+      await refused(admin.updateSMTPConfigPassword({ id: current.id, password: '' }), Code.InvalidArgument, 'SMTP-VAL-4xq1');
+
+      const viewer = client(name, await tokenFor(domain, ['IAM_OWNER_VIEWER']), domain);
+      await refused(viewer.removeSMTPConfig({ id: current.id }), Code.PermissionDenied, 'AUTHZ-HdgL7');
+      await refused(viewer.testSMTPConfigById({ id: current.id, receiverAddress: `admin@${domain}` }), Code.PermissionDenied, 'AUTHZ-HdgL7');
+      expect((await admin.getSMTPConfig({})).smtpConfig!.details!.sequence).toBe(current.details!.sequence); // nothing appended
+    });
+
+    it('an unknown id: NotFound (5) from every method that takes one', async () => {
+      const admin = client(name, await tokenFor(domain), domain);
+      const unknown = '4242424242';
+      await refused(admin.getSMTPConfigById({ id: unknown }), Code.NotFound, 'QUERY-B8ers');
+      await refused(admin.updateSMTPConfig({ ...seedRequest, id: unknown }), Code.NotFound, 'COMMAND-SMTP-nf4k');
+      await refused(admin.updateSMTPConfigPassword({ id: unknown, password: 'x' }), Code.NotFound, 'COMMAND-SMTP-nf4k');
+      await refused(admin.removeSMTPConfig({ id: unknown }), Code.NotFound, 'COMMAND-SMTP-nf4k');
+      await refused(admin.testSMTPConfigById({ id: unknown, receiverAddress: `admin@${domain}` }), Code.NotFound, 'COMMAND-SMTP-nf4k');
+    });
+
+    it('TestSMTPConfig sends a test mail with the request’s configuration and stores nothing', async () => {
+      smtp = await startTestSmtpServer({ mode: 'plain' });
+      const admin = client(name, await tokenFor(domain), domain);
+      const before = await currentConfig(admin);
+      await admin.testSMTPConfig({ senderAddress: `probe@${domain}`, senderName: 'Probe', tls: false, host: smtp.host, user: '', password: '', receiverAddress: `ops@${domain}`, id: '' });
+      expect(smtp.mails.map((m) => ({ to: m.envelopeTo, from: m.parsed.from?.value[0], subject: m.parsed.subject }))).toEqual([
+        { to: [`ops@${domain}`], from: { name: 'Probe', address: `probe@${domain}` }, subject: 'Test email' },
+      ]);
+      const after = (await admin.getSMTPConfig({})).smtpConfig!;
+      expect(after).toEqual(before);
     });
   });
 

@@ -115,6 +115,16 @@ describe('the gRPC listener', () => {
     expect(e.findDetails(ErrorDetailSchema)[0]?.id).toBe('COMMAND-en9lw');
   });
 
+  it('without the lifecycle use cases (as on REST, an embedder’s choice) their methods answer UNIMPLEMENTED (12), and Add and GetById still work', async () => {
+    await start();
+    const admin = client();
+    const { id } = await admin.addSMTPConfig(seedRequest);
+    expect((await admin.getSMTPConfigById({ id })).smtpConfig?.id).toBe(id);
+    for (const call of [admin.getSMTPConfig({}), admin.removeSMTPConfig({ id }), admin.testSMTPConfigById({ id, receiverAddress: 'a@example.com' })]) {
+      expect((await failure(call)).code).toBe(Code.Unimplemented);
+    }
+  });
+
   it('answers an unexpected fault INTERNAL (13) without its detail, and logs it', async () => {
     await start({
       getSmtpConfig: { execute: async () => Promise.reject(new Error('connection to db at 10.0.0.5 lost, password hunter2')) } as unknown as GetSmtpConfigQuery,

@@ -48,7 +48,11 @@ beforeAll(() => {
     JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module', overrides: pkg.overrides }, null, 2),
   );
   // The peers this consumer uses, at the versions the repository tests (exact, so they come from npm's cache).
-  const peers = ['fastify', 'inversify', 'jose', 'pg', 'better-sqlite3', '@eventstore/db-client', '@types/node', '@types/pg', '@types/better-sqlite3'];
+  // The gRPC entry's optional peers too: the test below imports every entry point, ./grpc included.
+  const peers = [
+    'fastify', 'inversify', 'jose', 'pg', 'better-sqlite3', '@eventstore/db-client', '@types/node', '@types/pg', '@types/better-sqlite3',
+    '@zitadel/proto', '@bufbuild/protobuf', '@connectrpc/connect', '@connectrpc/connect-node',
+  ];
   npm(consumer, [
     'install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
     join(work, packed[0].filename),
