@@ -70,8 +70,17 @@ describe('the packed package', () => {
     expect(tarballFiles).toContain('README.md');
     expect(tarballFiles).toContain('dist/index.js');
     expect(tarballFiles).toContain('dist/index.d.ts');
-    const unwanted = tarballFiles.filter((f) => /^(test|src|scripts|\.ci)\/|\.map$|^tsconfig|^vitest|^stryker|^dist\/infrastructure\/cli\//.test(f));
+    const unwanted = tarballFiles.filter((f) => /^(test|src|scripts|\.ci)\/|\.map$|^tsconfig|^vitest|^stryker/.test(f));
     expect(unwanted).toEqual([]);
+  });
+
+  it('installs the smtp-config command, whose --help loads nothing but its own dependencies', () => {
+    expect(tarballFiles).toContain('dist/infrastructure/cli/smtp-config.js');
+    const help = spawnSync(join(consumer, 'node_modules/.bin/smtp-config'), ['--help'], { cwd: consumer, encoding: 'utf8' });
+    expect(help.stderr).toBe('');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('events');
+    expect(help.stdout).toContain('projection');
   });
 
   it('has a file behind every entry point it exports', () => {

@@ -29,25 +29,8 @@ import { SqliteEventStore } from '../sqlite/sqlite-event-store.js';
 import { SqliteProjectionStore } from '../sqlite/sqlite-projection-store.js';
 import { progress } from './progress.js';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
-
-export interface Output {
-  readonly json: boolean;
-  /** A result: JSON with --json, else the text. */
-  result(value: unknown, text: string): void;
-}
-
-export const output = (json: boolean): Output => ({
-  json,
-  result: (value, text) => process.stdout.write(json ? `${canonicalJsonLine(value)}` : `${text}\n`),
-});
-
-const canonicalJsonLine = (value: unknown) => `${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`;
-
-/** Raised for what the user asked wrongly (exit 2). */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { EXIT, output, UsageError, type Output } from './cli-output.js';
+import { EXIT, output, UsageError, type Output } from './cli-output.js';
 
 /** SIGINT stops the work at its next safe point instead of killing the process. */
 const interruptible = () => {

@@ -7,21 +7,16 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isDomainError } from '../../domain/index.js';
 import { ConfigError } from '../config.js';
-import { runInstance } from './instance.js';
+import { EXIT, output, UsageError } from './cli-output.js';
 import { isMainModule } from './main-module.js';
-import {
-  EXIT,
-  eventsCopy,
-  eventsExport,
-  eventsImport,
-  output,
-  projectionRebuild,
-  projectionStatus,
-  projectionVerify,
-  UsageError,
-} from './replay-commands.js';
-import { reportStartFailure, runStart } from './start.js';
-import { runToken } from './token.js';
+
+// Each command loads its own code when it runs: `--help` and a mistyped command need only commander,
+// and `events export` never loads the HTTP server.
+const runStart = async () => (await import('./start.js')).runStart();
+const reportStartFailure = async (error: unknown) => (await import('./start.js')).reportStartFailure(error);
+const runToken = async (argv: string[]) => (await import('./token.js')).runToken(argv);
+const runInstance = async (argv: string[]) => (await import('./instance.js')).runInstance(argv);
+const replay = () => import('./replay-commands.js');
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -91,34 +86,34 @@ export const buildProgram = (exit: (code: number) => void): Command => {
     .option('--after <position>', 'only events after this position (commit/prepare, as in the export)')
     .option('--stream-prefix <prefix>', 'only streams starting with this (repeatable)', collect)
     .option('--out <file>', 'write to a file instead of stdout')
-    .action(async (o: { after?: string; streamPrefix?: string[]; out?: string }, cmd: Command) => exit(await eventsExport(o, json(cmd))));
+    .action(async (o: { after?: string; streamPrefix?: string[]; out?: string }, cmd: Command) => exit(await (await replay()).eventsExport(o, json(cmd))));
   events
     .command('import')
     .description('append exported events, keeping stream revisions and event ids; importing twice adds nothing')
     .option('--in <file>', 'read from a file instead of stdin')
-    .action(async (o: { in?: string }, cmd: Command) => exit(await eventsImport(o, json(cmd))));
+    .action(async (o: { in?: string }, cmd: Command) => exit(await (await replay()).eventsImport(o, json(cmd))));
   events
     .command('copy')
     .description('copy the whole history into another store, resumably, and compare counts and hashes of both sides')
     .requiredOption('--to <target>', 'postgres://… URL, esdb://… connection string, or a data directory (SQLite)')
     .option('--to-schema <schema>', 'the PostgreSQL schema of the target (default: DATABASE_SCHEMA)')
-    .action(async (o: { to: string; toSchema?: string }, cmd: Command) => exit(await eventsCopy(o, json(cmd))));
+    .action(async (o: { to: string; toSchema?: string }, cmd: Command) => exit(await (await replay()).eventsCopy(o, json(cmd))));
 
   const projection = program.command('projection').description('the SMTP read model: status, rebuild, verify');
   projection
     .command('status')
     .description("the read model's checkpoint, the events' head, and the lag in events and seconds")
-    .action(async (_o: unknown, cmd: Command) => exit(await projectionStatus(json(cmd))));
+    .action(async (_o: unknown, cmd: Command) => exit(await (await replay()).projectionStatus(json(cmd))));
   projection
     .command('rebuild')
     .description('rebuild into a shadow read model while the live one serves, then switch atomically; resumable')
     .addOption(new Option('--restart', 'throw away an interrupted rebuild and start from the first event'))
     .addOption(new Option('--batch-size <events>', 'most events per transaction into the shadow (default 2000)').argParser(positiveInt))
-    .action(async (o: { restart?: boolean; batchSize?: number }, cmd: Command) => exit(await projectionRebuild(o, json(cmd))));
+    .action(async (o: { restart?: boolean; batchSize?: number }, cmd: Command) => exit(await (await replay()).projectionRebuild(o, json(cmd))));
   projection
     .command('verify')
     .description('rebuild into a shadow and compare its canonical hash with the live read model; exit 1 naming the first differing rows')
-    .action(async (_o: unknown, cmd: Command) => exit(await projectionVerify(json(cmd))));
+    .action(async (_o: unknown, cmd: Command) => exit(await (await replay()).projectionVerify(json(cmd))));
 
   for (const cmd of [program, ...allCommands(program)]) cmd.exitOverride().addHelpText('after', cmd === program ? '' : '\nExit codes: 0 done, 1 failed or differs, 2 usage, 130 interrupted (resumable).');
   return program;
