@@ -21,18 +21,10 @@ import {
   type Principal,
   type ProjectionStore,
 } from './everything.js';
+import { SMTP_DEFAULTS } from '../../src/domain/testing.js';
 
-/** The request body of the API document's curl example. */
-export const seedRequest = Object.freeze({
-  senderAddress: 'noreply@m.zitadel.cloud',
-  senderName: 'ZITADEL',
-  tls: true,
-  host: 'smtp.postmarkapp.com:587',
-  user: '197f0117-529e-443d-bf6c-0292dd9a02b7',
-  password: 'this-is-my-password',
-  replyToAddress: 'replyto@m.zitadel.cloud',
-  description: 'provider description',
-});
+/** The request body of the API document's curl example (the testing kit's default request, one copy). */
+export const seedRequest = SMTP_DEFAULTS.request;
 
 export const testKeyRing = () => keyRingFrom('key-2026-11', { 'key-2026-11': Buffer.alloc(32, 7), 'key-2025-01': Buffer.alloc(32, 3) });
 
