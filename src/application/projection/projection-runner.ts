@@ -25,8 +25,6 @@ export interface ProjectionRunnerOptions<C = ReadModelChange> {
   readonly onApplied?: (position: GlobalPosition, entries: number) => void | Promise<void>;
 }
 
-const IDLE = Symbol('idle');
-
 /** The handler failed on an event: replaying it again would fail again, so the runner stops. */
 class HandlerFailed {
   constructor(readonly error: unknown) {}
@@ -204,26 +202,80 @@ export class ProjectionRunner<C = ReadModelChange> {
     const iterator = feed[Symbol.asyncIterator]();
     const maxBatch = this.options.maxBatchSize ?? 500;
     let batch: Positioned<C>[] = [];
-    const flush = async () => {
-      if (batch.length === 0) return;
-      const applying = batch;
-      batch = [];
-      await this.target.applyBatch(applying);
-      // The highest position in the batch: a feed may send a checkpoint that sorts just before an
-      // event it has already delivered (EventStoreDB's checkpoints carry prepare 0).
-      const top = applying.reduce((top, e) => (comparePositions(e.position, top) > 0 ? e.position : top), applying[0]!.position);
-      this.advance(top);
-      await this.options.onApplied?.(top, applying.length);
+    // The batch being applied, if any (it never rejects: a failure is kept in `failure`). A flush
+    // can start while the loop waits for the feed (see `arm`), so flushes chain on it, in order.
+    let inFlight: Promise<void> | undefined;
+    let failure: { error: unknown } | undefined;
+    const apply = async (entries: Positioned<C>[], previous: Promise<void> | undefined): Promise<void> => {
+      if (previous) await previous;
+      if (failure) return;
+      try {
+        await this.target.applyBatch(entries);
+        // The highest position in the batch: a feed may send a checkpoint that sorts just before an
+        // event it has already delivered (EventStoreDB's checkpoints carry prepare 0).
+        let top = entries[0]!.position;
+        for (let i = 1; i < entries.length; i++) if (comparePositions(entries[i]!.position, top) > 0) top = entries[i]!.position;
+        this.advance(top);
+        await this.options.onApplied?.(top, entries.length);
+      } catch (error) {
+        failure = { error };
+        // Wakes the loop if it is waiting for the feed, so that it fails and resubscribes.
+        own.abort();
+      }
+    };
+    const flush = async (): Promise<void> => {
+      if (batch.length > 0) {
+        const applying = apply(batch, inFlight);
+        batch = [];
+        inFlight = applying;
+        void applying.then(() => {
+          if (inFlight === applying) inFlight = undefined;
+        });
+      }
+      if (inFlight) await inFlight;
+      if (failure) throw failure.error;
+    };
+    // When the feed has nothing more ready, the batch is applied at once, by a check armed once per
+    // batch, not per event (a race per event cost more than the event). While catching up the check
+    // is the event loop's next turn, so that a store reading pages without I/O fills whole batches;
+    // while following live, it is a few microtasks without a new event, so that a command waiting
+    // for its own event does not wait for a turn of the event loop.
+    let live = false;
+    let immediateArmed = false;
+    let probing = false;
+    let quiet = 0;
+    const idleFlush = () => {
+      if (batch.length > 0 && !signal.aborted) void flush().catch(() => undefined);
+    };
+    const onImmediate = () => {
+      immediateArmed = false;
+      idleFlush();
+    };
+    const probe = () => {
+      if (batch.length === 0 || ++quiet >= LIVE_QUIET_MICROTASKS) {
+        probing = false;
+        idleFlush();
+      } else {
+        queueMicrotask(probe);
+      }
+    };
+    const arm = () => {
+      if (live) {
+        quiet = 0;
+        if (!probing) {
+          probing = true;
+          queueMicrotask(probe);
+        }
+      } else if (!immediateArmed) {
+        immediateArmed = true;
+        setImmediate(onImmediate);
+      }
     };
     try {
       while (!signal.aborted) {
-        const next = iterator.next();
-        let result = batch.length > 0 ? await Promise.race([next, this.idle()]) : await next;
-        if (result === IDLE) {
-          await flush();
-          result = await next;
-        }
+        const result = await iterator.next();
         if (signal.aborted) return true;
+        if (failure) throw failure.error;
         if (result.done) break;
         const item = result.value;
         if (item.kind === 'event') {
@@ -238,36 +290,38 @@ export class ProjectionRunner<C = ReadModelChange> {
           }
           batch.push({ changes, position: item.event.position });
           onEvent();
+          arm();
         } else if (item.kind === 'checkpoint') {
           batch.push({ changes: [], position: item.position });
+          arm();
         } else {
           await flush();
           this.settleCaughtUp();
+          live = true;
         }
         if (batch.length >= maxBatch) await flush();
       }
       if (signal.aborted) return true;
       await flush();
       return false;
+    } catch (error) {
+      // A flush that failed while the loop waited for the feed aborted the feed: report its error.
+      throw failure && !(error instanceof HandlerFailed) ? failure.error : error;
     } finally {
       signal.removeEventListener('abort', stop);
       own.abort();
       void iterator.return?.()?.catch(() => undefined);
+      // Stopping returns only once no batch is being applied any more.
+      if (inFlight) await inFlight;
     }
   }
-
-  private idlePromise: Promise<typeof IDLE> | undefined;
-
-  /** Resolves once the event loop has run everything that was ready: the feed has no more events at hand. */
-  private idle(): Promise<typeof IDLE> {
-    return (this.idlePromise ??= new Promise((resolve) =>
-      setImmediate(() => {
-        this.idlePromise = undefined;
-        resolve(IDLE);
-      }),
-    ));
-  }
 }
+
+/**
+ * Microtasks without a new event after which a live batch is applied: a feed with events at hand
+ * delivers the next one within two or three.
+ */
+const LIVE_QUIET_MICROTASKS = 8;
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
