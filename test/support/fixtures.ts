@@ -8,6 +8,8 @@ import {
   UpdateSmtpConfigUseCase,
   InMemoryEventStore,
   InMemoryProjectionStore,
+  PostgresEventStore,
+  PostgresProjectionStore,
   ProjectionRunner,
   RoleBasedPermissionChecker,
   SetUpInstanceUseCase,
@@ -74,6 +76,8 @@ export interface HarnessOptions {
   readonly ids?: IdGenerator;
   /** The store outlives the test (a real server): start ids at a random point so runs do not collide. */
   readonly shared?: boolean;
+  /** PostgreSQL only: project inline in the append's transaction (default true, as the server does). */
+  readonly inline?: boolean;
 }
 
 /** The use cases wired by hand on the given (default: in-memory) adapters, with a running projection. */
@@ -86,6 +90,10 @@ export const createHarness = (options: HarnessOptions = {}): Harness => {
   const permissions = new RoleBasedPermissionChecker();
   const runner = new ProjectionRunner(events, readModel, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX] });
   runner.start();
+  // PostgreSQL events and read model in one schema project inline, as the server's do (see openStores).
+  if (options.inline !== false && events instanceof PostgresEventStore && readModel instanceof PostgresProjectionStore && readModel.schemaName === events.schemaName) {
+    events.projectInline(readModel, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX], onProjected: (p) => runner.reached(p) });
+  }
   const setUpInstance = new SetUpInstanceUseCase({ events, clock, ids });
   const commandDeps = { events, projection: runner, clock, ids, encryptor, permissions };
   let instances = 0;

@@ -1,4 +1,4 @@
-import type { GlobalPosition } from '../ports/event-store.js';
+import { comparePositions, type GlobalPosition } from '../ports/event-store.js';
 import type { ProjectionStore } from '../ports/read-model.js';
 import { PositionWaiters } from './position-waiters.js';
 
@@ -12,6 +12,8 @@ export class CheckpointWatcher {
   private readonly waiters = new PositionWaiters();
   private polling = false;
   private wake: (() => void) | undefined;
+  /** The highest checkpoint this process knows the read model has reached. */
+  private known: GlobalPosition | undefined;
 
   constructor(
     private readonly readModel: Pick<ProjectionStore, 'checkpoint'>,
@@ -19,10 +21,20 @@ export class CheckpointWatcher {
   ) {}
 
   waitFor(position: GlobalPosition, timeoutMs: number): Promise<void> {
+    if (this.known && comparePositions(this.known, position) >= 0) return Promise.resolve();
     const waiting = this.waiters.add(position, timeoutMs);
     if (this.polling) this.notify();
     else void this.poll();
     return waiting;
+  }
+
+  /**
+   * The checkpoint is known to have reached `position` (an append of this process projected inline
+   * and moved it there in its own transaction): releases the waits up to it without a read.
+   */
+  reached(position: GlobalPosition): void {
+    if (!this.known || comparePositions(position, this.known) > 0) this.known = position;
+    this.waiters.releaseUpTo(position);
   }
 
   /** The checkpoint may have moved: read it now. */
@@ -40,7 +52,7 @@ export class CheckpointWatcher {
     for (;;) {
       try {
         const at = await this.readModel.checkpoint();
-        if (at) this.waiters.releaseUpTo(at);
+        if (at) this.reached(at);
       } catch {
         // The read model is unreachable for now; the waiters time out if it stays so.
       }

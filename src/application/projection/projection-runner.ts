@@ -45,6 +45,10 @@ class HandlerFailed {
 export class ProjectionRunner<C = ReadModelChange> {
   private failed: unknown;
   private processed: GlobalPosition | undefined;
+  /** Up to where the target is known to be written by an inline projection (see `reached`). */
+  private reachedElsewhere: GlobalPosition | undefined;
+  /** The log's head when the target was last reset: reports at or below it describe rows that are gone. */
+  private reachedFloor: GlobalPosition | undefined;
   private readonly waiters = new PositionWaiters();
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
@@ -109,6 +113,10 @@ export class ProjectionRunner<C = ReadModelChange> {
     await this.stop();
     await this.target.reset();
     this.processed = undefined;
+    // What was projected inline before the reset is gone with it: from now on only appends after
+    // the head as it is now count (a report of an earlier one may still be on its way).
+    this.reachedElsewhere = undefined;
+    this.reachedFloor = await this.events.headPosition();
     this.start();
     try {
       await this.waitForCaughtUp(timeoutMs);
@@ -120,7 +128,21 @@ export class ProjectionRunner<C = ReadModelChange> {
   /** Resolves once the projection has processed `position`; rejects with Unavailable after the timeout. */
   waitFor(position: GlobalPosition, timeoutMs: number): Promise<void> {
     if (this.processed && comparePositions(this.processed, position) >= 0) return Promise.resolve();
+    if (this.reachedElsewhere && comparePositions(this.reachedElsewhere, position) >= 0) return Promise.resolve();
     return this.waiters.add(position, timeoutMs);
+  }
+
+  /**
+   * The target is known to hold everything up to `position`, written by someone else: an inline
+   * projection in the append's own transaction. Releases the waits up to it, and the runner, when the
+   * feed brings those events, neither decides their changes nor hands them to the target again.
+   * Reports of appends from before the last {@link rebuild} are ignored (the reset took their rows).
+   */
+  reached(position: GlobalPosition): void {
+    if (this.reachedFloor && comparePositions(position, this.reachedFloor) <= 0) return;
+    if (this.reachedElsewhere && comparePositions(position, this.reachedElsewhere) <= 0) return;
+    this.reachedElsewhere = position;
+    this.waiters.releaseUpTo(position);
   }
 
   /**
@@ -210,11 +232,14 @@ export class ProjectionRunner<C = ReadModelChange> {
       if (previous) await previous;
       if (failure) return;
       try {
-        await this.target.applyBatch(entries);
         // The highest position in the batch: a feed may send a checkpoint that sorts just before an
         // event it has already delivered (EventStoreDB's checkpoints carry prepare 0).
         let top = entries[0]!.position;
         for (let i = 1; i < entries.length; i++) if (comparePositions(entries[i]!.position, top) > 0) top = entries[i]!.position;
+        // All written inline already: nothing for the target to do. (Entries the handler skipped for
+        // that reason carry no changes; in a batch that also holds newer ones, the target skips them
+        // by its checkpoint, which the inline projection moved past them.)
+        if (!this.reachedElsewhere || comparePositions(top, this.reachedElsewhere) > 0) await this.target.applyBatch(entries);
         this.advance(top);
         await this.options.onApplied?.(top, entries.length);
       } catch (error) {
@@ -281,7 +306,8 @@ export class ProjectionRunner<C = ReadModelChange> {
         if (item.kind === 'event') {
           let changes: readonly C[];
           try {
-            changes = this.options.handler(item.event);
+            const inline = this.reachedElsewhere && comparePositions(item.event.position, this.reachedElsewhere) <= 0;
+            changes = inline ? [] : this.options.handler(item.event);
           } catch (error) {
             if (!isDomainError(error)) throw error;
             // Keep what came before it: the checkpoint then names the last good event.

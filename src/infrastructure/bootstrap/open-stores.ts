@@ -5,6 +5,7 @@ import {
   catchUpReadModel,
   CheckpointWatcher,
   comparePositions,
+  projectEvent,
   type EventStore,
   type ProjectionLock,
   type ProjectionStore,
@@ -100,6 +101,11 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
       await listener.start();
       closers.push(() => listener.close());
       shared = { lock: new postgres.PgProjectionLock(pool.options, config.DATABASE_SCHEMA), watcher };
+      // A server's appends project inline when the read model stands at the log's head (the runner
+      // on the lock holder projects the rest), so its own POST answers without waiting for a runner.
+      if (role === 'server' && events instanceof postgres.PostgresEventStore) {
+        events.projectInline(sharedReadModel, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX], onProjected: (p) => watcher.reached(p) });
+      }
     } else {
       const sqlite = SqliteProjectionStore.open(dataDir);
       readModel = sqlite;

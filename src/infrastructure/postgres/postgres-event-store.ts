@@ -2,6 +2,8 @@ import type pg from 'pg';
 import {
   WrongExpectedRevisionError,
   type AppendResult,
+  type RecordedEvent,
+  type ReadModelChange,
   type EventStore,
   type ExpectedRevision,
   type GlobalPosition,
@@ -18,8 +20,20 @@ import { channelName, PgListener } from './live-feed.js';
 import { migratePostgres, schemaIdentifier } from './migrate.js';
 import { pgEventsSchema } from './migrations/0001-events.js';
 import { pgAppendBatch } from './migrations/0003-append-batch.js';
+import { pgInlineProjection } from './migrations/0005-inline-projection.js';
+import type { PostgresProjectionStore } from './postgres-projection-store.js';
 
-const pgEventMigrations = [pgEventsSchema, pgAppendBatch];
+const pgEventMigrations = [pgEventsSchema, pgAppendBatch, pgInlineProjection];
+
+/** What an inline projection needs: the read model it writes, and the projection's pure handler. */
+export interface InlineProjectionOptions {
+  /** The projection's handler, the same one its runner uses (it must not depend on the event's position, which is not known yet). */
+  readonly handler: (event: RecordedEvent) => readonly ReadModelChange[];
+  /** The runner's stream filter: events of other streams change nothing (the checkpoint still moves past them). */
+  readonly streamPrefixes?: readonly string[];
+  /** Told, after the commit, of every append whose events the read model already holds: it holds everything up to that position. */
+  readonly onProjected?: (position: GlobalPosition) => void;
+}
 
 interface AppendRequest {
   readonly streamId: string;
@@ -51,6 +65,7 @@ export class PostgresEventStore implements EventStore {
   private readonly appender: GroupCommit<AppendRequest, AppendResult>;
   private readonly listener: PgListener;
   private closed = false;
+  private inline: (InlineProjectionOptions & { readonly projection: string }) | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -79,6 +94,25 @@ export class PostgresEventStore implements EventStore {
     return store;
   }
 
+  /** The schema that holds the events. */
+  get schemaName(): string {
+    return this.schema;
+  }
+
+  /**
+   * Projects inline into `readModel` (which must live in this store's schema): an append that finds
+   * the read model at the log's head writes its own events' rows and moves the checkpoint in the same
+   * transaction, so a command can answer from the read model without waiting for the runner. The
+   * runner still follows the log: it catches up whatever could not go inline (after a start, a
+   * rebuild, another writer's append that did not project) and skips what did.
+   */
+  projectInline(readModel: PostgresProjectionStore, options: InlineProjectionOptions): void {
+    if (readModel.schemaName !== this.schema) {
+      throw new TypeError(`an inline projection must write a read model in the events' schema (${this.schema}), not in ${readModel.schemaName}`);
+    }
+    this.inline = { ...options, projection: readModel.projectionName };
+  }
+
   async readStream(streamId: string): Promise<ReadStreamResult> {
     const rows = await this.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${this.schema}.events WHERE stream_id = $1 ORDER BY revision`, [streamId]);
     const events = rows.map(toRecordedEvent);
@@ -92,28 +126,37 @@ export class PostgresEventStore implements EventStore {
 
   /** One statement, one round trip, one transaction for the whole batch (see `append_batch`). */
   private async commit(requests: readonly AppendRequest[], holdMs: number): Promise<Outcome<AppendResult>[]> {
+    const inline = this.inline;
     const payload = JSON.stringify(
       requests.map((r) => ({
         stream: r.streamId,
         expected: typeof r.expected === 'bigint' ? r.expected.toString() : r.expected,
         events: r.events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })),
+        ...(inline ? { changes: inlineChanges(inline, r) } : {}),
       })),
+      bigintsAsStrings,
     );
-    const rows = await this.query<{ r_status: string; r_next_revision: string | null; r_last_position: string | null }>(
-      `SELECT r_status, r_next_revision, r_last_position FROM ${this.schema}.append_batch($1, $2) ORDER BY r_index`,
-      [payload, Math.round(holdMs)],
+    const rows = await this.query<{ r_status: string; r_next_revision: string | null; r_last_position: string | null; r_projected: boolean }>(
+      `SELECT r_status, r_next_revision, r_last_position, r_projected FROM ${this.schema}.append_batch($1, $2, $3) ORDER BY r_index`,
+      [payload, Math.round(holdMs), inline?.projection ?? null],
     );
+    let projected: GlobalPosition | undefined;
     const outcomes = requests.map((r, i): Outcome<AppendResult> => {
       const row = rows[i]!;
       const current = row.r_next_revision === null ? undefined : BigInt(row.r_next_revision);
       if (row.r_status === 'ok') {
         const position = BigInt(row.r_last_position!);
+        if (row.r_projected) projected = { commit: position, prepare: position };
         return { ok: { nextExpectedRevision: current!, position: { commit: position, prepare: position } } };
       }
       if (row.r_status === 'conflict') return { error: new WrongExpectedRevisionError(r.streamId, r.expected, current) };
       return { error: new Error(`stream ${r.streamId}: an event id of this append is already used by another event`) };
     });
-    if (outcomes.some((o) => 'ok' in o)) this.follower.notify();
+    // Subscriptions are woken at once for new events, unless every one of them is in the read model
+    // already: then the runner has nothing to do, and the NOTIFY that append_batch sent wakes the rest.
+    if (rows.some((row) => row.r_status === 'ok' && !row.r_projected)) this.follower.notify();
+    // Before the appenders hear of their appends, so that a command waiting for its own position finds it reached.
+    if (projected) inline?.onProjected?.(projected);
     return outcomes;
   }
 
@@ -148,3 +191,27 @@ export class PostgresEventStore implements EventStore {
     }
   }
 }
+
+/** JSON for the database: bigints (revisions, sequences) as strings, which the SQL casts back. */
+const bigintsAsStrings = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
+
+/** Not known before the append; the handler must not use it (see InlineProjectionOptions). */
+const UNKNOWN_POSITION: GlobalPosition = Object.freeze({ commit: -1n, prepare: -1n });
+
+/**
+ * The read-model changes of one append's events, as the projection runner would decide them, or
+ * undefined when they cannot be decided before the append: 'any' leaves the revisions unknown, and a
+ * handler that refuses an event (a malformed payload) leaves it to the runner, which stops there.
+ */
+const inlineChanges = (inline: InlineProjectionOptions, r: AppendRequest): readonly ReadModelChange[] | undefined => {
+  if (r.expected === 'any') return undefined;
+  if (inline.streamPrefixes && !inline.streamPrefixes.some((p) => r.streamId.startsWith(p))) return [];
+  const first = r.expected === 'no_stream' ? 0n : r.expected + 1n;
+  try {
+    return r.events.flatMap((e, i) =>
+      inline.handler({ id: e.id, streamId: r.streamId, revision: first + BigInt(i), position: UNKNOWN_POSITION, type: e.type, data: e.data, metadata: e.metadata }),
+    );
+  } catch {
+    return undefined;
+  }
+};

@@ -114,6 +114,13 @@ export class PostgresProjectionStore implements ProjectionStore {
 
   async applyBatch(batch: readonly PositionedChanges[]): Promise<void> {
     if (batch.length === 0) return;
+    // Events an inline projection has already applied (see PostgresEventStore.projectInline): one
+    // read, no transaction. The checkpoint only moves forward (a reset aside, which a runner does
+    // only while stopped), so a batch at or below it has nothing left to do.
+    let top = batch[0]!.position;
+    for (const entry of batch) if (comparePositions(entry.position, top) > 0) top = entry.position;
+    const now = await this.checkpoint();
+    if (now && comparePositions(top, now) <= 0) return;
     await this.transaction(async (client) => {
       const { rows } = await client.query<{ c: string; p: string }>(
         `SELECT commit_position::text AS c, prepare_position::text AS p FROM ${this.s}.projection_checkpoints WHERE projection = $1 FOR UPDATE`,
@@ -259,9 +266,16 @@ export class PostgresProjectionStore implements ProjectionStore {
 
   async reset(): Promise<void> {
     await this.transaction(async (client) => {
+      // The checkpoint row first, as every writer locks it (an inline append too): no deadlock with one.
+      await client.query(`SELECT 1 FROM ${this.s}.projection_checkpoints WHERE projection = $1 FOR UPDATE`, [this.projection]);
       await client.query(`TRUNCATE ${this.s}.smtp_configs, ${this.s}.instance_domains, ${this.s}.instances`);
       await client.query(`UPDATE ${this.s}.projection_checkpoints SET commit_position = -1, prepare_position = -1 WHERE projection = $1`, [this.projection]);
     });
+  }
+
+  /** The name of the projection whose checkpoint this read model keeps. */
+  get projectionName(): string {
+    return this.projection;
   }
 
   /** The schema this read model lives in (quoted identifier). */

@@ -1,4 +1,5 @@
 import type { PgMigration } from '../migrate.js';
+import { pgApplyChanges } from './0004-apply-changes.js';
 
 /**
  * The read model, beside the events in the same schema (or alone, when the events are in
@@ -47,4 +48,4 @@ export const pgReadModelSchema: PgMigration = {
   `,
 };
 
-export const pgReadModelMigrations: readonly PgMigration[] = [pgReadModelSchema];
+export const pgReadModelMigrations: readonly PgMigration[] = [pgReadModelSchema, pgApplyChanges];
