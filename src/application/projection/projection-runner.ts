@@ -112,11 +112,12 @@ export class ProjectionRunner<C = ReadModelChange> {
     const wasRunning = this.running;
     await this.stop();
     await this.target.reset();
-    this.processed = undefined;
     // What was projected inline before the reset is gone with it: from now on only appends after
     // the head as it is now count (a report of an earlier one may still be on its way).
+    const floor = await this.events.headPosition();
+    this.processed = undefined;
     this.reachedElsewhere = undefined;
-    this.reachedFloor = await this.events.headPosition();
+    this.reachedFloor = floor;
     this.start();
     try {
       await this.waitForCaughtUp(timeoutMs);
