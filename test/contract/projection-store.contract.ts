@@ -42,6 +42,38 @@ const history: PositionedChanges[] = [
   { changes: [domain('i2', 'two.example.com', 2n)], position: at(7) },
 ];
 
+const patch = (instanceId: string, id: string, changes: SmtpConfigPatch, sequence: bigint): ReadModelChange => ({
+  kind: 'patchSmtpConfig',
+  instanceId,
+  id,
+  changes,
+  sequence,
+  changeDate: `2024-06-12T00:00:0${sequence % 10n}.000Z`,
+});
+const remove = (instanceId: string, id: string): ReadModelChange => ({ kind: 'removeSmtpConfig', instanceId, id });
+/** Every kind of change, with patches and removals, a re-add, and patches of missing rows. */
+const lifecycle: PositionedChanges[] = [
+  ...history,
+  { changes: [patch('i1', 'c1', { host: 'smtp.example.com:465', tls: false }, 5n)], position: at(8) },
+  { changes: [patch('i1', 'c1', { hasPassword: false }, 6n)], position: at(9) },
+  { changes: [config('i2', 'c2', { sequence: 3n })], position: at(10) },
+  { changes: [remove('i2', 'c2')], position: at(11) },
+  { changes: [config('i2', 'c3', { sequence: 5n, senderName: 'again' })], position: at(12) },
+  { changes: [patch('i2', 'c3', { description: 'changed' }, 6n)], position: at(13) },
+  { changes: [patch('i2', 'c2', { description: 'after removal' }, 7n), patch('i9', 'c9', { user: 'ghost' }, 2n)], position: at(14) },
+];
+
+
+/** An instance added again (a replayed or repaired stream): it keeps its domains and takes the new ones after them. */
+const instanceAgain: PositionedChanges[] = [
+  ...history,
+  { changes: [instance('i1', 5n), domain('i1', 'new.example.com', 6n), domain('i1', 'one.example.com', 7n), domain('i1', 'new.example.com', 8n)], position: at(8) },
+  { changes: [instance('i3'), domain('i3', 'two.example.com', 2n), domain('i3', 'three.example.com', 3n)], position: at(9) },
+];
+
+/** The histories of this contract, for stores that apply changes another way too (PostgreSQL's inline projection). */
+export const contractHistories: Readonly<Record<string, readonly PositionedChanges[]>> = { history, lifecycle, instanceAgain };
+
 /** The read model port's contract: every store answers like the in-memory one. */
 export const projectionStoreContract = (adapter: ProjectionStoreAdapter): void => {
   describe(`projection store contract: ${adapter.name}`, () => {
@@ -103,6 +135,18 @@ export const projectionStoreContract = (adapter: ProjectionStoreAdapter): void =
       expect(await store.instanceById('nobody')).toBeUndefined();
     });
 
+    it('keeps the domains of an instance added again and appends the new ones, once each, in order', async () => {
+      const reference = new InMemoryProjectionStore();
+      await reference.applyBatch(instanceAgain);
+      await store.applyBatch(instanceAgain);
+      expect(await store.snapshot()).toEqual(await reference.snapshot());
+      expect((await store.instanceById('i1'))!.domains).toEqual(['one.example.com', 'login.one.example.com', 'new.example.com']);
+      expect((await store.instanceByDomain('two.example.com'))!.id).toBe('i3');
+      await store.reset();
+      for (const entry of instanceAgain) await store.apply(entry.changes, entry.position);
+      expect(await store.snapshot()).toEqual(await reference.snapshot());
+    });
+
     it('moves the checkpoint alone for ignored events, and only forward', async () => {
       await store.saveCheckpoint(at(3));
       await store.saveCheckpoint(at(2));
@@ -118,26 +162,6 @@ export const projectionStoreContract = (adapter: ProjectionStoreAdapter): void =
       expect([await store.instanceById('a'), await store.instanceById('b'), await store.instanceById('c')].map((v) => v?.id)).toEqual(['a', undefined, 'c']);
       expect(await store.checkpoint()).toEqual({ commit: 10n, prepare: 6n });
     });
-
-    const patch = (instanceId: string, id: string, changes: SmtpConfigPatch, sequence: bigint): ReadModelChange => ({
-      kind: 'patchSmtpConfig',
-      instanceId,
-      id,
-      changes,
-      sequence,
-      changeDate: `2024-06-12T00:00:0${sequence % 10n}.000Z`,
-    });
-    const remove = (instanceId: string, id: string): ReadModelChange => ({ kind: 'removeSmtpConfig', instanceId, id });
-    const lifecycle: PositionedChanges[] = [
-      ...history,
-      { changes: [patch('i1', 'c1', { host: 'smtp.example.com:465', tls: false }, 5n)], position: at(8) },
-      { changes: [patch('i1', 'c1', { hasPassword: false }, 6n)], position: at(9) },
-      { changes: [config('i2', 'c2', { sequence: 3n })], position: at(10) },
-      { changes: [remove('i2', 'c2')], position: at(11) },
-      { changes: [config('i2', 'c3', { sequence: 5n, senderName: 'again' })], position: at(12) },
-      { changes: [patch('i2', 'c3', { description: 'changed' }, 6n)], position: at(13) },
-      { changes: [patch('i2', 'c2', { description: 'after removal' }, 7n), patch('i9', 'c9', { user: 'ghost' }, 2n)], position: at(14) },
-    ];
 
     it('patches a configuration row: the changed fields, its sequence and change date, nothing else', async () => {
       await store.applyBatch(lifecycle.slice(0, 9));

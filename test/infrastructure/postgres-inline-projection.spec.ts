@@ -7,6 +7,7 @@ import {
   type EventMetadata,
 } from '../support/everything.js';
 import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
+import { contractHistories } from '../contract/projection-store.contract.js';
 import { createHarness, owner, seedRequest, SequentialIds, type Harness } from '../support/fixtures.js';
 
 /**
@@ -54,6 +55,19 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL inline projection'
     await h.updateSmtpConfig.execute({ principal, instanceId, id: added.id, body: { ...seedRequest, host: 'smtp.example.com:465', senderName: 'Changed' } });
     return added;
   };
+
+  it.each(Object.entries(contractHistories))('applies the %s history in SQL exactly as the set-based writer and the in-memory store do', async (_name, changes) => {
+    const db = await freshPostgresSchema(2);
+    cleanup.push(() => db.drop());
+    const readModel = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
+    const json = (value: unknown) => JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    // One call per event, as an append batch makes them; the checkpoint as the append moves it.
+    for (const entry of changes) await db.pool.query(`SELECT ${db.schema}.apply_read_model_changes($1)`, [json(entry.changes)]);
+    await readModel.saveCheckpoint(changes.at(-1)!.position);
+    const reference = new InMemoryProjectionStore();
+    await reference.applyBatch(changes);
+    expect(await readModel.snapshot()).toEqual(await reference.snapshot());
+  });
 
   it('writes the rows in the append itself: with the runner stopped, every command still reads its own write', { timeout: 60_000 }, async () => {
     const { h, events, readModel } = await open();

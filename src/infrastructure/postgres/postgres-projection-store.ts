@@ -157,27 +157,48 @@ export class PostgresProjectionStore implements ProjectionStore {
       else if (c.kind === 'addInstanceDomain') domainAdds.push(c);
       else configChanges.push(c);
     }
-    // The domains each instance has now: from the upsert of this batch's instances, else read.
-    const current = new Map<string, { domains: string[]; sequence: bigint }>();
+    // Instances this batch adds are written with the domains it adds to them, in one statement (a
+    // row that exists already keeps its domains, and gets the new ones after them, in order). Domains
+    // added to instances from earlier batches are read, merged and written back.
+    const fresh = new Map<string, { domains: string[]; sequence: bigint }>();
+    for (const [id, instance] of instances) fresh.set(id, { domains: [], sequence: instance.sequence });
+    const lookup = new Map<string, string>();
+    const laterAdds: typeof domainAdds = [];
+    for (const add of domainAdds) {
+      const instance = fresh.get(add.instanceId);
+      if (!instance) {
+        laterAdds.push(add);
+        continue;
+      }
+      if (!instance.domains.includes(add.domain)) instance.domains.push(add.domain);
+      instance.sequence = add.sequence;
+      lookup.set(add.domain, add.instanceId);
+    }
     if (instances.size > 0) {
       const list = [...instances.values()];
-      const { rows } = await client.query<{ id: string; domains: string[] }>(
-        `INSERT INTO ${this.s}.instances (id, name, sequence, creation_date)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, sequence = excluded.sequence, creation_date = excluded.creation_date
-         RETURNING id, domains`,
-        [list.map((i) => i.id), list.map((i) => i.name), list.map((i) => i.sequence.toString()), list.map((i) => i.creationDate)],
+      await client.query(
+        `INSERT INTO ${this.s}.instances AS i (id, name, domains, sequence, creation_date)
+         SELECT u.id, u.name, u.domains::jsonb, u.sequence, u.creation_date
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) AS u(id, name, domains, sequence, creation_date)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, sequence = excluded.sequence, creation_date = excluded.creation_date,
+           domains = i.domains || coalesce((SELECT jsonb_agg(d.v ORDER BY d.k) FROM jsonb_array_elements(excluded.domains) WITH ORDINALITY AS d(v, k)
+                                            WHERE NOT i.domains @> jsonb_build_array(d.v)), '[]'::jsonb)`,
+        [
+          list.map((i) => i.id),
+          list.map((i) => i.name),
+          list.map((i) => JSON.stringify(fresh.get(i.id)!.domains)),
+          list.map((i) => fresh.get(i.id)!.sequence.toString()),
+          list.map((i) => i.creationDate),
+        ],
       );
-      for (const r of rows) current.set(r.id, { domains: r.domains, sequence: 0n });
     }
-    if (domainAdds.length > 0) {
-      const unknown = [...new Set(domainAdds.map((d) => d.instanceId))].filter((id) => !current.has(id));
-      if (unknown.length > 0) {
-        const { rows } = await client.query<{ id: string; domains: string[] }>(`SELECT id, domains FROM ${this.s}.instances WHERE id = ANY($1::text[])`, [unknown]);
-        for (const r of rows) current.set(r.id, { domains: r.domains, sequence: 0n });
-      }
-      const lookup = new Map<string, string>();
-      for (const add of domainAdds) {
+    if (laterAdds.length > 0) {
+      const current = new Map<string, { domains: string[]; sequence: bigint }>();
+      const { rows } = await client.query<{ id: string; domains: string[] }>(`SELECT id, domains FROM ${this.s}.instances WHERE id = ANY($1::text[])`, [
+        [...new Set(laterAdds.map((d) => d.instanceId))],
+      ]);
+      for (const r of rows) current.set(r.id, { domains: r.domains, sequence: 0n });
+      for (const add of laterAdds) {
         const instance = current.get(add.instanceId);
         if (!instance) continue; // as in every store: a domain of an unknown instance changes nothing
         if (!instance.domains.includes(add.domain)) instance.domains = [...instance.domains, add.domain];
@@ -191,12 +212,14 @@ export class PostgresProjectionStore implements ProjectionStore {
            FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(id, domains, sequence) WHERE i.id = u.id`,
           [changed.map(([id]) => id), changed.map(([, v]) => JSON.stringify(v.domains)), changed.map(([, v]) => v.sequence.toString())],
         );
-        await client.query(
-          `INSERT INTO ${this.s}.instance_domains (domain, instance_id) SELECT * FROM unnest($1::text[], $2::text[])
-           ON CONFLICT (domain) DO UPDATE SET instance_id = excluded.instance_id`,
-          [[...lookup.keys()], [...lookup.values()]],
-        );
       }
+    }
+    if (lookup.size > 0) {
+      await client.query(
+        `INSERT INTO ${this.s}.instance_domains (domain, instance_id) SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (domain) DO UPDATE SET instance_id = excluded.instance_id`,
+        [[...lookup.keys()], [...lookup.values()]],
+      );
     }
     if (configChanges.length === 0) return;
     // The configurations' changes are folded in order in memory (a patch needs the row as it is, so
