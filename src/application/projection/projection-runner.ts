@@ -261,6 +261,20 @@ export class ProjectionRunner<C = ReadModelChange> {
       if (inFlight) await inFlight;
       if (failure) throw failure.error;
     };
+    // A full batch while catching up: it is applied while the feed reads and decides the next one,
+    // and the loop waits only for the batch before it (so at most two are held, and they are
+    // applied in order). Reading the log and writing the read model then overlap.
+    const flushFull = async (): Promise<void> => {
+      const previous = inFlight;
+      const applying = apply(batch, previous);
+      batch = [];
+      inFlight = applying;
+      void applying.then(() => {
+        if (inFlight === applying) inFlight = undefined;
+      });
+      if (previous) await previous;
+      if (failure) throw failure.error;
+    };
     // When the feed has nothing more ready, the batch is applied at once, by a check armed once per
     // batch, not per event (a race per event cost more than the event). While catching up the check
     // is the event loop's next turn, so that a store reading pages without I/O fills whole batches;
@@ -326,7 +340,7 @@ export class ProjectionRunner<C = ReadModelChange> {
           this.settleCaughtUp();
           live = true;
         }
-        if (batch.length >= maxBatch) await flush();
+        if (batch.length >= maxBatch) await flushFull();
       }
       if (signal.aborted) return true;
       await flush();
