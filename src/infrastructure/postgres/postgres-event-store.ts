@@ -16,6 +16,7 @@ import { EVENT_COLUMNS, toLogEntry, toRecordedEvent, type EventRow } from '../sq
 import { GroupCommit, type Outcome } from '../sql/group-commit.js';
 import { LogFollower } from '../sql/log-follower.js';
 import { pgStoreError } from './errors.js';
+import { ReadBatcher } from './read-batcher.js';
 import { channelName, PgListener } from './live-feed.js';
 import { migratePostgres, schemaIdentifier } from './migrate.js';
 import { pgEventsSchema } from './migrations/0001-events.js';
@@ -64,6 +65,7 @@ export class PostgresEventStore implements EventStore {
   private readonly follower: LogFollower;
   private readonly appender: GroupCommit<AppendRequest, AppendResult>;
   private readonly listener: PgListener;
+  private readonly streamReads = new ReadBatcher<string, ReadStreamResult>((ids) => this.readStreams(ids));
   private closed = false;
   private inline: (InlineProjectionOptions & { readonly projection: string }) | undefined;
 
@@ -113,10 +115,30 @@ export class PostgresEventStore implements EventStore {
     this.inline = { ...options, projection: readModel.projectionName };
   }
 
-  async readStream(streamId: string): Promise<ReadStreamResult> {
-    const rows = await this.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${this.schema}.events WHERE stream_id = $1 ORDER BY revision`, [streamId]);
-    const events = rows.map(toRecordedEvent);
-    return { currentRevision: events.at(-1)?.revision, events };
+  readStream(streamId: string): Promise<ReadStreamResult> {
+    if (this.closed) return Promise.reject(new Error('the event store is closed'));
+    return this.streamReads.get(streamId);
+  }
+
+  /** The streams read together, in one query (see ReadBatcher). */
+  private async readStreams(streamIds: readonly string[]): Promise<ReadStreamResult[]> {
+    const rows =
+      streamIds.length === 1
+        ? await this.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${this.schema}.events WHERE stream_id = $1 ORDER BY revision`, [streamIds[0]])
+        : await this.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM ${this.schema}.events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, revision`, [
+            [...new Set(streamIds)],
+          ]);
+    const byStream = new Map<string, RecordedEvent[]>();
+    for (const row of rows) {
+      const event = toRecordedEvent(row);
+      const list = byStream.get(event.streamId);
+      if (list) list.push(event);
+      else byStream.set(event.streamId, [event]);
+    }
+    return streamIds.map((id) => {
+      const events = byStream.get(id) ?? [];
+      return { currentRevision: events.at(-1)?.revision, events };
+    });
   }
 
   appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {

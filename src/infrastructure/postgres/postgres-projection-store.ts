@@ -11,6 +11,7 @@ import {
   type SmtpConfigView,
 } from '../../application/index.js';
 import { pgStoreError } from './errors.js';
+import { ReadBatcher } from './read-batcher.js';
 import { channelName } from './live-feed.js';
 import { migratePostgres, schemaIdentifier } from './migrate.js';
 import { pgReadModelMigrations } from './migrations/0002-read-model.js';
@@ -72,6 +73,7 @@ const SMTP_COLUMNS =
  */
 export class PostgresProjectionStore implements ProjectionStore {
   private readonly s: string;
+  private readonly configReads = new ReadBatcher<readonly [string, string], SmtpConfigView | undefined>((keys) => this.smtpConfigsById(keys));
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -332,9 +334,25 @@ export class PostgresProjectionStore implements ProjectionStore {
     });
   }
 
-  async smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
-    const rows = await this.query<SmtpConfigRow>(`SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs WHERE instance_id = $1 AND id = $2`, [instanceId, id]);
-    return rows[0] && toSmtpConfig(rows[0]);
+  smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
+    return this.configReads.get([instanceId, id]);
+  }
+
+  /** The configurations asked for together, in one query (see ReadBatcher). */
+  private async smtpConfigsById(keys: readonly (readonly [string, string])[]): Promise<(SmtpConfigView | undefined)[]> {
+    if (keys.length === 1) {
+      const rows = await this.query<SmtpConfigRow>(`SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs WHERE instance_id = $1 AND id = $2`, [...keys[0]!]);
+      return [rows[0] && toSmtpConfig(rows[0])];
+    }
+    const rows = await this.query<SmtpConfigRow>(
+      `SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs WHERE (instance_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [keys.map((k) => k[0]), keys.map((k) => k[1])],
+    );
+    const found = new Map(rows.map((r) => [JSON.stringify([r.instance_id, r.id]), r]));
+    return keys.map((k) => {
+      const row = found.get(JSON.stringify(k));
+      return row && toSmtpConfig(row);
+    });
   }
 
   async smtpConfigOfInstance(instanceId: string): Promise<SmtpConfigView | undefined> {
