@@ -73,6 +73,19 @@ export const eventStoreContract = (adapter: StoreAdapter): void => {
       expect(read.events[1]!.position).toEqual(result.position);
     });
 
+    it('answers reads of several streams at once each with its own events, a missing one and a repeated one included', async () => {
+      const streams = [1, 2, 3].map((i) => `${stream}-${i}`);
+      await Promise.all(streams.map((s, i) => t.store.appendToStream(s, Array.from({ length: i + 1 }, (_, k) => event('test.n', { s: i, k })), 'no_stream')));
+      const reads = await Promise.all([...streams, `${stream}-missing`, streams[1]!].map((s) => t.store.readStream(s)));
+      expect(reads.map((r) => [r.currentRevision, r.events.map((e) => [e.streamId, e.revision, e.data])])).toEqual([
+        [0n, [[streams[0], 0n, { s: 0, k: 0 }]]],
+        [1n, [[streams[1], 0n, { s: 1, k: 0 }], [streams[1], 1n, { s: 1, k: 1 }]]],
+        [2n, [[streams[2], 0n, { s: 2, k: 0 }], [streams[2], 1n, { s: 2, k: 1 }], [streams[2], 2n, { s: 2, k: 2 }]]],
+        [undefined, []],
+        [1n, [[streams[1], 0n, { s: 1, k: 0 }], [streams[1], 1n, { s: 1, k: 1 }]]],
+      ]);
+    });
+
     it('rejects an append whose expected revision does not hold, and writes nothing', async () => {
       await t.store.appendToStream(stream, [event()], 'no_stream');
       await expect(t.store.appendToStream(stream, [event()], 'no_stream')).rejects.toBeInstanceOf(WrongExpectedRevisionError);
