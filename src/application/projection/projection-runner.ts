@@ -249,22 +249,8 @@ export class ProjectionRunner<C = ReadModelChange> {
         own.abort();
       }
     };
-    const flush = async (): Promise<void> => {
-      if (batch.length > 0) {
-        const applying = apply(batch, inFlight);
-        batch = [];
-        inFlight = applying;
-        void applying.then(() => {
-          if (inFlight === applying) inFlight = undefined;
-        });
-      }
-      if (inFlight) await inFlight;
-      if (failure) throw failure.error;
-    };
-    // A full batch while catching up: it is applied while the feed reads and decides the next one,
-    // and the loop waits only for the batch before it (so at most two are held, and they are
-    // applied in order). Reading the log and writing the read model then overlap.
-    const flushFull = async (): Promise<void> => {
+    /** Starts applying the batch after the one in flight; returns the one it follows. */
+    const startApply = (): Promise<void> | undefined => {
       const previous = inFlight;
       const applying = apply(batch, previous);
       batch = [];
@@ -272,6 +258,18 @@ export class ProjectionRunner<C = ReadModelChange> {
       void applying.then(() => {
         if (inFlight === applying) inFlight = undefined;
       });
+      return previous;
+    };
+    const flush = async (): Promise<void> => {
+      if (batch.length > 0) startApply();
+      if (inFlight) await inFlight;
+      if (failure) throw failure.error;
+    };
+    // A full batch while catching up: it is applied while the feed reads and decides the next one,
+    // and the loop waits only for the batch before it (so at most two are held, and they are
+    // applied in order). Reading the log and writing the read model then overlap.
+    const flushFull = async (): Promise<void> => {
+      const previous = startApply();
       if (previous) await previous;
       if (failure) throw failure.error;
     };
