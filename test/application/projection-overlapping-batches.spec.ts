@@ -75,6 +75,25 @@ describe('projection runner: full catch-up batches overlapping the feed', () => 
     }
   });
 
+  it('applies everything before an event the handler refuses, and nothing after it, though batches overlap', async () => {
+    for (let round = 0; round < 10; round++) {
+      const events = new InMemoryEventStore();
+      const bad = 10 + round;
+      for (let i = 0; i < 40; i++) {
+        const event = instanceAdded();
+        await events.appendToStream(`instance-r${round}-${i}`, [i === bad ? { ...event, data: { name: 7 } } : event], 'no_stream');
+      }
+      const target = new Slow();
+      const runner = new ProjectionRunner(events, target, { handler: projectEvent, streamPrefixes: ['instance-'], maxBatchSize: 3, initialBackoffMs: 1 });
+      runner.start();
+      await expect(runner.waitForCaughtUp(5_000)).rejects.toMatchObject({ id: 'EVENT-DEC-7m3q' });
+      await runner.stop();
+      expect(target.overlapped).toBe(false);
+      expect(target.applied).toEqual(Array.from({ length: bad }, (_, i) => BigInt(i)));
+      expect((await target.checkpoint())?.commit).toBe(BigInt(bad - 1));
+    }
+  });
+
   it('returns from stop() only once no batch is being applied, and applies none after it', async () => {
     for (let round = 0; round < 20; round++) {
       const events = await seeded(60);
