@@ -135,6 +135,21 @@ export const projectionStoreContract = (adapter: ProjectionStoreAdapter): void =
       expect(await store.instanceById('nobody')).toBeUndefined();
     });
 
+    it('points a domain to the instance that added it last, when that one is new in the batch and the earlier one is not', async () => {
+      await store.applyBatch(history);
+      // i1 comes from an earlier batch; i4 is set up in this one, after i1 added the same domain.
+      const moved: PositionedChanges[] = [
+        { changes: [domain('i1', 'moved.example.com', 4n)], position: at(8) },
+        { changes: [instance('i4'), domain('i4', 'moved.example.com', 2n)], position: at(9) },
+      ];
+      await store.applyBatch(moved);
+      expect((await store.instanceByDomain('moved.example.com'))?.id).toBe('i4');
+      const reference = new InMemoryProjectionStore();
+      await reference.applyBatch(history);
+      await reference.applyBatch(moved);
+      expect(await store.snapshot()).toEqual(await reference.snapshot());
+    });
+
     it('keeps the domains of an instance added again and appends the new ones, once each, in order', async () => {
       const reference = new InMemoryProjectionStore();
       await reference.applyBatch(instanceAgain);

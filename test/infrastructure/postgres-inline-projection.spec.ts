@@ -2,8 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   catchUpReadModel,
   InMemoryProjectionStore,
+  INSTANCE_STREAM_PREFIX,
   PostgresEventStore,
   PostgresProjectionStore,
+  projectEvent,
   type EventMetadata,
 } from '../support/everything.js';
 import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
@@ -136,6 +138,28 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL inline projection'
     const after = await h.newInstance('after');
     expect(await readModel.instanceById(after)).toBeDefined();
     expect((await readModel.instanceByDomain('during.example.com'))?.name).toBe('during');
+  });
+
+  it('answers a committed append as committed even when the listener told of it throws', { timeout: 60_000 }, async () => {
+    const db = await freshPostgresSchema(2);
+    cleanup.push(() => db.drop());
+    const events = await PostgresEventStore.open(db.pool, { schema: db.schema });
+    cleanup.push(() => events.close());
+    const readModel = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
+    let told = 0;
+    events.projectInline(readModel, {
+      handler: projectEvent,
+      streamPrefixes: [INSTANCE_STREAM_PREFIX],
+      onProjected: () => {
+        told++;
+        throw new Error('a listener that fails');
+      },
+    });
+    const metadata: EventMetadata = { instanceId: 'loud', editorUserId: 'u', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'c', causationId: 'c', schemaVersion: 1 };
+    const appended = await events.appendToStream('instance-loud', [{ id: '00000000-0000-4000-8000-00000000cccc', type: 'instance.added', data: { name: 'loud' }, metadata }], 'no_stream');
+    expect(told).toBe(1);
+    expect(await readModel.checkpoint()).toEqual(appended.position);
+    expect(await readModel.instanceById('loud')).toMatchObject({ name: 'loud' });
   });
 
   it('does not go inline past an event the projection refuses; the runner stops there, naming it', { timeout: 60_000 }, async () => {

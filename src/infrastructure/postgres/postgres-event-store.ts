@@ -178,7 +178,14 @@ export class PostgresEventStore implements EventStore {
     // already: then the runner has nothing to do, and the NOTIFY that append_batch sent wakes the rest.
     if (rows.some((row) => row.r_status === 'ok' && !row.r_projected)) this.follower.notify();
     // Before the appenders hear of their appends, so that a command waiting for its own position finds it reached.
-    if (projected) inline?.onProjected?.(projected);
+    if (projected) {
+      try {
+        inline?.onProjected?.(projected);
+      } catch {
+        // The appends are committed: a failing listener must not answer them as failed (a client would
+        // retry a write that is in). Whoever waits for them reads the checkpoint instead.
+      }
+    }
     return outcomes;
   }
 

@@ -164,7 +164,8 @@ export class PostgresProjectionStore implements ProjectionStore {
     // added to instances from earlier batches are read, merged and written back.
     const fresh = new Map<string, { domains: string[]; sequence: bigint }>();
     for (const [id, instance] of instances) fresh.set(id, { domains: [], sequence: instance.sequence });
-    const lookup = new Map<string, string>();
+    // The instances that hold each domain added: decided below, once it is known which instances exist.
+    const existing = new Set<string>(fresh.keys());
     const laterAdds: typeof domainAdds = [];
     for (const add of domainAdds) {
       const instance = fresh.get(add.instanceId);
@@ -174,7 +175,6 @@ export class PostgresProjectionStore implements ProjectionStore {
       }
       if (!instance.domains.includes(add.domain)) instance.domains.push(add.domain);
       instance.sequence = add.sequence;
-      lookup.set(add.domain, add.instanceId);
     }
     if (instances.size > 0) {
       const list = [...instances.values()];
@@ -199,13 +199,15 @@ export class PostgresProjectionStore implements ProjectionStore {
       const { rows } = await client.query<{ id: string; domains: string[] }>(`SELECT id, domains FROM ${this.s}.instances WHERE id = ANY($1::text[])`, [
         [...new Set(laterAdds.map((d) => d.instanceId))],
       ]);
-      for (const r of rows) current.set(r.id, { domains: r.domains, sequence: 0n });
+      for (const r of rows) {
+        current.set(r.id, { domains: r.domains, sequence: 0n });
+        existing.add(r.id);
+      }
       for (const add of laterAdds) {
         const instance = current.get(add.instanceId);
         if (!instance) continue; // as in every store: a domain of an unknown instance changes nothing
         if (!instance.domains.includes(add.domain)) instance.domains = [...instance.domains, add.domain];
         instance.sequence = add.sequence;
-        lookup.set(add.domain, add.instanceId);
       }
       const changed = [...current.entries()].filter(([, v]) => v.sequence !== 0n);
       if (changed.length > 0) {
@@ -216,6 +218,10 @@ export class PostgresProjectionStore implements ProjectionStore {
         );
       }
     }
+    // In the batch's order, whichever phase wrote the instance: the last instance to add a domain
+    // holds it (an earlier instance's add that came before a new instance's must not win).
+    const lookup = new Map<string, string>();
+    for (const add of domainAdds) if (existing.has(add.instanceId)) lookup.set(add.domain, add.instanceId);
     if (lookup.size > 0) {
       await client.query(
         `INSERT INTO ${this.s}.instance_domains (domain, instance_id) SELECT * FROM unnest($1::text[], $2::text[])
