@@ -71,6 +71,23 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL inline projection'
     expect(await readModel.snapshot()).toEqual(await reference.snapshot());
   });
 
+  it('refuses a NUL in a text field as invalid input, leaving no event, while the adds beside it succeed', { timeout: 60_000 }, async () => {
+    const { h, events } = await open();
+    const instances = await Promise.all([1, 2, 3].map((i) => h.newInstance(`nul${i}`)));
+    const head = await events.headPosition();
+    const results = await Promise.allSettled(
+      instances.map((instanceId, i) =>
+        h.addSmtpConfig.execute({ principal: owner(instanceId), instanceId, body: i === 1 ? { ...seedRequest, senderName: 'a\u0000b' } : seedRequest }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ kind: 'InvalidArgument' });
+    expect(String((results[1] as PromiseRejectedResult).reason.message)).toContain('senderName');
+    const after = await events.headPosition();
+    expect(after!.commit - head!.commit).toBe(2n);
+    expect((await events.readStream(`instance-${instances[1]}`)).events).toHaveLength(2);
+  });
+
   it('writes the rows in the append itself: with the runner stopped, every command still reads its own write', { timeout: 60_000 }, async () => {
     const { h, events, readModel } = await open();
     await h.runner.stop();

@@ -124,5 +124,11 @@ export const validationTable: Row[] = [
   ['user with a lone surrogate', { user: '\uDFFFuser' }, 'user'],
   ['description with a lone surrogate', { description: 'x\uD800' }, 'description'],
   ['password with a paired surrogate (an emoji)', { password: 'p😀' }, undefined],
+  // every string: no NUL (no SMTP field carries it, PostgreSQL's text cannot hold it)
+  ['senderName with a NUL', { senderName: 'ZITA\u0000DEL' }, 'senderName'],
+  ['description with a NUL', { description: '\u0000' }, 'description'],
+  ['user with a NUL', { user: 'user\u0000' }, 'user'],
+  ['password with a NUL (AUTH PLAIN separates with it)', { password: 'pass\u0000word' }, 'password'],
+  ['description with other control characters', { description: 'tab\tand\u0001' }, undefined],
 ];
 

@@ -44,6 +44,12 @@ const boundedText = (field: keyof typeof SMTP_LIMITS) => {
         ctx.addIssue({ code: 'custom', message: 'must be well-formed Unicode (it has a lone UTF-16 surrogate)', abort: true });
         return;
       }
+      // No SMTP field can carry it (AUTH PLAIN even uses it as its separator), and PostgreSQL's
+      // text cannot hold it: refuse it here rather than fail in a store.
+      if (value.includes('\u0000')) {
+        ctx.addIssue({ code: 'custom', message: 'must not contain the NUL character (U+0000)', abort: true });
+        return;
+      }
       const len = codePointLength(value);
       if (len < min) ctx.addIssue('must not be empty');
       else if (len > max) ctx.addIssue(`must be at most ${max} characters (got ${len})`);
