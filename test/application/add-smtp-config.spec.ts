@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DomainError, instanceStreamId, type RecordedEvent } from '../../src/index.js';
-import { storeAdapters, type StoreUnderTest } from '../support/adapters.js';
+import { applicationAdapters, type StoreUnderTest } from '../support/adapters.js';
 import { createHarness, owner, seedRequest, type Harness } from '../support/fixtures.js';
 
 const RFC3339_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -15,7 +15,7 @@ const errorOf = async (promise: Promise<unknown>): Promise<DomainError> => {
   throw new Error('expected the promise to reject with a DomainError');
 };
 
-describe.each(storeAdapters)('AddSmtpConfig use case on the $name store', (adapter) => {
+describe.each(applicationAdapters)('AddSmtpConfig use case on the $name store', (adapter) => {
   let h: Harness;
   let store: StoreUnderTest;
   let instanceId: string;
@@ -23,7 +23,7 @@ describe.each(storeAdapters)('AddSmtpConfig use case on the $name store', (adapt
 
   beforeEach(async () => {
     store = await adapter.create();
-    h = createHarness({ events: store.store, ...(store.readModel ? { readModel: store.readModel } : {}), shared: store.shared ?? false });
+    h = createHarness({ events: store.store, ...(store.readModel ? { readModel: store.readModel } : {}), shared: store.shared ?? false, inline: store.inline ?? true });
     instanceId = await h.newInstance('acme');
     h.clock.advance(1234);
   });

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DomainError, InMemoryProjectionStore, instanceStreamId, catchUpReadModel, type RecordedEvent } from '../support/everything.js';
-import { storeAdapters, type StoreUnderTest } from '../support/adapters.js';
+import { applicationAdapters, type StoreUnderTest } from '../support/adapters.js';
 import { createHarness, owner, seedRequest, type Harness } from '../support/fixtures.js';
 import { ScriptedEventStore } from '../support/scripted-event-store.js';
 
@@ -13,7 +13,7 @@ const errorOf = async (promise: Promise<unknown>): Promise<DomainError> => {
   throw new Error(`expected a DomainError, got ${String(error)}`);
 };
 
-const relational = storeAdapters.filter((a) => !a.name.startsWith('EventStoreDB'));
+const relational = applicationAdapters.filter((a) => !a.name.startsWith('EventStoreDB'));
 
 describe.each(relational)('the SMTP configuration’s life on the $name store', (adapter) => {
   let h: Harness;
@@ -23,7 +23,7 @@ describe.each(relational)('the SMTP configuration’s life on the $name store', 
 
   beforeEach(async () => {
     store = await adapter.create();
-    h = createHarness({ events: store.store, ...(store.readModel ? { readModel: store.readModel } : {}), shared: store.shared ?? false });
+    h = createHarness({ events: store.store, ...(store.readModel ? { readModel: store.readModel } : {}), shared: store.shared ?? false, inline: store.inline ?? true });
     instanceId = await h.newInstance('acme');
   });
   afterEach(async () => {

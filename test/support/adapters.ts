@@ -23,6 +23,8 @@ export interface StoreUnderTest {
   readonly shared?: boolean;
   /** The read model that goes with this store, when it has its own (else the in-memory one). */
   readonly readModel?: ProjectionStore;
+  /** PostgreSQL: whether appends project inline (default true, as the server's do). */
+  readonly inline?: boolean;
   close(): Promise<void>;
 }
 
@@ -163,3 +165,17 @@ export const postgresAdapter: StoreAdapter = {
 
 /** Every adapter the contract suites run against. */
 export const storeAdapters: StoreAdapter[] = [inMemoryAdapter, sqliteAdapter, ...(postgresSkipReason ? [] : [postgresAdapter]), ...eventStoreDBAdapters];
+
+/**
+ * PostgreSQL with the read model left to the projection runner alone, as it is after a start, during
+ * a rebuild, or after another writer's append that did not project inline.
+ */
+export const postgresRunnerOnlyAdapter: StoreAdapter = {
+  name: 'PostgreSQL, runner only',
+  async create() {
+    return { ...(await postgresAdapter.create()), inline: false };
+  },
+};
+
+/** The use cases' suites: every store, and PostgreSQL once more without the inline projection. */
+export const applicationAdapters: StoreAdapter[] = [...storeAdapters, ...(postgresSkipReason ? [] : [postgresRunnerOnlyAdapter])];

@@ -233,8 +233,8 @@ const UNKNOWN_POSITION: GlobalPosition = Object.freeze({ commit: -1n, prepare: -
  * handler that refuses an event (a malformed payload) leaves it to the runner, which stops there.
  */
 const inlineChanges = (inline: InlineProjectionOptions, r: AppendRequest): readonly ReadModelChange[] | undefined => {
-  if (r.expected === 'any') return undefined;
   if (inline.streamPrefixes && !inline.streamPrefixes.some((p) => r.streamId.startsWith(p))) return [];
+  if (r.expected === 'any') return undefined;
   const first = r.expected === 'no_stream' ? 0n : r.expected + 1n;
   try {
     return r.events.flatMap((e, i) =>
