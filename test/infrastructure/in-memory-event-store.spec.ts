@@ -39,4 +39,49 @@ describe('InMemoryEventStore', () => {
       name: 'WrongExpectedRevisionError',
     });
   });
+
+  describe('subscribeToAll', () => {
+    it('hands over what is stored already without waiting for a timer, then follows appends in order', async () => {
+      const store = new InMemoryEventStore();
+      await store.appendToStream('s', [event('00000000-0000-8000-8000-000000000001', { n: 1 })], 'no_stream');
+      const items = store.subscribeToAll()[Symbol.asyncIterator]();
+      expect(await items.next()).toMatchObject({ done: false, value: { kind: 'event', event: { streamId: 's', data: { n: 1 } } } });
+      expect(await items.next()).toEqual({ done: false, value: { kind: 'caught-up' } });
+      const pending = items.next();
+      await store.appendToStream('s', [event('00000000-0000-8000-8000-000000000002', { n: 2 }), event('00000000-0000-8000-8000-000000000003', { n: 3 })], 0n);
+      expect(await pending).toMatchObject({ value: { kind: 'event', event: { revision: 1n } } });
+      expect(await items.next()).toMatchObject({ value: { kind: 'event', event: { revision: 2n } } });
+      await items.return!();
+      expect(await items.next()).toEqual({ done: true, value: undefined });
+    });
+
+    it('gives a checkpoint for the events it filters out, before the next event it keeps and at the end', async () => {
+      const store = new InMemoryEventStore();
+      await store.appendToStream('other-1', [event('00000000-0000-8000-8000-000000000001', {})], 'no_stream');
+      await store.appendToStream('kept-1', [event('00000000-0000-8000-8000-000000000002', {})], 'no_stream');
+      await store.appendToStream('other-2', [event('00000000-0000-8000-8000-000000000003', {})], 'no_stream');
+      const seen: unknown[] = [];
+      for await (const item of store.subscribeToAll({ streamPrefixes: ['kept-'] })) {
+        seen.push(item.kind === 'event' ? `event ${item.event.streamId}` : item.kind === 'checkpoint' ? `checkpoint ${item.position.commit}` : item.kind);
+        if (item.kind === 'caught-up') break;
+      }
+      expect(seen).toEqual(['checkpoint 0', 'event kept-1', 'checkpoint 2', 'caught-up']);
+    });
+
+    it('ends a waiting subscription when its signal aborts, and fails one when the store drops it', async () => {
+      const store = new InMemoryEventStore();
+      const abort = new AbortController();
+      const aborted = store.subscribeToAll({ signal: abort.signal })[Symbol.asyncIterator]();
+      const dropped = store.subscribeToAll()[Symbol.asyncIterator]();
+      expect((await aborted.next()).value).toEqual({ kind: 'caught-up' });
+      expect((await dropped.next()).value).toEqual({ kind: 'caught-up' });
+      const waitingAborted = aborted.next();
+      const waitingDropped = dropped.next();
+      abort.abort();
+      expect(await waitingAborted).toEqual({ done: true, value: undefined });
+      store.dropSubscriptions(new Error('gone'));
+      await expect(waitingDropped).rejects.toThrow('gone');
+      expect(await dropped.next()).toEqual({ done: true, value: undefined });
+    });
+  });
 });
