@@ -19,13 +19,27 @@ const isObject = (v: unknown): v is object => typeof v === 'object' && v !== nul
 const samePlainValue = (a: unknown, b: unknown): boolean => {
   if (a === b) return true;
   if (!isObject(a) || !isObject(b) || Array.isArray(a) !== Array.isArray(b)) return false;
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (const key of keys) {
+  let keys = 0;
+  for (const key in a) {
+    if (!Object.hasOwn(a, key)) continue;
+    keys++;
     if (!Object.hasOwn(b, key) || !samePlainValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
   }
-  return true;
+  for (const key in b) if (Object.hasOwn(b, key)) keys--;
+  return keys === 0;
 };
+
+/** Where an event is, for an error: the position is turned into a string only when an error names it. */
+class Where {
+  constructor(
+    private readonly event: RecordedEvent,
+    readonly streamId: string,
+  ) {}
+
+  get position(): string {
+    return positionToString(this.event.position);
+  }
+}
 
 const isImmutable = (event: RecordedEvent): boolean =>
   Object.isFrozen(event) && (event.metadata === undefined || Object.isFrozen(event.metadata)) && isDeepFrozen(event.data);
@@ -45,13 +59,7 @@ export const decodeRecordedEvent = (event: RecordedEvent): ReturnType<typeof dec
     schemaVersion: event.metadata?.schemaVersion,
     data: event.data,
     context: { instanceId: event.metadata?.instanceId ?? '', streamId: event.streamId },
-    // Only an error names the position: not turned into a string for every event read.
-    where: {
-      get position() {
-        return positionToString(event.position);
-      },
-      streamId: event.streamId,
-    },
+    where: new Where(event, event.streamId),
   });
   if (decoded && isImmutable(event)) {
     const data = samePlainValue(decoded.data, event.data) ? (event.data as Decoded['data']) : deepFreeze(decoded.data);

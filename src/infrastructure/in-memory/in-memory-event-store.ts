@@ -43,37 +43,50 @@ export class InMemoryEventStore implements EventStore {
   /** Synchronous, so that the check and the write are one step that no other append can split. */
   protected appendNow(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult {
     const stream = this.streams.get(streamId);
-    const current = stream ? BigInt(stream.length - 1) : undefined;
-    const ok = expected === 'any' || (expected === 'no_stream' ? current === undefined : current === expected);
+    const length = stream ? stream.length : 0;
+    const ok =
+      expected === 'any' ||
+      (expected === 'no_stream' ? stream === undefined : stream !== undefined && length > 0 && BigInt(length - 1) === expected);
     // A retry of an append that was done already finds the stream past the revision it expected, so
     // it is looked for only then (or when any revision would do), never on the common path.
     if (!ok || expected === 'any') {
       const retried = stream && this.retriedAppend(stream, events, expected);
       if (retried) return retried;
-      if (!ok) throw new WrongExpectedRevisionError(streamId, expected, current);
+      if (!ok) throw new WrongExpectedRevisionError(streamId, expected, stream ? BigInt(length - 1) : undefined);
     }
     if (events.length === 0) {
       const head = this.log.at(-1);
-      return { nextExpectedRevision: current ?? -1n, position: head?.position ?? { commit: -1n, prepare: -1n } };
+      return { nextExpectedRevision: stream ? BigInt(length - 1) : -1n, position: head?.position ?? { commit: -1n, prepare: -1n } };
     }
-    const records: RecordedEvent[] = events.map((e, i) => {
-      const index = BigInt(this.log.length + i);
+    const records: RecordedEvent[] = new Array(events.length);
+    const base = this.log.length;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const index = BigInt(base + i);
       // Recorded events are frozen and shared by every reader. Data and metadata that are frozen
       // already (the command handler freezes what it appends) are kept as they are; anything else
       // is copied first, so that the caller cannot change a stored event afterwards.
-      return Object.freeze({
+      records[i] = Object.freeze({
         id: e.id,
         streamId,
-        revision: (current ?? -1n) + BigInt(i + 1),
+        revision: BigInt(length + i),
         position: Object.freeze({ commit: index, prepare: index }),
         type: e.type,
         data: isDeepFrozen(e.data) ? e.data : deepFreeze(structuredClone(e.data)),
         metadata: Object.isFrozen(e.metadata) ? e.metadata : Object.freeze({ ...e.metadata }),
       });
-    });
+    }
     this.persist(records);
-    this.index(records);
-    const last = records.at(-1)!;
+    if (stream) {
+      // The common case, one stream known already: no second lookup by stream id.
+      for (const r of records) {
+        stream.push(r);
+        this.log.push(r);
+      }
+    } else {
+      this.index(records);
+    }
+    const last = records[records.length - 1]!;
     this.notify();
     return { nextExpectedRevision: last.revision, position: last.position };
   }
@@ -137,14 +150,37 @@ export class InMemoryEventStore implements EventStore {
       !r.streamId.startsWith('$') && (!streamPrefixes || streamPrefixes.some((p) => r.streamId.startsWith(p)));
     /** An accepted event found after skipped ones: handed over right after their checkpoint. */
     let held: RecordedEvent | undefined;
-    /** The wake-up of a pending `next`, also called on abort (one abort listener for the whole subscription). */
-    let waiting: (() => void) | undefined;
-    const onAbort = () => waiting?.();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    /** The pending `next`'s promise, while it waits for an append (or an abort, or a drop). */
+    let pending: { resolve: (r: IteratorResult<SubscriptionItem>) => void; reject: (e: unknown) => void } | undefined;
+    let registered = false;
+    /** One wake-up for the whole subscription (no closure made per wait), also its abort listener. */
+    const wake = (): void => {
+      registered = false;
+      const waiter = pending;
+      if (!waiter) return;
+      let ready: IteratorResult<SubscriptionItem> | undefined;
+      try {
+        ready = step();
+      } catch (error) {
+        pending = undefined;
+        return waiter.reject(error);
+      }
+      if (ready) {
+        pending = undefined;
+        return waiter.resolve(ready);
+      }
+      listen();
+    };
+    const listen = (): void => {
+      if (registered) return;
+      registered = true;
+      this.wake.push(wake);
+    };
+    signal?.addEventListener('abort', wake, { once: true });
     const finish = (): IteratorResult<SubscriptionItem> => {
       if (!finished) {
         finished = true;
-        signal?.removeEventListener('abort', onAbort);
+        signal?.removeEventListener('abort', wake);
       }
       return DONE;
     };
@@ -187,24 +223,13 @@ export class InMemoryEventStore implements EventStore {
           return Promise.reject(error);
         }
         return new Promise<IteratorResult<SubscriptionItem>>((resolve, reject) => {
-          const wake = () => {
-            waiting = undefined;
-            try {
-              const ready = step();
-              if (ready) return resolve(ready);
-            } catch (error) {
-              return reject(error);
-            }
-            waiting = wake;
-            this.wake.push(wake);
-          };
-          waiting = wake;
-          this.wake.push(wake);
+          pending = { resolve, reject };
+          listen();
         });
       },
       return: () => {
         finish();
-        waiting?.();
+        wake();
         return Promise.resolve(DONE);
       },
     };
@@ -222,6 +247,7 @@ export class InMemoryEventStore implements EventStore {
   }
 
   private notify(): void {
+    if (this.wake.length === 0) return;
     const wake = this.wake;
     this.wake = [];
     for (const w of wake) w();
