@@ -40,6 +40,32 @@ describe('InMemoryEventStore', () => {
     });
   });
 
+  it('hands out a stream that later appends do not change, and that a reader cannot change', async () => {
+    const store = new InMemoryEventStore();
+    await store.appendToStream('s', [event('00000000-0000-8000-8000-000000000001', { n: 1 })], 'no_stream');
+    const before = await store.readStream('s');
+    await store.appendToStream('s', [event('00000000-0000-8000-8000-000000000002', { n: 2 })], 0n);
+    expect(before.currentRevision).toBe(0n);
+    expect(before.events.map((e) => e.revision)).toEqual([0n]);
+    expect(() => (before.events as unknown as unknown[]).push('x')).toThrow(TypeError);
+    const after = await store.readStream('s');
+    expect(after.currentRevision).toBe(1n);
+    expect(after.events.map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(after.events[0]).toBe(before.events[0]);
+  });
+
+  it('counts revisions past the shared small ones correctly', async () => {
+    const store = new InMemoryEventStore();
+    const many = Array.from({ length: 4100 }, (_, i) => event(`00000000-0000-8000-8000-${String(i).padStart(12, '0')}`, { i }));
+    const result = await store.appendToStream('s', many, 'no_stream');
+    expect(result.nextExpectedRevision).toBe(4099n);
+    const { currentRevision, events } = await store.readStream('s');
+    expect(currentRevision).toBe(4099n);
+    expect(events[4097]!.revision).toBe(4097n);
+    await expect(store.appendToStream('s', [event('00000000-0000-8000-8000-100000000000', {})], 4098n)).rejects.toMatchObject({ name: 'WrongExpectedRevisionError' });
+    expect((await store.appendToStream('s', [event('00000000-0000-8000-8000-100000000000', {})], 4099n)).nextExpectedRevision).toBe(4100n);
+  });
+
   describe('subscribeToAll', () => {
     it('hands over what is stored already without waiting for a timer, then follows appends in order', async () => {
       const store = new InMemoryEventStore();

@@ -14,6 +14,12 @@ import {
   type SubscriptionItem,
 } from '../../application/index.js';
 
+const NO_EVENTS: readonly RecordedEvent[] = Object.freeze([]);
+
+/** Revisions as bigints, the first few thousand shared rather than allocated on every read and append. */
+const SMALL_REVISIONS: readonly bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
+const revisionAt = (n: number): bigint => (n < 4096 ? SMALL_REVISIONS[n]! : BigInt(n));
+
 const DONE: IteratorResult<SubscriptionItem> = Object.freeze({ done: true, value: undefined });
 const CAUGHT_UP: IteratorResult<SubscriptionItem> = Object.freeze({ done: false, value: Object.freeze({ kind: 'caught-up' }) });
 
@@ -25,15 +31,20 @@ const CAUGHT_UP: IteratorResult<SubscriptionItem> = Object.freeze({ done: false,
  */
 export class InMemoryEventStore implements EventStore {
   protected readonly log: RecordedEvent[] = [];
-  private readonly streams = new Map<string, RecordedEvent[]>();
+  /**
+   * Each stream is a frozen array of exactly its events, replaced by a longer one on append: a read
+   * hands out the stored array itself (no copy per read), and a stream holds no spare capacity (a
+   * growing array keeps room for 16 more elements, about 130 bytes per stream).
+   */
+  private readonly streams = new Map<string, readonly RecordedEvent[]>();
   private wake: (() => void)[] = [];
   private dropError: Error | undefined;
   private dropGeneration = 0;
 
   async readStream(streamId: string): Promise<ReadStreamResult> {
     const stream = this.streams.get(streamId);
-    if (!stream) return { currentRevision: undefined, events: [] };
-    return { currentRevision: BigInt(stream.length - 1), events: stream.slice() };
+    if (!stream) return { currentRevision: undefined, events: NO_EVENTS };
+    return { currentRevision: revisionAt(stream.length - 1), events: stream };
   }
 
   async appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -46,17 +57,17 @@ export class InMemoryEventStore implements EventStore {
     const length = stream ? stream.length : 0;
     const ok =
       expected === 'any' ||
-      (expected === 'no_stream' ? stream === undefined : stream !== undefined && length > 0 && BigInt(length - 1) === expected);
+      (expected === 'no_stream' ? stream === undefined : stream !== undefined && length > 0 && revisionAt(length - 1) === expected);
     // A retry of an append that was done already finds the stream past the revision it expected, so
     // it is looked for only then (or when any revision would do), never on the common path.
     if (!ok || expected === 'any') {
       const retried = stream && this.retriedAppend(stream, events, expected);
       if (retried) return retried;
-      if (!ok) throw new WrongExpectedRevisionError(streamId, expected, stream ? BigInt(length - 1) : undefined);
+      if (!ok) throw new WrongExpectedRevisionError(streamId, expected, stream ? revisionAt(length - 1) : undefined);
     }
     if (events.length === 0) {
       const head = this.log.at(-1);
-      return { nextExpectedRevision: stream ? BigInt(length - 1) : -1n, position: head?.position ?? { commit: -1n, prepare: -1n } };
+      return { nextExpectedRevision: stream ? revisionAt(length - 1) : -1n, position: head?.position ?? { commit: -1n, prepare: -1n } };
     }
     const records: RecordedEvent[] = new Array(events.length);
     const base = this.log.length;
@@ -69,7 +80,7 @@ export class InMemoryEventStore implements EventStore {
       records[i] = Object.freeze({
         id: e.id,
         streamId,
-        revision: BigInt(length + i),
+        revision: revisionAt(length + i),
         position: Object.freeze({ commit: index, prepare: index }),
         type: e.type,
         data: isDeepFrozen(e.data) ? e.data : deepFreeze(structuredClone(e.data)),
@@ -79,10 +90,8 @@ export class InMemoryEventStore implements EventStore {
     this.persist(records);
     if (stream) {
       // The common case, one stream known already: no second lookup by stream id.
-      for (const r of records) {
-        stream.push(r);
-        this.log.push(r);
-      }
+      for (const r of records) this.log.push(r);
+      this.streams.set(streamId, Object.freeze(stream.concat(records)));
     } else {
       this.index(records);
     }
@@ -96,9 +105,7 @@ export class InMemoryEventStore implements EventStore {
 
   protected index(records: readonly RecordedEvent[]): void {
     for (const r of records) {
-      let stream = this.streams.get(r.streamId);
-      if (!stream) this.streams.set(r.streamId, (stream = []));
-      stream.push(r);
+      this.streams.set(r.streamId, Object.freeze([...(this.streams.get(r.streamId) ?? []), r]));
       this.log.push(r);
     }
   }
