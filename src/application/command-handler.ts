@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import { currentSchemaVersion, fold, DomainError, ErrorKind, type Decider } from '../domain/index.js';
+import { currentSchemaVersion, DomainError, ErrorKind, type Decider } from '../domain/index.js';
 import { decodeRecordedEvent } from './decode-event.js';
 import { deepFreeze } from './frozen.js';
 import {
@@ -7,6 +7,7 @@ import {
   type AppendResult,
   type EventMetadata,
   type EventStore,
+  type NewEvent,
   type RecordedEvent,
 } from './ports/event-store.js';
 
@@ -64,27 +65,35 @@ export const handleCommand = async <C, E extends { type: string; data: unknown }
 ): Promise<HandledCommand<E>> => {
   for (let attempt = 1; ; attempt++) {
     const { currentRevision, events: recorded } = await store.readStream(streamId);
-    const state = fold(decider, recorded.map(toDomainEvent<E>));
+    // fold(decider, events), without an array of the decoded events in between.
+    let state = decider.initialState();
+    for (let i = 0; i < recorded.length; i++) state = decider.evolve(state, toDomainEvent<E>(recorded[i]!));
     const events = decider.decide(command, state);
     if (events.length === 0 && currentRevision !== undefined) {
       throw new DomainError(ErrorKind.FailedPrecondition, 'COMMAND-noop1', 'Errors.NoChanges', 'the command changed nothing');
     }
     const expected = currentRevision ?? 'no_stream';
-    // Frozen, so that a store may keep these very objects rather than copies (see frozen.ts).
-    const metadata: EventMetadata = Object.freeze({
-      instanceId: context.instanceId,
-      editorUserId: context.editorUserId,
-      createdAt: context.now.toISOString(),
-      correlationId: context.correlationId,
-      causationId: context.commandId,
-      schemaVersion: EVENT_SCHEMA_VERSION,
-    });
-    const newEvents = events.map((e, i) => ({
-      id: deriveEventId(context.commandId, streamId, String(expected), i),
-      type: e.type,
-      data: deepFreeze(e.data),
-      metadata: deepFreeze({ ...metadata, schemaVersion: currentSchemaVersion(e.type) }),
-    }));
+    const expectedText = String(expected);
+    const createdAt = context.now.toISOString();
+    const newEvents: NewEvent[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      newEvents[i] = {
+        id: deriveEventId(context.commandId, streamId, expectedText, i),
+        type: e.type,
+        // Frozen, so that a store may keep these very objects rather than copies (see frozen.ts);
+        // the metadata holds only strings and numbers, so freezing it once is freezing it deeply.
+        data: deepFreeze(e.data),
+        metadata: Object.freeze<EventMetadata>({
+          instanceId: context.instanceId,
+          editorUserId: context.editorUserId,
+          createdAt,
+          correlationId: context.correlationId,
+          causationId: context.commandId,
+          schemaVersion: currentSchemaVersion(e.type),
+        }),
+      };
+    }
     try {
       const append = await store.appendToStream(streamId, newEvents, expected);
       return { events, append, sequence: append.nextExpectedRevision + 1n };

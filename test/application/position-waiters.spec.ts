@@ -45,6 +45,19 @@ describe('PositionWaiters', () => {
     expect(waiters.size).toBe(0);
   });
 
+  it('leaves a lone waiter waiting for a position before its own, and releases it at its own', async () => {
+    const waiters = new PositionWaiters();
+    const lone = track(waiters.add(at(4), 100));
+    waiters.releaseUpTo(at(3));
+    await vi.advanceTimersByTimeAsync(0);
+    expect([lone.value, waiters.size]).toEqual(['waiting', 1]);
+    waiters.releaseUpTo(at(4));
+    await vi.advanceTimersByTimeAsync(0);
+    expect([lone.value, waiters.size]).toEqual(['resolved', 0]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(lone.value).toBe('resolved');
+  });
+
   it('still times out a waiter that arrives after the shared timer was left running for an earlier one', async () => {
     const waiters = new PositionWaiters();
     const first = track(waiters.add(at(1), 100));

@@ -32,12 +32,17 @@ const envList = (name: string, fallback: string): number[] =>
 export interface CommandSizeResult {
   readonly size: number;
   readonly perSecond: Record<string, number>;
+  /** Median process CPU time per command (µs): less disturbed than wall time when other processes share the cores. */
+  readonly cpuMicros: Record<string, number>;
 }
 
-const timeChunk = async (c: Contender, from: number, to: number): Promise<number> => {
+/** Commands per second (wall clock) and process CPU µs per command over one chunk. */
+const timeChunk = async (c: Contender, from: number, to: number): Promise<{ rate: number; cpu: number }> => {
   const start = performance.now();
+  const cpu = process.cpuUsage();
   for (let i = from; i < to; i++) await c.add(i);
-  return (to - from) / ((performance.now() - start) / 1000);
+  const used = process.cpuUsage(cpu);
+  return { rate: (to - from) / ((performance.now() - start) / 1000), cpu: (used.user + used.system) / (to - from) };
 };
 
 const settle = async () => {
@@ -85,19 +90,27 @@ async function commandPath(): Promise<CommandSizeResult[]> {
     const total = Math.min(size, commands);
     const perRound = Math.max(1, Math.floor(total / rounds));
     const rates = new Map<string, number[]>(contenders.map(([k]) => [k, []]));
+    const cpus = new Map<string, number[]>(contenders.map(([k]) => [k, []]));
     for (let r = 0; r < rounds; r++) {
       for (const [key, c] of contenders) {
         const n = key === 'emmett' && size > 10_000 ? Math.max(20, Math.floor(perRound / 50)) : perRound;
-        rates.get(key)!.push(await timeChunk(c, r * perRound, r * perRound + n));
+        const { rate, cpu } = await timeChunk(c, r * perRound, r * perRound + n);
+        rates.get(key)!.push(rate);
+        cpus.get(key)!.push(cpu);
       }
     }
     const perSecond: Record<string, number> = {};
+    const cpuMicros: Record<string, number> = {};
     for (const [key, c] of contenders) {
       perSecond[key] = median(rates.get(key)!);
-      console.log(`  ${fmt(size)} instances, ${c.name}: ${fmt(perSecond[key]!)} commands/s`);
+      cpuMicros[key] = median(cpus.get(key)!);
+      console.log(`  ${fmt(size)} instances, ${c.name}: ${fmt(perSecond[key]!)} commands/s, ${cpuMicros[key]!.toFixed(1)} µs CPU per command`);
     }
-    console.log(`  ${fmt(size)} instances: ours / hand loop ${(perSecond.ours! / perSecond.hand!).toFixed(2)} (goal ≥ 0.7)` + (perSecond.emmett ? `, ours / Emmett ${(perSecond.ours! / perSecond.emmett).toFixed(2)} (goal > 1)` : `, Emmett not run (BENCH_EMMETT_MAX)`));
-    results.push({ size, perSecond });
+    console.log(
+      `  ${fmt(size)} instances: ours / hand loop ${(perSecond.ours! / perSecond.hand!).toFixed(2)} (goal ≥ 0.7; by CPU time ${(cpuMicros.hand! / cpuMicros.ours!).toFixed(2)})` +
+        (perSecond.emmett ? `, ours / Emmett ${(perSecond.ours! / perSecond.emmett).toFixed(2)} (goal > 1; by CPU time ${(cpuMicros.emmett! / cpuMicros.ours!).toFixed(2)})` : `, Emmett not run (BENCH_EMMETT_MAX)`),
+    );
+    results.push({ size, perSecond, cpuMicros });
     for (const [, c] of contenders) await c.close();
     contenders.length = 0;
     await settle();
@@ -166,10 +179,13 @@ export const perfSummary = (r: PerfBenchResult): string[] => {
   for (const c of r.commands ?? []) {
     const hand = c.perSecond.ours! / c.perSecond.hand!;
     const emmett = c.perSecond.emmett ? c.perSecond.ours! / c.perSecond.emmett : undefined;
+    const cpuHand = c.cpuMicros.hand! / c.cpuMicros.ours!;
+    const cpuEmmett = c.cpuMicros.emmett ? c.cpuMicros.emmett / c.cpuMicros.ours! : undefined;
     lines.push(
       `perf, ${fmt(c.size)} instances: ours ${fmt(c.perSecond.ours!)}/s = ${hand.toFixed(2)}x the hand loop` +
         (c.size >= 100_000 ? ` (goal ≥ 0.7): ${hand >= 0.7 ? 'MET' : 'NOT MET'}` : '') +
-        (emmett !== undefined ? `; ${emmett.toFixed(2)}x Emmett (goal > 1): ${emmett > 1 ? 'MET' : 'NOT MET'}` : ''),
+        (emmett !== undefined ? `; ${emmett.toFixed(2)}x Emmett (goal > 1): ${emmett > 1 ? 'MET' : 'NOT MET'}` : '') +
+        ` [by CPU time per command: ${cpuHand.toFixed(2)}x the hand loop` + (cpuEmmett !== undefined ? `, ${cpuEmmett.toFixed(2)}x Emmett]` : ']'),
     );
   }
   if (r.heap) {

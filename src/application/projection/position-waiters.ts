@@ -42,6 +42,14 @@ export class PositionWaiters {
   releaseUpTo(position: GlobalPosition): void {
     const waiters = this.waiters;
     if (waiters.length === 0) return;
+    if (waiters.length === 1) {
+      // The usual case, one command waiting for its own event: no arrays built to release it.
+      const only = waiters[0]!;
+      if (comparePositions(position, only.position) < 0) return;
+      waiters.pop();
+      this.timer?.unref();
+      return only.resolve();
+    }
     let ready: Waiter[] | undefined;
     let kept: Waiter[] | undefined;
     for (let i = 0; i < waiters.length; i++) {

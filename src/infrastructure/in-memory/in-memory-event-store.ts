@@ -14,6 +14,15 @@ import {
   type SubscriptionItem,
 } from '../../application/index.js';
 
+const NO_EVENTS: readonly RecordedEvent[] = Object.freeze([]);
+
+/** Revisions as bigints, the first few thousand shared rather than allocated on every read and append. */
+const SMALL_REVISIONS: readonly bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
+const revisionAt = (n: number): bigint => (n < 4096 ? SMALL_REVISIONS[n]! : BigInt(n));
+
+const DONE: IteratorResult<SubscriptionItem> = Object.freeze({ done: true, value: undefined });
+const CAUGHT_UP: IteratorResult<SubscriptionItem> = Object.freeze({ done: false, value: Object.freeze({ kind: 'caught-up' }) });
+
 /**
  * An event store in memory. Each stream has its own index, so reading a stream costs that stream's
  * length, not the store's size. Every event has a global position (commit = prepare = its place in
@@ -22,15 +31,20 @@ import {
  */
 export class InMemoryEventStore implements EventStore {
   protected readonly log: RecordedEvent[] = [];
-  private readonly streams = new Map<string, RecordedEvent[]>();
+  /**
+   * Each stream is a frozen array of exactly its events, replaced by a longer one on append: a read
+   * hands out the stored array itself (no copy per read), and a stream holds no spare capacity (a
+   * growing array keeps room for 16 more elements, about 130 bytes per stream).
+   */
+  private readonly streams = new Map<string, readonly RecordedEvent[]>();
   private wake: (() => void)[] = [];
   private dropError: Error | undefined;
   private dropGeneration = 0;
 
   async readStream(streamId: string): Promise<ReadStreamResult> {
     const stream = this.streams.get(streamId);
-    if (!stream) return { currentRevision: undefined, events: [] };
-    return { currentRevision: BigInt(stream.length - 1), events: stream.slice() };
+    if (!stream) return { currentRevision: undefined, events: NO_EVENTS };
+    return { currentRevision: revisionAt(stream.length - 1), events: stream };
   }
 
   async appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -40,37 +54,48 @@ export class InMemoryEventStore implements EventStore {
   /** Synchronous, so that the check and the write are one step that no other append can split. */
   protected appendNow(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult {
     const stream = this.streams.get(streamId);
-    const current = stream ? BigInt(stream.length - 1) : undefined;
-    const ok = expected === 'any' || (expected === 'no_stream' ? current === undefined : current === expected);
+    const length = stream ? stream.length : 0;
+    const ok =
+      expected === 'any' ||
+      (expected === 'no_stream' ? stream === undefined : stream !== undefined && length > 0 && revisionAt(length - 1) === expected);
     // A retry of an append that was done already finds the stream past the revision it expected, so
     // it is looked for only then (or when any revision would do), never on the common path.
     if (!ok || expected === 'any') {
       const retried = stream && this.retriedAppend(stream, events, expected);
       if (retried) return retried;
-      if (!ok) throw new WrongExpectedRevisionError(streamId, expected, current);
+      if (!ok) throw new WrongExpectedRevisionError(streamId, expected, stream ? revisionAt(length - 1) : undefined);
     }
     if (events.length === 0) {
       const head = this.log.at(-1);
-      return { nextExpectedRevision: current ?? -1n, position: head?.position ?? { commit: -1n, prepare: -1n } };
+      return { nextExpectedRevision: stream ? revisionAt(length - 1) : -1n, position: head?.position ?? { commit: -1n, prepare: -1n } };
     }
-    const records: RecordedEvent[] = events.map((e, i) => {
-      const index = BigInt(this.log.length + i);
+    const records: RecordedEvent[] = new Array(events.length);
+    const base = this.log.length;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const index = BigInt(base + i);
       // Recorded events are frozen and shared by every reader. Data and metadata that are frozen
       // already (the command handler freezes what it appends) are kept as they are; anything else
       // is copied first, so that the caller cannot change a stored event afterwards.
-      return Object.freeze({
+      records[i] = Object.freeze({
         id: e.id,
         streamId,
-        revision: (current ?? -1n) + BigInt(i + 1),
+        revision: revisionAt(length + i),
         position: Object.freeze({ commit: index, prepare: index }),
         type: e.type,
         data: isDeepFrozen(e.data) ? e.data : deepFreeze(structuredClone(e.data)),
         metadata: Object.isFrozen(e.metadata) ? e.metadata : Object.freeze({ ...e.metadata }),
       });
-    });
+    }
     this.persist(records);
-    this.index(records);
-    const last = records.at(-1)!;
+    if (stream) {
+      // The common case, one stream known already: no second lookup by stream id.
+      for (const r of records) this.log.push(r);
+      this.streams.set(streamId, Object.freeze(stream.concat(records)));
+    } else {
+      this.index(records);
+    }
+    const last = records[records.length - 1]!;
     this.notify();
     return { nextExpectedRevision: last.revision, position: last.position };
   }
@@ -80,9 +105,7 @@ export class InMemoryEventStore implements EventStore {
 
   protected index(records: readonly RecordedEvent[]): void {
     for (const r of records) {
-      let stream = this.streams.get(r.streamId);
-      if (!stream) this.streams.set(r.streamId, (stream = []));
-      stream.push(r);
+      this.streams.set(r.streamId, Object.freeze([...(this.streams.get(r.streamId) ?? []), r]));
       this.log.push(r);
     }
   }
@@ -113,49 +136,110 @@ export class InMemoryEventStore implements EventStore {
     return this.log.findLast((r) => streamPrefixes.some((p) => r.streamId.startsWith(p)))?.position;
   }
 
-  async *subscribeToAll(options: SubscribeOptions = {}): AsyncIterable<SubscriptionItem> {
+  /**
+   * A cursor over the log, written as a plain async iterator rather than an async generator: an
+   * item that is ready is handed over in an already settled promise, so following live events costs
+   * one promise per item instead of a generator's several turns of the microtask queue. `next` is
+   * meant to be called one at a time, as `for await` and the projection runner do.
+   */
+  subscribeToAll(options: SubscribeOptions = {}): AsyncIterable<SubscriptionItem> {
+    return { [Symbol.asyncIterator]: () => this.cursor(options) };
+  }
+
+  private cursor(options: SubscribeOptions): AsyncIterator<SubscriptionItem> {
     const { signal, streamPrefixes } = options;
+    const log = this.log;
     let next = options.after ? Number(options.after.commit) + 1 : 0;
     let caughtUp = false;
+    let finished = false;
     const generation = this.dropGeneration;
     const accepts = (r: RecordedEvent) =>
       !r.streamId.startsWith('$') && (!streamPrefixes || streamPrefixes.some((p) => r.streamId.startsWith(p)));
-    // One abort listener for the whole subscription (not one added and removed per wait).
-    let waiting: (() => void) | undefined;
-    const onAbort = () => waiting?.();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      while (!signal?.aborted) {
-        if (this.dropGeneration !== generation) throw this.dropError ?? new Error('subscription dropped');
-        let skipped: GlobalPosition | undefined;
-        while (next < this.log.length) {
-          const record = this.log[next++]!;
-          if (accepts(record)) {
-            if (skipped) yield { kind: 'checkpoint', position: skipped };
-            skipped = undefined;
-            yield { kind: 'event', event: record };
-            if (signal?.aborted || this.dropGeneration !== generation) break;
-          } else {
-            skipped = record.position;
-          }
-        }
-        if (skipped) yield { kind: 'checkpoint', position: skipped };
-        if (this.dropGeneration !== generation) continue;
-        if (!caughtUp) {
-          caughtUp = true;
-          yield { kind: 'caught-up' };
-        }
-        if (next >= this.log.length && this.dropGeneration === generation && !signal?.aborted) {
-          await new Promise<void>((resolve) => {
-            waiting = resolve;
-            this.wake.push(resolve);
-          });
-          waiting = undefined;
-        }
+    /** An accepted event found after skipped ones: handed over right after their checkpoint. */
+    let held: RecordedEvent | undefined;
+    /** The pending `next`'s promise, while it waits for an append (or an abort, or a drop). */
+    let pending: { resolve: (r: IteratorResult<SubscriptionItem>) => void; reject: (e: unknown) => void } | undefined;
+    let registered = false;
+    /** One wake-up for the whole subscription (no closure made per wait), also its abort listener. */
+    const wake = (): void => {
+      registered = false;
+      const waiter = pending;
+      if (!waiter) return;
+      let ready: IteratorResult<SubscriptionItem> | undefined;
+      try {
+        ready = step();
+      } catch (error) {
+        pending = undefined;
+        return waiter.reject(error);
       }
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+      if (ready) {
+        pending = undefined;
+        return waiter.resolve(ready);
+      }
+      listen();
+    };
+    const listen = (): void => {
+      if (registered) return;
+      registered = true;
+      this.wake.push(wake);
+    };
+    signal?.addEventListener('abort', wake, { once: true });
+    const finish = (): IteratorResult<SubscriptionItem> => {
+      if (!finished) {
+        finished = true;
+        signal?.removeEventListener('abort', wake);
+      }
+      return DONE;
+    };
+    /** The next item if there is one now, or undefined when the cursor has to wait for an append. */
+    const step = (): IteratorResult<SubscriptionItem> | undefined => {
+      if (finished) return DONE;
+      if (held) {
+        const event = held;
+        held = undefined;
+        return { done: false, value: { kind: 'event', event } };
+      }
+      if (signal?.aborted) return finish();
+      if (this.dropGeneration !== generation) {
+        finish();
+        throw this.dropError ?? new Error('subscription dropped');
+      }
+      let skipped: GlobalPosition | undefined;
+      while (next < log.length) {
+        const record = log[next++]!;
+        if (accepts(record)) {
+          if (!skipped) return { done: false, value: { kind: 'event', event: record } };
+          held = record;
+          return { done: false, value: { kind: 'checkpoint', position: skipped } };
+        }
+        skipped = record.position;
+      }
+      if (skipped) return { done: false, value: { kind: 'checkpoint', position: skipped } };
+      if (!caughtUp) {
+        caughtUp = true;
+        return CAUGHT_UP;
+      }
+      return undefined;
+    };
+    return {
+      next: () => {
+        try {
+          const ready = step();
+          if (ready) return Promise.resolve(ready);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return new Promise<IteratorResult<SubscriptionItem>>((resolve, reject) => {
+          pending = { resolve, reject };
+          listen();
+        });
+      },
+      return: () => {
+        finish();
+        wake();
+        return Promise.resolve(DONE);
+      },
+    };
   }
 
   /** Test hook: makes every open subscription fail with `error`, the way a dropped connection does. */
@@ -170,6 +254,7 @@ export class InMemoryEventStore implements EventStore {
   }
 
   private notify(): void {
+    if (this.wake.length === 0) return;
     const wake = this.wake;
     this.wake = [];
     for (const w of wake) w();

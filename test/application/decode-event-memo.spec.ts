@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { decodeRecordedEvent, deepFreeze, InstanceEventTypes, type RecordedEvent } from '../support/everything.js';
+
+const at = { commit: 7n, prepare: 7n };
+const metadata = { instanceId: 'inst1', editorUserId: 'u', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'c', causationId: 'c' };
+
+const record = (data: unknown, schemaVersion = 1, extra: Partial<RecordedEvent> = {}): RecordedEvent => ({
+  id: '00000000-0000-8000-8000-000000000001',
+  streamId: 'instance-inst1',
+  revision: 0n,
+  position: at,
+  type: InstanceEventTypes.InstanceAdded,
+  data,
+  metadata: { ...metadata, schemaVersion },
+  ...extra,
+});
+
+const frozenRecord = (data: unknown, schemaVersion = 1, extra: Partial<RecordedEvent> = {}): RecordedEvent =>
+  deepFreeze(record(deepFreeze(data), schemaVersion, extra));
+
+describe('decodeRecordedEvent on records that can never change', () => {
+  it('hands the stored payload itself back when nothing needed upcasting or stripping, every time', () => {
+    const event = frozenRecord({ name: 'acme' });
+    const first = decodeRecordedEvent(event);
+    const second = decodeRecordedEvent(event);
+    expect(first).toEqual({ type: InstanceEventTypes.InstanceAdded, data: { name: 'acme' } });
+    expect(first!.data).toBe(event.data);
+    expect(second!.data).toBe(event.data);
+  });
+
+  it('remembers an upcast payload as a frozen copy, leaving the stored one as it was', () => {
+    const stored = { senderAddress: 'a@b.ch', senderName: 'A', tls: true, host: 'smtp.b.ch:465', user: 'u', replyToAddress: '', description: '' };
+    const event = frozenRecord(stored, 0, { type: InstanceEventTypes.SMTPConfigAdded });
+    const first = decodeRecordedEvent(event);
+    const second = decodeRecordedEvent(event);
+    expect(first!.data).toEqual({ ...stored, id: 'inst1' });
+    expect(second!.data).toBe(first!.data);
+    expect(Object.isFrozen(first!.data)).toBe(true);
+    expect(event.data).not.toHaveProperty('id');
+  });
+
+  it('does not remember a payload that was stripped of unknown fields as the stored one', () => {
+    const event = frozenRecord({ name: 'acme', extra: 'dropped' });
+    expect(decodeRecordedEvent(event)!.data).toEqual({ name: 'acme' });
+    expect(decodeRecordedEvent(event)!.data).toEqual({ name: 'acme' });
+  });
+
+  it('refuses a malformed frozen payload on every read, naming its position', () => {
+    const event = frozenRecord({ name: 42 });
+    for (let i = 0; i < 2; i++) {
+      expect(() => decodeRecordedEvent(event)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q', message: expect.stringContaining('7/7') }));
+    }
+  });
+
+  it('checks a payload that can still change again on every read', () => {
+    const data = { name: 'acme' };
+    const event = Object.freeze(record(data));
+    expect(decodeRecordedEvent(event)!.data).toEqual({ name: 'acme' });
+    (data as { name: unknown }).name = 42;
+    expect(() => decodeRecordedEvent(event)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q' }));
+  });
+
+  it('checks again a frozen payload in a record that is not frozen (its type or version may change)', () => {
+    const event = record(deepFreeze({ name: 'acme' }));
+    expect(decodeRecordedEvent(event)!.type).toBe(InstanceEventTypes.InstanceAdded);
+    (event as { type: string }).type = InstanceEventTypes.SMTPConfigRemoved;
+    expect(() => decodeRecordedEvent(event)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q' }));
+  });
+});
