@@ -66,7 +66,7 @@ const logDestination = () => pino.destination({ dest: '/dev/null', sync: true })
 
 let instanceCounter = 0;
 
-const realServer = async (name: string, store: 'memory' | 'sqlite'): Promise<Target> => {
+export const realServer = async (name: string, store: 'memory' | 'sqlite'): Promise<Target> => {
   const { dir, remove } = tempDir(`http-${store}`);
   const app: ServerApp = await createServerApp(loadConfig({ PORT: '0', DATA_DIR: dir, LOG_LEVEL: 'info' }), {
     logStream: logDestination(),
@@ -113,7 +113,7 @@ const realServer = async (name: string, store: 'memory' | 'sqlite'): Promise<Tar
 };
 
 /** The irreducible work of the route, on bare Fastify, with the server's logger settings. */
-const referenceRoute = async (privateJwk: JWK, publicJwk: JWK): Promise<Target> => {
+export const referenceRoute = async (privateJwk: JWK, publicJwk: JWK): Promise<Target> => {
   const logger = createLogger({ LOG_LEVEL: 'info' }, logDestination());
   const app = Fastify({ loggerInstance: logger, genReqId: () => randomUUID(), bodyLimit: 16 * 1024 });
   const key = await verificationKeyFrom({ publicJwk });
@@ -166,7 +166,7 @@ const referenceRoute = async (privateJwk: JWK, publicJwk: JWK): Promise<Target> 
   };
 };
 
-const load = async (target: Target, requests: { host: string; token: string }[], connections: number): Promise<LoadResult> => {
+export const load = async (target: Target, requests: { host: string; token: string }[], connections: number): Promise<LoadResult> => {
   const { dir, remove } = tempDir('load');
   try {
     const jobFile = join(dir, 'job.json');
