@@ -11,9 +11,12 @@
 //    with synchronous=FULL, the read model in SQLite).
 // Rounds interleave the three; each round takes fresh instances. BENCH_HTTP_REQUESTS (8000 per round
 // and target), BENCH_HTTP_ROUNDS (3), BENCH_HTTP_CONNECTIONS (16).
+// The three run in a child process started with the Node.js flags `npm start` gives the server
+// (read from package.json's start script: the young generation's size), so that the server is
+// measured as it runs; the reference route shares that process and those flags.
 import { createCipheriv, randomBytes, randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -34,6 +37,7 @@ import {
   DEV_ISSUER,
   type ProjectionRunner,
   type ServerApp,
+  type ServerAppOptions,
   type SetUpInstanceUseCase,
 } from '../support/everything.js';
 import { seedRequest } from '../support/fixtures.js';
@@ -66,10 +70,11 @@ const logDestination = () => pino.destination({ dest: '/dev/null', sync: true })
 
 let instanceCounter = 0;
 
-const realServer = async (name: string, store: 'memory' | 'sqlite'): Promise<Target> => {
+export const realServer = async (name: string, store: 'memory' | 'sqlite', openStores?: ServerAppOptions['openStores']): Promise<Target> => {
   const { dir, remove } = tempDir(`http-${store}`);
   const app: ServerApp = await createServerApp(loadConfig({ PORT: '0', DATA_DIR: dir, LOG_LEVEL: 'info' }), {
     logStream: logDestination(),
+    ...(openStores ? { openStores } : {}),
     ...(store === 'memory'
       ? {
           openStores: async () => ({
@@ -113,7 +118,7 @@ const realServer = async (name: string, store: 'memory' | 'sqlite'): Promise<Tar
 };
 
 /** The irreducible work of the route, on bare Fastify, with the server's logger settings. */
-const referenceRoute = async (privateJwk: JWK, publicJwk: JWK): Promise<Target> => {
+export const referenceRoute = async (privateJwk: JWK, publicJwk: JWK): Promise<Target> => {
   const logger = createLogger({ LOG_LEVEL: 'info' }, logDestination());
   const app = Fastify({ loggerInstance: logger, genReqId: () => randomUUID(), bodyLimit: 16 * 1024 });
   const key = await verificationKeyFrom({ publicJwk });
@@ -166,7 +171,7 @@ const referenceRoute = async (privateJwk: JWK, publicJwk: JWK): Promise<Target> 
   };
 };
 
-const load = async (target: Target, requests: { host: string; token: string }[], connections: number): Promise<LoadResult> => {
+export const load = async (target: Target, requests: { host: string; token: string }[], connections: number): Promise<LoadResult> => {
   const { dir, remove } = tempDir('load');
   try {
     const jobFile = join(dir, 'job.json');
@@ -183,11 +188,50 @@ export interface HttpBenchResult {
   readonly summary: string[];
 }
 
+/** The Node.js flags in package.json's start script (`node --flag … dist/…`): what `npm start` runs the server with. */
+export const startNodeFlags = (): string[] => {
+  const pkg = JSON.parse(readFileSync(join(here, '../../package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const words = pkg.scripts.start!.split(/\s+/);
+  const flags: string[] = [];
+  for (const w of words.slice(words.indexOf('node') + 1)) {
+    if (!w.startsWith('--')) break;
+    flags.push(w);
+  }
+  return flags;
+};
+
+const RESULT_MARK = 'HTTP-BENCH-RESULT ';
+
+/** Runs the HTTP part in a child process with `npm start`'s Node.js flags; its lines pass through. */
 export const runHttpBench = async (): Promise<HttpBenchResult> => {
+  const flags = startNodeFlags();
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', fileURLToPath(import.meta.url)], {
+    env: { ...process.env, BENCH_HTTP_CHILD: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let result: HttpBenchResult | undefined;
+  let pending = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line.startsWith(RESULT_MARK)) result = JSON.parse(line.slice(RESULT_MARK.length)) as HttpBenchResult;
+      else console.log(line);
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0 || !result) throw new Error(`the HTTP benchmark's process (node ${flags.join(' ')}) ended with code ${code}`);
+  return result;
+};
+
+const runHttpBenchHere = async (): Promise<HttpBenchResult> => {
   const perRound = envNumber('BENCH_HTTP_REQUESTS', 8_000);
   const rounds = envNumber('BENCH_HTTP_ROUNDS', 3);
   const connections = envNumber('BENCH_HTTP_CONNECTIONS', 16);
-  console.log(`\n[perf] HTTP: POST /admin/v1/smtp, every request a different instance, ${connections} connections (autocannon in a child process), ${rounds} interleaved rounds of ${fmt(perRound)} requests`);
+  console.log(`\n[perf] HTTP: POST /admin/v1/smtp, every request a different instance, ${connections} connections (autocannon in a child process), ${rounds} interleaved rounds of ${fmt(perRound)} requests; server process flags as npm start: ${process.execArgv.filter((a) => a.startsWith('--max')).join(' ') || 'none'}`);
   const memory = await realServer('server, in-memory store', 'memory');
   const sqlite = await realServer('server, SQLite store', 'sqlite');
   const { privateJwk, publicJwk } = await loadOrCreateDevSigningKey(tempDir('ref-key').dir);
@@ -228,3 +272,8 @@ export const runHttpBench = async (): Promise<HttpBenchResult> => {
   console.log(summary.map((s) => `  ${s}`).join('\n'));
   return { results, summary };
 };
+
+if (process.env.BENCH_HTTP_CHILD === '1' && process.argv[1] === fileURLToPath(import.meta.url)) {
+  const result = await runHttpBenchHere();
+  console.log(`${RESULT_MARK}${JSON.stringify(result)}`);
+}

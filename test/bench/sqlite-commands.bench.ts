@@ -1,5 +1,6 @@
 // AddSmtpConfig on the embedded SQLite store, end to end (the use case on SqliteEventStore and
-// SqliteProjectionStore in a temporary DATA_DIR, wired like test/support/fixtures.ts), run
+// SqliteProjectionStore in a temporary DATA_DIR, wired like test/support/fixtures.ts, the events
+// made durable as the server makes them: the log flushed on the thread pool after each commit), run
 // (a) one command after another and (b) with BENCH_CONCURRENCY (32) commands in flight on
 // different instances, against (c) a bare better-sqlite3 loop doing per command what the store
 // must do at least: one SELECT of the stream's events and one INSERT of an event row, in a
@@ -193,7 +194,7 @@ export const runSqliteCommandBench = async (): Promise<SqliteCommandBenchResult>
   const bareDir = tempDir('bare');
   const readModel = SqliteProjectionStore.open(e2eDir.dir);
   watchProjection(readModel);
-  eventStore = SqliteEventStore.open(e2eDir.dir);
+  eventStore = SqliteEventStore.open(e2eDir.dir, { durability: 'thread-pool' });
   const h = createHarness({ events: eventStore, readModel });
   const bare = { FULL: new BareLoop(join(bareDir.dir, 'full.db'), 'FULL'), NORMAL: new BareLoop(join(bareDir.dir, 'normal.db'), 'NORMAL') };
   const results = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));

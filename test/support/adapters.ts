@@ -41,12 +41,16 @@ export const inMemoryAdapter: StoreAdapter = {
   },
 };
 
-/** The embedded default: events and read model in SQLite files in a fresh data directory. */
+/**
+ * The embedded default: events and read model in SQLite files in a fresh data directory, the events
+ * made durable as the server makes them (flushed on the thread pool; the tools' synchronous=FULL is
+ * covered by sqlite-store.spec.ts).
+ */
 export const sqliteAdapter: StoreAdapter = {
   name: 'SQLite',
   async create() {
     const dir = mkdtempSync(join(tmpdir(), 'smtp-sqlite-'));
-    const store = SqliteEventStore.open(dir, { pollIntervalMs: 20 });
+    const store = SqliteEventStore.open(dir, { pollIntervalMs: 20, durability: 'thread-pool' });
     const readModel = SqliteProjectionStore.open(dir);
     return {
       store,

@@ -79,7 +79,8 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
     } else if (pool && postgres) {
       events = await postgres.PostgresEventStore.open(pool, { schema: config.DATABASE_SCHEMA });
     } else {
-      events = SqliteEventStore.open(dataDir);
+      // The server flushes commits off the event loop; the tools keep SQLite's own synchronous=FULL.
+      events = SqliteEventStore.open(dataDir, role === 'server' ? { durability: 'thread-pool' } : {});
     }
     const opened = events;
     closers.push(() => opened.close());

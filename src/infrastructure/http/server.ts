@@ -114,10 +114,11 @@ export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
   });
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, utf8JsonParser(app.getDefaultJsonParser('error', 'error')));
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     const hosts = hostHeaderCount(request.raw.rawHeaders);
-    if (hosts > 1) throw HttpErrors.badRequest('HTTP-HOST', 'more than one Host header');
-    if (hosts === 0 && request.raw.httpVersion !== '1.0') throw HttpErrors.badRequest('HTTP-HOST', 'the Host header is missing');
+    if (hosts > 1) return done(HttpErrors.badRequest('HTTP-HOST', 'more than one Host header'));
+    if (hosts === 0 && request.raw.httpVersion !== '1.0') return done(HttpErrors.badRequest('HTTP-HOST', 'the Host header is missing'));
+    done();
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

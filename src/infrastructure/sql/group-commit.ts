@@ -4,8 +4,9 @@ export type Outcome<Result> = { ok: Result } | { error: unknown };
  * Group commit: requests that arrive while the event loop is busy, or while the previous batch is
  * being written, are written together in the next transaction, and so share one fsync. `commit`
  * answers each request on its own (one request's conflict never fails another); if it throws, the
- * whole batch failed and every request in it gets that error. `commit` may be synchronous (SQLite)
- * or asynchronous (PostgreSQL); batches never overlap.
+ * whole batch failed and every request in it gets that error. `commit` may be synchronous (SQLite
+ * with synchronous=FULL) or asynchronous (PostgreSQL, and SQLite flushing on the thread pool:
+ * requests that arrive during the flush make the next batch); batches never overlap.
  */
 export class GroupCommit<Request, Result> {
   private queue: { request: Request; resolve: (r: Result) => void; reject: (e: unknown) => void }[] = [];

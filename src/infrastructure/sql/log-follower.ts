@@ -17,6 +17,8 @@ export class LogFollower {
   private readonly wake = new Set<() => void>();
   private dropError: Error | undefined;
   private dropGeneration = 0;
+  /** How many times notify was called: a follower that was busy when it came reads again at once. */
+  private notifications = 0;
 
   constructor(
     /** Reads up to `limit` entries after `after`, in position order. */
@@ -33,6 +35,7 @@ export class LogFollower {
     const accepts = (streamId: string) => !streamId.startsWith('$') && (!streamPrefixes || streamPrefixes.some((p) => streamId.startsWith(p)));
     while (!signal?.aborted) {
       if (this.dropGeneration !== generation) throw this.dropError ?? new Error('subscription dropped');
+      const notified = this.notifications;
       const entries = await this.page(after, this.pageSize);
       let skipped: GlobalPosition | undefined;
       for (const entry of entries) {
@@ -52,12 +55,16 @@ export class LogFollower {
         caughtUp = true;
         yield { kind: 'caught-up' };
       }
+      // An append notified while this page was read or its events were being handled found nobody
+      // waiting: read again now rather than at the next append or the poll interval.
+      if (this.notifications !== notified) continue;
       await this.waitForAppend(signal);
     }
   }
 
   /** Something was appended: every waiting subscription reads again now. */
   notify(): void {
+    this.notifications++;
     const wake = [...this.wake];
     this.wake.clear();
     for (const w of wake) w();
