@@ -87,6 +87,13 @@ describe('AddSmtpConfig request validation: errors and reasons', () => {
     expect(violationsOf(with_({ senderName: 1 }))).toEqual([{ field: 'senderName', description: 'must be a string' }]);
   });
 
+  it('says that a NUL character is refused, once, even in a field that is also too long', () => {
+    expect(violationsOf(with_({ senderName: `${'n'.repeat(201)}\u0000`, password: 'pass\u0000word' }))).toEqual([
+      { field: 'senderName', description: 'must not contain the NUL character (U+0000)' },
+      { field: 'password', description: 'must not contain the NUL character (U+0000)' },
+    ]);
+  });
+
   it('says why an address is refused', () => {
     expect(violationsOf(with_({ senderAddress: 'a b@c.io', replyToAddress: 'x' }))).toEqual([
       { field: 'senderAddress', description: 'must be an e-mail address' },
