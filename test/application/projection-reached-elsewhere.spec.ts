@@ -113,6 +113,25 @@ describe('a position reached elsewhere (an inline projection)', () => {
     expect((await target.instanceById('b'))?.name).toBe('b');
   });
 
+  it('keeps the checkpoint watcher at the highest position reported, whatever order the reports come in', async () => {
+    let reads = 0;
+    const watcher = new CheckpointWatcher(
+      {
+        checkpoint: async () => {
+          reads++;
+          return undefined;
+        },
+      },
+      10_000,
+    );
+    watcher.reached({ commit: 7n, prepare: 7n });
+    watcher.reached({ commit: 5n, prepare: 5n });
+    await expect(watcher.waitFor({ commit: 6n, prepare: 6n }, 50)).resolves.toBeUndefined();
+    watcher.reached({ commit: 9n, prepare: 9n });
+    await expect(watcher.waitFor({ commit: 9n, prepare: 9n }, 50)).resolves.toBeUndefined();
+    expect(reads).toBe(0);
+  });
+
   it('lets the checkpoint watcher answer without reading the checkpoint', async () => {
     let reads = 0;
     const watcher = new CheckpointWatcher(
