@@ -60,6 +60,14 @@ describe('decodeRecordedEvent on records that can never change', () => {
     expect(() => decodeRecordedEvent(event)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q' }));
   });
 
+  it('upcasts again a frozen record whose metadata can still change (the instance id it upcasts with)', () => {
+    const stored = deepFreeze({ senderAddress: 'a@b.ch', senderName: 'A', tls: true, host: 'smtp.b.ch:465', user: 'u', replyToAddress: '', description: '' });
+    const event = Object.freeze(record(stored, 0, { type: InstanceEventTypes.SMTPConfigAdded }));
+    expect(decodeRecordedEvent(event)!.data).toMatchObject({ id: 'inst1' });
+    (event.metadata as { instanceId: string }).instanceId = 'inst2';
+    expect(decodeRecordedEvent(event)!.data).toMatchObject({ id: 'inst2' });
+  });
+
   it('checks again a frozen payload in a record that is not frozen (its type or version may change)', () => {
     const event = record(deepFreeze({ name: 'acme' }));
     expect(decodeRecordedEvent(event)!.type).toBe(InstanceEventTypes.InstanceAdded);
