@@ -36,4 +36,106 @@ describe('log follower', () => {
     expect(seen).toEqual([1n, 2n]);
     expect(Date.now() - started).toBeLessThan(2_000);
   });
+
+  /** A follower over `log` that counts its reads; polls only after a minute, so any read is a wake-up's. */
+  const counted = (log: LogEntry[], pollMs = 60_000) => {
+    const reads: bigint[] = [];
+    const follower = new LogFollower((after) => {
+      reads.push(after);
+      return log.filter((e) => e.position > after);
+    }, pollMs);
+    return { follower, reads };
+  };
+
+  /** Follows until `count` events arrived; returns their positions. */
+  const collect = (follower: LogFollower, count: number, signal: AbortSignal) =>
+    (async () => {
+      const seen: bigint[] = [];
+      for await (const item of follower.follow({ signal })) {
+        if (item.kind === 'event') seen.push(item.event.position.commit);
+        if (seen.length === count) break;
+      }
+      return seen;
+    })();
+
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+
+  it('hands an offered append to a follower standing at its head, without reading the log', async () => {
+    const log = [entry(1n)];
+    const { follower, reads } = counted(log);
+    const abort = new AbortController();
+    const seen = collect(follower, 3, abort.signal);
+    await tick();
+    expect(reads).toEqual([0n]);
+    // Positions 2 and 3 are in the log (committed) and handed over as the append's own.
+    log.push(entry(2n), entry(3n));
+    follower.offer(1n, [entry(2n), entry(3n)]);
+    expect(await seen).toEqual([1n, 2n, 3n]);
+    expect(reads).toEqual([0n]);
+    abort.abort();
+  });
+
+  it('reads the log when an offer starts after another head than where the follower stands', async () => {
+    const log = [entry(1n)];
+    const { follower, reads } = counted(log);
+    const abort = new AbortController();
+    const seen = collect(follower, 3, abort.signal);
+    await tick();
+    // Another writer's event 2 came first: the offer of 3 starts at 2, the follower stands at 1.
+    log.push(entry(2n), entry(3n));
+    follower.offer(2n, [entry(3n)]);
+    expect(await seen).toEqual([1n, 2n, 3n]);
+    expect(reads).toEqual([0n, 1n]);
+    abort.abort();
+  });
+
+  it('does not read for an announcement of positions it has already passed, but reads for a newer one', async () => {
+    const log = [entry(1n), entry(2n)];
+    const { follower, reads } = counted(log);
+    const abort = new AbortController();
+    const seen: bigint[] = [];
+    const following = (async () => {
+      for await (const item of follower.follow({ signal: abort.signal })) if (item.kind === 'event') seen.push(item.event.position.commit);
+    })();
+    await tick();
+    expect(reads).toEqual([0n]);
+    follower.notify(2n);
+    follower.notify(1n);
+    await tick();
+    expect(reads).toEqual([0n]);
+    log.push(entry(3n));
+    follower.notify(3n);
+    await tick();
+    expect(reads).toEqual([0n, 2n]);
+    expect(seen).toEqual([1n, 2n, 3n]);
+    abort.abort();
+    await following;
+  });
+
+  it('still reads at the poll interval when no announcement comes', async () => {
+    const log = [entry(1n)];
+    const { follower, reads } = counted(log, 20);
+    const abort = new AbortController();
+    const seen = collect(follower, 2, abort.signal);
+    await tick();
+    log.push(entry(2n));
+    expect(await seen).toEqual([1n, 2n]);
+    expect(reads.length).toBeGreaterThanOrEqual(2);
+    abort.abort();
+  });
+
+  it('does not take an offer before it has caught up: a subscription starting there reads the log first', async () => {
+    const log = [entry(1n), entry(2n)];
+    const { follower, reads } = counted(log);
+    // Offered before anyone follows: a new subscription from position 1 reads (1, 2] from the log.
+    follower.offer(1n, [entry(2n)]);
+    const abort = new AbortController();
+    const seen: bigint[] = [];
+    for await (const item of follower.follow({ signal: abort.signal, after: { commit: 1n, prepare: 1n } })) {
+      if (item.kind === 'event') seen.push(item.event.position.commit);
+      if (item.kind === 'caught-up') break;
+    }
+    expect(seen).toEqual([2n]);
+    expect(reads).toEqual([1n]);
+  });
 });

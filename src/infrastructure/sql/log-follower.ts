@@ -1,5 +1,8 @@
 import type { GlobalPosition, RecordedEvent, SubscribeOptions, SubscriptionItem } from '../../application/index.js';
 
+/** How many hand-overs of appended events (LogFollower.offer) are kept for subscriptions to take. */
+const OFFERED_BATCHES_KEPT = 64;
+
 /** One row of the event log as a SQL store reads it, already mapped. */
 export interface LogEntry {
   readonly position: bigint;
@@ -17,8 +20,12 @@ export class LogFollower {
   private readonly wake = new Set<() => void>();
   private dropError: Error | undefined;
   private dropGeneration = 0;
-  /** How many times notify was called: a follower that was busy when it came reads again at once. */
+  /** How many times notify was called without a position: a follower that was busy when it came reads again at once. */
   private notifications = 0;
+  /** The highest position announced by notify(upTo): a follower at or past it has nothing new to read. */
+  private announced = 0n;
+  /** Appends this process made, by the head each started after (see offer); the oldest go first. */
+  private readonly tail = new Map<bigint, readonly LogEntry[]>();
 
   constructor(
     /** Reads up to `limit` entries after `after`, in position order. */
@@ -36,7 +43,8 @@ export class LogFollower {
     while (!signal?.aborted) {
       if (this.dropGeneration !== generation) throw this.dropError ?? new Error('subscription dropped');
       const notified = this.notifications;
-      const entries = await this.page(after, this.pageSize);
+      // Once caught up, an append of this process that started exactly here is taken as handed over.
+      const entries = (caughtUp && this.tail.get(after)) || (await this.page(after, this.pageSize));
       let skipped: GlobalPosition | undefined;
       for (const entry of entries) {
         after = entry.position;
@@ -55,19 +63,48 @@ export class LogFollower {
         caughtUp = true;
         yield { kind: 'caught-up' };
       }
-      // An append notified while this page was read or its events were being handled found nobody
-      // waiting: read again now rather than at the next append or the poll interval.
-      if (this.notifications !== notified) continue;
-      await this.waitForAppend(signal);
+      // Wait for something new. An append notified while this page was read or its events were being
+      // handled found nobody waiting: read again now rather than at the next append or the poll
+      // interval. An announcement of positions this follower has already passed (its own append,
+      // handed over by offer) changes nothing: it waits on without a read.
+      while (
+        this.notifications === notified &&
+        this.announced <= after &&
+        !(caughtUp && this.tail.has(after)) &&
+        !signal?.aborted &&
+        this.dropGeneration === generation &&
+        (await this.waitForAppend(signal)) === 'woken'
+      );
     }
   }
 
-  /** Something was appended: every waiting subscription reads again now. */
-  notify(): void {
-    this.notifications++;
+  /**
+   * Something was appended: every waiting subscription reads again now. With `upTo`, the last
+   * position of what was appended: a subscription already at or past it goes on waiting.
+   */
+  notify(upTo?: bigint): void {
+    if (upTo === undefined) this.notifications++;
+    else if (upTo > this.announced) this.announced = upTo;
     const wake = [...this.wake];
     this.wake.clear();
     for (const w of wake) w();
+  }
+
+  /**
+   * Hands over what this process has just appended: `entries`, in position order, are every event
+   * after position `after` up to the last of them, with none missing (the store knows this because
+   * its append held the log's lock from reading the head `after` until it committed). A subscription
+   * standing exactly at `after` takes them instead of reading the log; one anywhere else reads as
+   * always. The last OFFERED_BATCHES_KEPT hand-overs are kept, for subscriptions that come later.
+   */
+  offer(after: bigint, entries: readonly LogEntry[]): void {
+    if (entries.length === 0) return;
+    this.tail.set(after, entries);
+    for (const key of this.tail.keys()) {
+      if (this.tail.size <= OFFERED_BATCHES_KEPT) break;
+      this.tail.delete(key);
+    }
+    this.notify(entries[entries.length - 1]!.position);
   }
 
   /** Makes every open subscription fail with `error`, the way a dropped connection does. */
@@ -77,18 +114,21 @@ export class LogFollower {
     this.notify();
   }
 
-  private waitForAppend(signal: AbortSignal | undefined): Promise<void> {
+  /** Resolves 'woken' on notify, 'timeout' after the poll interval (read anyway: the fallback), 'aborted' on abort. */
+  private waitForAppend(signal: AbortSignal | undefined): Promise<'woken' | 'timeout' | 'aborted'> {
     return new Promise((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = () => {
+      if (signal?.aborted) return resolve('aborted');
+      const finish = (why: 'woken' | 'timeout' | 'aborted') => {
         clearTimeout(timer);
-        this.wake.delete(done);
-        signal?.removeEventListener('abort', done);
-        resolve();
+        this.wake.delete(woken);
+        signal?.removeEventListener('abort', aborted);
+        resolve(why);
       };
-      const timer = setTimeout(done, this.pollIntervalMs);
-      this.wake.add(done);
-      signal?.addEventListener('abort', done, { once: true });
+      const woken = () => finish('woken');
+      const aborted = () => finish('aborted');
+      const timer = setTimeout(() => finish('timeout'), this.pollIntervalMs);
+      this.wake.add(woken);
+      signal?.addEventListener('abort', aborted, { once: true });
     });
   }
 }
