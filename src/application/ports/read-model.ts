@@ -61,6 +61,14 @@ export const patchedSmtpConfig = (row: SmtpConfigView, change: Extract<ReadModel
 
 export interface SmtpConfigQueries {
   smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined>;
+  /**
+   * Optional: the configuration row exactly as the projection wrote it for the append that ended at
+   * `position`, when this process wrote it itself, in that append's transaction (an inline
+   * projection), and still holds it; otherwise undefined (then ask `smtpConfigById`). It is the row
+   * as of that append, which is what the command's answer reports, with no round trip. Each row is
+   * handed out once.
+   */
+  takeSmtpConfigProjectedAt?(instanceId: string, id: string, position: GlobalPosition): SmtpConfigView | undefined;
   /** The instance's configuration (at most one exists at a time), or undefined when none is set. */
   smtpConfigOfInstance(instanceId: string): Promise<SmtpConfigView | undefined>;
   instanceById(instanceId: string): Promise<InstanceView | undefined>;

@@ -129,7 +129,10 @@ export class AddSmtpConfigUseCase {
       },
     );
     if (!caughtUp) return fromAppend;
-    const view = await queries.smtpConfigById(call.instanceId, configId);
+    // The row the append's own transaction wrote, when the projection ran inline in this process;
+    // else the read model is asked.
+    const view =
+      queries.takeSmtpConfigProjectedAt?.(call.instanceId, configId, result.append.position) ?? (await queries.smtpConfigById(call.instanceId, configId));
     if (!view) {
       throw new DomainError(ErrorKind.Internal, ErrorIds.ProjectionMissing, 'Errors.Internal', 'the projection did not produce the configuration');
     }

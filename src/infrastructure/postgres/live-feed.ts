@@ -14,7 +14,8 @@ export class PgListener {
 
   constructor(
     private readonly config: pg.ClientConfig,
-    private readonly handlers: Readonly<Record<string, () => void>>,
+    /** Called with the notification's payload, or with none after a reconnect (anything may have been missed). */
+    private readonly handlers: Readonly<Record<string, (payload?: string) => void>>,
   ) {}
 
   async start(): Promise<void> {
@@ -26,7 +27,7 @@ export class PgListener {
     const client = new pg.Client(this.config);
     client.on('error', () => this.reconnect(client));
     client.on('end', () => this.reconnect(client));
-    client.on('notification', (n) => this.handlers[n.channel]?.());
+    client.on('notification', (n) => this.handlers[n.channel]?.(n.payload));
     try {
       await client.connect();
       for (const channel of Object.keys(this.handlers)) await client.query(`LISTEN "${channel}"`);

@@ -8,11 +8,13 @@ import {
   type ExpectedRevision,
   type GlobalPosition,
   type NewEvent,
+  type PositionedChanges,
   type ReadStreamResult,
   type SubscribeOptions,
   type SubscriptionItem,
 } from '../../application/index.js';
 import { EVENT_COLUMNS, toLogEntry, toRecordedEvent, type EventRow } from '../sql/event-rows.js';
+import type { LogEntry } from '../sql/log-follower.js';
 import { GroupCommit, type Outcome } from '../sql/group-commit.js';
 import { LogFollower } from '../sql/log-follower.js';
 import { pgStoreError } from './errors.js';
@@ -22,9 +24,10 @@ import { migratePostgres, schemaIdentifier } from './migrate.js';
 import { pgEventsSchema } from './migrations/0001-events.js';
 import { pgAppendBatch } from './migrations/0003-append-batch.js';
 import { pgInlineProjection } from './migrations/0005-inline-projection.js';
+import { pgAppendHead } from './migrations/0006-append-head.js';
 import type { PostgresProjectionStore } from './postgres-projection-store.js';
 
-const pgEventMigrations = [pgEventsSchema, pgAppendBatch, pgInlineProjection];
+const pgEventMigrations = [pgEventsSchema, pgAppendBatch, pgInlineProjection, pgAppendHead];
 
 /** What an inline projection needs: the read model it writes, and the projection's pure handler. */
 export interface InlineProjectionOptions {
@@ -67,7 +70,11 @@ export class PostgresEventStore implements EventStore {
   private readonly listener: PgListener;
   private readonly streamReads = new ReadBatcher<string, ReadStreamResult>((ids) => this.readStreams(ids));
   private closed = false;
-  private inline: (InlineProjectionOptions & { readonly projection: string }) | undefined;
+  /** How many append batches of this process are being committed (see announce). */
+  private committing = 0;
+  /** The highest position announced by the database while a batch was being committed. */
+  private heldAnnouncement: bigint | undefined;
+  private inline: (InlineProjectionOptions & { readonly readModel: PostgresProjectionStore }) | undefined;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -84,7 +91,10 @@ export class PostgresEventStore implements EventStore {
       // A page is one round trip; while catching up the runner applies whatever one page brought.
       options.pageSize ?? 2_000,
     );
-    this.listener = new PgListener(pool.options, { [channelName(s, 'events')]: () => this.follower.notify() });
+    // The payload is the last position appended (see append_batch); after a reconnect there is none.
+    this.listener = new PgListener(pool.options, {
+      [channelName(s, 'events')]: (payload) => this.announce(payload && /^\d+$/.test(payload) ? BigInt(payload) : undefined),
+    });
     this.appender = new GroupCommit((requests) => this.commit(requests, options.holdBeforeCommitMs?.() ?? 0));
   }
 
@@ -112,7 +122,7 @@ export class PostgresEventStore implements EventStore {
     if (readModel.schemaName !== this.schema) {
       throw new TypeError(`an inline projection must write a read model in the events' schema (${this.schema}), not in ${readModel.schemaName}`);
     }
-    this.inline = { ...options, projection: readModel.projectionName };
+    this.inline = { ...options, readModel };
   }
 
   readStream(streamId: string): Promise<ReadStreamResult> {
@@ -146,39 +156,78 @@ export class PostgresEventStore implements EventStore {
     return this.appender.submit({ streamId, events, expected });
   }
 
-  /** One statement, one round trip, one transaction for the whole batch (see `append_batch`). */
+  /**
+   * A notification of new events. While this process commits a batch, the notification of that very
+   * batch often arrives before the batch's own answer: it is held until the answer, when the batch's
+   * events are handed to the subscriptions (so they need not read them back); one from another
+   * writer then wakes them as usual, a millisecond later.
+   */
+  private announce(upTo: bigint | undefined): void {
+    if (this.committing > 0 && upTo !== undefined) {
+      if (this.heldAnnouncement === undefined || upTo > this.heldAnnouncement) this.heldAnnouncement = upTo;
+      return;
+    }
+    this.follower.notify(upTo);
+  }
+
   private async commit(requests: readonly AppendRequest[], holdMs: number): Promise<Outcome<AppendResult>[]> {
+    this.committing++;
+    try {
+      return await this.commitBatch(requests, holdMs);
+    } finally {
+      const held = --this.committing === 0 ? this.heldAnnouncement : undefined;
+      if (held !== undefined) {
+        this.heldAnnouncement = undefined;
+        this.follower.notify(held);
+      }
+    }
+  }
+
+  /** One statement, one round trip, one transaction for the whole batch (see `append_batch`). */
+  private async commitBatch(requests: readonly AppendRequest[], holdMs: number): Promise<Outcome<AppendResult>[]> {
     const inline = this.inline;
-    const payload = JSON.stringify(
-      requests.map((r) => ({
-        stream: r.streamId,
-        expected: typeof r.expected === 'bigint' ? r.expected.toString() : r.expected,
-        events: r.events.map((e) => ({ id: e.id, type: e.type, data: e.data ?? null, metadata: e.metadata })),
-        ...(inline ? { changes: inlineChanges(inline, r) } : {}),
-      })),
-      bigintsAsStrings,
+    const changes = inline ? requests.map((r) => inlineChanges(inline, r)) : undefined;
+    // Each event's data and metadata as the database will keep them (json keeps the text as given),
+    // so that the events handed to subscriptions after the commit are what a read would return.
+    const written = requests.map((r) =>
+      r.events.map((e) => ({ id: e.id, type: e.type, data: JSON.stringify(e.data ?? null, bigintsAsStrings), metadata: JSON.stringify(e.metadata, bigintsAsStrings) })),
     );
-    const rows = await this.query<{ r_status: string; r_next_revision: string | null; r_last_position: string | null; r_projected: boolean }>(
-      `SELECT r_status, r_next_revision, r_last_position, r_projected FROM ${this.schema}.append_batch($1, $2, $3) ORDER BY r_index`,
-      [payload, Math.round(holdMs), inline?.projection ?? null],
+    const payload = `[${requests
+      .map(
+        (r, i) =>
+          `{"stream":${JSON.stringify(r.streamId)},"expected":${JSON.stringify(typeof r.expected === 'bigint' ? r.expected.toString() : r.expected)},"events":[${written[i]!
+            .map((e) => `{"id":${JSON.stringify(e.id)},"type":${JSON.stringify(e.type)},"data":${e.data},"metadata":${e.metadata}}`)
+            .join(',')}]${changes && changes[i] !== undefined ? `,"changes":${JSON.stringify(changes[i], bigintsAsStrings)}` : ''}}`,
+      )
+      .join(',')}]`;
+    const rows = await this.query<{ r_status: string; r_next_revision: string | null; r_last_position: string | null; r_projected: boolean; r_head_before: string }>(
+      `SELECT r_status, r_next_revision, r_last_position, r_projected, r_head_before FROM ${this.schema}.append_batch($1, $2, $3) ORDER BY r_index`,
+      [payload, Math.round(holdMs), inline?.readModel.projectionName ?? null],
     );
     let projected: GlobalPosition | undefined;
+    const applied: PositionedChanges[] = [];
     const outcomes = requests.map((r, i): Outcome<AppendResult> => {
       const row = rows[i]!;
       const current = row.r_next_revision === null ? undefined : BigInt(row.r_next_revision);
       if (row.r_status === 'ok') {
         const position = BigInt(row.r_last_position!);
-        if (row.r_projected) projected = { commit: position, prepare: position };
+        if (row.r_projected) {
+          projected = { commit: position, prepare: position };
+          applied.push({ changes: changes![i] ?? [], position: projected });
+        }
         return { ok: { nextExpectedRevision: current!, position: { commit: position, prepare: position } } };
       }
       if (row.r_status === 'conflict') return { error: new WrongExpectedRevisionError(r.streamId, r.expected, current) };
       return { error: new Error(`stream ${r.streamId}: an event id of this append is already used by another event`) };
     });
-    // Subscriptions are woken at once for new events, unless every one of them is in the read model
-    // already: then the runner has nothing to do, and the NOTIFY that append_batch sent wakes the rest.
-    if (rows.some((row) => row.r_status === 'ok' && !row.r_projected)) this.follower.notify();
+    // Subscriptions get the new events at once: handed over when they are known to be every event
+    // after the head the batch started at, else woken to read them.
+    const handedOver = rows.length > 0 ? appendedEntries(requests, written, rows, BigInt(rows[0]!.r_head_before)) : undefined;
+    if (handedOver) this.follower.offer(BigInt(rows[0]!.r_head_before), handedOver);
+    else if (rows.some((row) => row.r_status === 'ok')) this.follower.notify();
     // Before the appenders hear of their appends, so that a command waiting for its own position finds it reached.
     if (projected) {
+      inline!.readModel.noteInlineApplied(applied);
       try {
         inline?.onProjected?.(projected);
       } catch {
@@ -223,6 +272,42 @@ export class PostgresEventStore implements EventStore {
 
 /** JSON for the database: bigints (revisions, sequences) as strings, which the SQL casts back. */
 const bigintsAsStrings = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
+
+/**
+ * The batch's new events as log entries, when their positions are known to be exactly every position
+ * from `headBefore + 1` to the batch's last: the append lock was held from reading that head to the
+ * commit, so every position in between is the batch's own; each request's events took consecutive
+ * positions ending at its last, checked here against the previous request's (a gap, say from a
+ * sequence value a failed insert used up, gives undefined: the subscriptions then read the log).
+ * Requests that appended nothing new (a conflict, a retried append answered as before) are skipped.
+ */
+const appendedEntries = (
+  requests: readonly AppendRequest[],
+  written: readonly (readonly { readonly id: string; readonly type: string; readonly data: string; readonly metadata: string }[])[],
+  rows: readonly { readonly r_status: string; readonly r_next_revision: string | null; readonly r_last_position: string | null }[],
+  headBefore: bigint,
+): LogEntry[] | undefined => {
+  const entries: LogEntry[] = [];
+  let next = headBefore + 1n;
+  for (let i = 0; i < requests.length; i++) {
+    const row = rows[i]!;
+    const events = written[i]!;
+    if (row.r_status !== 'ok' || events.length === 0) continue;
+    const last = BigInt(row.r_last_position!);
+    if (last <= headBefore) continue;
+    const first = last - BigInt(events.length) + 1n;
+    if (first !== next) return undefined;
+    const streamId = requests[i]!.streamId;
+    const firstRevision = BigInt(row.r_next_revision!) - BigInt(events.length) + 1n;
+    events.forEach((e, k) => {
+      const position = first + BigInt(k);
+      const row: EventRow = { position, stream_id: streamId, revision: firstRevision + BigInt(k), event_id: e.id, type: e.type, data: e.data, metadata: e.metadata };
+      entries.push(toLogEntry(row));
+    });
+    next = last + 1n;
+  }
+  return entries.length > 0 ? entries : undefined;
+};
 
 /** Not known before the append; the handler must not use it (see InlineProjectionOptions). */
 const UNKNOWN_POSITION: GlobalPosition = Object.freeze({ commit: -1n, prepare: -1n });

@@ -60,6 +60,12 @@ const toSmtpConfig = (r: SmtpConfigRow): SmtpConfigView => ({
   resourceOwner: r.resource_owner,
 });
 
+/** How many inline-written configuration rows wait to be taken by the commands that wrote them. */
+const PROJECTED_ROWS_KEPT = 4_096;
+
+/** An append's end position and a configuration's key, unambiguous whatever the ids hold. */
+const projectedRowKey = (position: GlobalPosition, instanceId: string, id: string): string => `${position.commit}/${instanceId.length}/${instanceId}/${id}`;
+
 const SMTP_COLUMNS =
   'instance_id, id, sender_address, sender_name, tls, host, "user", reply_to_address, description, has_password, sequence, creation_date, change_date, resource_owner';
 
@@ -74,6 +80,8 @@ const SMTP_COLUMNS =
 export class PostgresProjectionStore implements ProjectionStore {
   private readonly s: string;
   private readonly configReads = new ReadBatcher<readonly [string, string], SmtpConfigView | undefined>((keys) => this.smtpConfigsById(keys));
+  /** Configuration rows an inline projection in this process wrote, by the append that wrote them (see takeSmtpConfigProjectedAt). */
+  private readonly projectedRows = new Map<string, SmtpConfigView>();
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -296,6 +304,7 @@ export class PostgresProjectionStore implements ProjectionStore {
   }
 
   async reset(): Promise<void> {
+    this.projectedRows.clear();
     await this.transaction(async (client) => {
       // The checkpoint row first, as every writer locks it (an inline append too): no deadlock with one.
       await client.query(`SELECT 1 FROM ${this.s}.projection_checkpoints WHERE projection = $1 FOR UPDATE`, [this.projection]);
@@ -342,6 +351,41 @@ export class PostgresProjectionStore implements ProjectionStore {
 
   smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
     return this.configReads.get([instanceId, id]);
+  }
+
+  /**
+   * Told by PostgresEventStore, after the commit, of the changes appends applied inline in their own
+   * transaction, each at the position its append ended at: keeps the configuration rows they left,
+   * so that the command that appended can answer from its row without reading it back. The newest
+   * PROJECTED_ROWS_KEPT are kept; a row nobody takes (a command that gave up waiting) ages out.
+   */
+  noteInlineApplied(entries: readonly PositionedChanges[]): void {
+    for (const { changes, position } of entries) {
+      for (const change of changes) {
+        if (change.kind === 'upsertSmtpConfig') {
+          const key = projectedRowKey(position, change.config.instanceId, change.config.id);
+          this.projectedRows.delete(key);
+          this.projectedRows.set(key, change.config);
+        } else if (change.kind === 'patchSmtpConfig') {
+          const key = projectedRowKey(position, change.instanceId, change.id);
+          const row = this.projectedRows.get(key);
+          if (row) this.projectedRows.set(key, patchedSmtpConfig(row, change));
+        } else if (change.kind === 'removeSmtpConfig') {
+          this.projectedRows.delete(projectedRowKey(position, change.instanceId, change.id));
+        }
+      }
+    }
+    for (const key of this.projectedRows.keys()) {
+      if (this.projectedRows.size <= PROJECTED_ROWS_KEPT) break;
+      this.projectedRows.delete(key);
+    }
+  }
+
+  takeSmtpConfigProjectedAt(instanceId: string, id: string, position: GlobalPosition): SmtpConfigView | undefined {
+    const key = projectedRowKey(position, instanceId, id);
+    const row = this.projectedRows.get(key);
+    if (row) this.projectedRows.delete(key);
+    return row;
   }
 
   /** The configurations asked for together, in one query (see ReadBatcher). */
