@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { handleCommand, InMemoryEventStore, WrongExpectedRevisionError, type Decider } from '../support/everything.js';
 
 type Cmd = { type: 'Add' };
@@ -15,7 +15,7 @@ const contested = (losses: number) => {
   const attempts: number[] = [];
   const append = store.appendToStream.bind(store);
   store.appendToStream = async (streamId, events, expected) => {
-    attempts.push(performance.now());
+    attempts.push(Date.now());
     if (attempts.length <= losses) throw new WrongExpectedRevisionError(streamId, expected, 0n);
     return append(streamId, events, expected);
   };
@@ -25,14 +25,24 @@ const contested = (losses: number) => {
 const context = { instanceId: 'i', editorUserId: 'u', commandId: 'c', correlationId: 'c', now: new Date(0) };
 
 describe('a command that keeps losing the race', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('decides again at once after the first lost race, then backs off between attempts', async () => {
+    // The backoff's timers on a fake clock: the gaps are what the command waited, whatever the machine's load.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
     const { store, attempts } = contested(3);
-    await handleCommand(store, decider, 'test-1', { type: 'Add' }, context);
+    const done = handleCommand(store, decider, 'test-1', { type: 'Add' }, context);
+    await vi.runAllTimersAsync();
+    await done;
     expect(attempts).toHaveLength(4);
     const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
-    expect(gaps[0]).toBeLessThan(5);
-    expect(gaps[1]).toBeGreaterThanOrEqual(4.5);
-    expect(gaps[2]).toBeGreaterThanOrEqual(9.5);
+    expect(gaps[0]).toBe(0);
+    expect(gaps[1]).toBeGreaterThanOrEqual(5);
+    expect(gaps[1]).toBeLessThanOrEqual(10);
+    expect(gaps[2]).toBeGreaterThanOrEqual(10);
+    expect(gaps[2]).toBeLessThanOrEqual(20);
   });
 
   it('gives up with Unavailable after five lost races', async () => {
