@@ -92,6 +92,16 @@ export const projectionStoreContract = (adapter: ProjectionStoreAdapter): void =
       expect(await store.smtpConfigById('i1', 'c1')).toBeUndefined();
     });
 
+    it('answers lookups by domain made at the same time each with its own instance', async () => {
+      await store.applyBatch(history);
+      // Asked together (a store may answer them with one query): cases differ, one repeats, one is unknown.
+      const domains = ['one.example.com', 'TWO.example.com', 'LOGIN.one.example.com', 'ghost.example.com', 'one.example.com', ...Array.from({ length: 20 }, (_, i) => `n${i}.example.com`)];
+      const found = await Promise.all(domains.map((d) => store.instanceByDomain(d)));
+      expect(found.map((i) => i?.id)).toEqual(['i1', 'i2', 'i1', undefined, 'i1', ...Array.from({ length: 20 }, () => undefined)]);
+      const alone = await Promise.all(domains.slice(0, 4).map(async (d) => (await store.instanceByDomain(d))?.id));
+      expect(alone).toEqual(['i1', 'i2', 'i1', undefined]);
+    });
+
     it('applies a batch and answers every query from it, the checkpoint at the last position', async () => {
       await store.applyBatch(history);
       expect(await store.checkpoint()).toEqual(at(7));

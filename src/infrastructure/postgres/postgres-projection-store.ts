@@ -80,6 +80,7 @@ const SMTP_COLUMNS =
 export class PostgresProjectionStore implements ProjectionStore {
   private readonly s: string;
   private readonly configReads = new ReadBatcher<readonly [string, string], SmtpConfigView | undefined>((keys) => this.smtpConfigsById(keys));
+  private readonly domainReads = new ReadBatcher<string, InstanceView | undefined>((domains) => this.instancesByDomain(domains));
   /** Configuration rows an inline projection in this process wrote, by the append that wrote them (see takeSmtpConfigProjectedAt). */
   private readonly projectedRows = new Map<string, SmtpConfigView>();
 
@@ -418,12 +419,19 @@ export class PostgresProjectionStore implements ProjectionStore {
     return rows[0] && toInstance(rows[0]);
   }
 
-  async instanceByDomain(domain: string): Promise<InstanceView | undefined> {
-    const rows = await this.query<InstanceRow>(
-      `SELECT i.id, i.name, i.domains, i.sequence, i.creation_date FROM ${this.s}.instance_domains d JOIN ${this.s}.instances i ON i.id = d.instance_id WHERE d.domain = $1`,
-      [domain.toLowerCase()],
+  instanceByDomain(domain: string): Promise<InstanceView | undefined> {
+    return this.domainReads.get(domain.toLowerCase());
+  }
+
+  /** The instances of the domains asked for together, in one query (see ReadBatcher): every HTTP request asks for one. */
+  private async instancesByDomain(domains: readonly string[]): Promise<(InstanceView | undefined)[]> {
+    const rows = await this.query<InstanceRow & { domain: string }>(
+      `SELECT d.domain, i.id, i.name, i.domains, i.sequence, i.creation_date FROM ${this.s}.instance_domains d JOIN ${this.s}.instances i ON i.id = d.instance_id
+       WHERE d.domain = ANY($1::text[])`,
+      [[...new Set(domains)]],
     );
-    return rows[0] && toInstance(rows[0]);
+    const found = new Map(rows.map((r) => [r.domain, toInstance(r)]));
+    return domains.map((d) => found.get(d));
   }
 
   async *instances(): AsyncIterable<InstanceView> {
