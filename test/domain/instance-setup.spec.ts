@@ -23,6 +23,14 @@ describe('Instance aggregate: SetUpInstance', () => {
     expect(error.violations).toEqual([{ field: 'name', description: 'must not be empty' }]);
   });
 
+  it.each([
+    ['a NUL character', 'Ac\u0000me', 'must not contain the NUL character (U+0000)'],
+    ['a lone surrogate', 'Acme \ud800', 'must be well-formed Unicode (it has a lone UTF-16 surrogate)'],
+  ])('refuses a name with %s, saying why', (_what, name, description) => {
+    const error = spec.given([]).when(setUp(name, ['acme.example.com'])).thenThrows('InvalidArgument', 'INST-VAL-8fk2');
+    expect(error.violations).toEqual([{ field: 'name', description }]);
+  });
+
   it('refuses an instance without domains', () => {
     const error = spec.given([]).when(setUp('acme', [])).thenThrows('InvalidArgument', 'INST-VAL-8fk2');
     expect(error.violations).toEqual([{ field: 'domains', description: 'must name at least one domain' }]);

@@ -2,7 +2,7 @@ import type { Decider } from '../decider.js';
 import { Errors } from '../errors.js';
 import type { AddSmtpConfig, ChangeSmtpConfig, ChangeSmtpConfigPassword, InstanceCommand, RemoveSmtpConfig, SetUpInstance } from './commands.js';
 import type { EncryptedSecret } from './encrypted-secret.js';
-import { isHostName } from './smtp-config.js';
+import { isHostName, isWellFormedUnicode } from './smtp-config.js';
 import {
   InstanceEventTypes,
   type InstanceEvent,
@@ -80,6 +80,9 @@ const setUp = (command: SetUpInstance, state: InstanceState): InstanceEvent[] =>
   if (state.exists) throw Errors.instanceAlreadyExists();
   const violations = [];
   if (command.name.trim() === '') violations.push({ field: 'name', description: 'must not be empty' });
+  // As in the SMTP fields: a lone surrogate would come back as U+FFFD, and no store's text holds NUL.
+  else if (!isWellFormedUnicode(command.name)) violations.push({ field: 'name', description: 'must be well-formed Unicode (it has a lone UTF-16 surrogate)' });
+  else if (command.name.includes('\u0000')) violations.push({ field: 'name', description: 'must not contain the NUL character (U+0000)' });
   if (command.domains.length === 0) violations.push({ field: 'domains', description: 'must name at least one domain' });
   for (const domain of command.domains) {
     if (!isDomainName(domain)) violations.push({ field: 'domains', description: `${JSON.stringify(domain)} is not a domain name` });
