@@ -138,4 +138,26 @@ describe('log follower', () => {
     expect(seen).toEqual([2n]);
     expect(reads).toEqual([1n]);
   });
+
+  it('keeps only the newest hand-overs: a follower further behind reads the log', async () => {
+    const log = [entry(1n)];
+    const { follower, reads } = counted(log);
+    // 70 appends of one event each while nobody follows, then one of 5 000 events.
+    for (let p = 2n; p <= 71n; p++) {
+      log.push(entry(p));
+      follower.offer(p - 1n, [entry(p)]);
+    }
+    const big = Array.from({ length: 5_000 }, (_, i) => entry(72n + BigInt(i)));
+    log.push(...big);
+    follower.offer(71n, big);
+    // The one of 5 000 is kept (the newest always is); the ones before it are not.
+    const abort = new AbortController();
+    const first = follower.follow({ signal: abort.signal, after: { commit: 1n, prepare: 1n } })[Symbol.asyncIterator]();
+    let item = await first.next();
+    while (item.value?.kind !== 'caught-up') item = await first.next();
+    expect(reads).toEqual([1n]);
+    await first.return?.();
+    const tail = (follower as unknown as { tail: Map<bigint, unknown> }).tail;
+    expect([...tail.keys()]).toEqual([71n]);
+  });
 });

@@ -1,7 +1,12 @@
 import type { GlobalPosition, RecordedEvent, SubscribeOptions, SubscriptionItem } from '../../application/index.js';
 
-/** How many hand-overs of appended events (LogFollower.offer) are kept for subscriptions to take. */
+/**
+ * How many hand-overs of appended events (LogFollower.offer) are kept for subscriptions to take, and
+ * how many events they may hold together (the newest is always kept): a subscription further behind
+ * reads the log.
+ */
 const OFFERED_BATCHES_KEPT = 64;
+const OFFERED_EVENTS_KEPT = 4_096;
 
 /** One row of the event log as a SQL store reads it, already mapped. */
 export interface LogEntry {
@@ -26,6 +31,7 @@ export class LogFollower {
   private announced = 0n;
   /** Appends this process made, by the head each started after (see offer); the oldest go first. */
   private readonly tail = new Map<bigint, readonly LogEntry[]>();
+  private tailEvents = 0;
 
   constructor(
     /** Reads up to `limit` entries after `after`, in position order. */
@@ -99,10 +105,13 @@ export class LogFollower {
    */
   offer(after: bigint, entries: readonly LogEntry[]): void {
     if (entries.length === 0) return;
+    this.tailEvents += entries.length - (this.tail.get(after)?.length ?? 0);
+    this.tail.delete(after);
     this.tail.set(after, entries);
-    for (const key of this.tail.keys()) {
-      if (this.tail.size <= OFFERED_BATCHES_KEPT) break;
+    for (const [key, kept] of this.tail) {
+      if (this.tail.size === 1 || (this.tail.size <= OFFERED_BATCHES_KEPT && this.tailEvents <= OFFERED_EVENTS_KEPT)) break;
       this.tail.delete(key);
+      this.tailEvents -= kept.length;
     }
     this.notify(entries[entries.length - 1]!.position);
   }
