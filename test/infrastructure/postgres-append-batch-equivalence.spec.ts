@@ -4,12 +4,12 @@ import { PostgresEventStore, PostgresProjectionStore } from '../support/everythi
 import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
 
 /**
- * append_batch (migration 0006) judges the common batch set-based, and any other request by request
- * through append_to_stream. Both must answer exactly as the requests would, each appended alone in
+ * append_batch (migration 0006) must answer exactly as its requests would, each appended alone in
  * order through append_to_stream: the same statuses, revisions and positions, the same events in
- * the log, and (with the read model at the head) the same inline rows, on generated batches that
- * mix fresh streams, several requests on one stream, wrong and 'any' expectations, retried
- * appends with the same ids, ids reused elsewhere, empty appends and requests without changes.
+ * the log, and (with the read model at the head) the same inline rows, up to the first request
+ * that cannot go inline. Generated batches mix fresh streams, several requests on one stream, wrong
+ * and 'any' expectations, retried appends with the same ids, ids reused elsewhere, empty appends
+ * and requests without changes.
  */
 describe.skipIf(postgresSkipReason !== undefined)('append_batch against append_to_stream request by request, on generated batches', () => {
   type Db = Awaited<ReturnType<typeof freshPostgresSchema>>;

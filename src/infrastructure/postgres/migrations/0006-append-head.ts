@@ -24,14 +24,6 @@ export const pgAppendHead: PgMigration = {
       v_checkpoint numeric;
       v_inline boolean := false;
       v_projected bigint;
-      v_fast boolean;
-      v_ids text[];
-      v_ks bigint[];
-      v_oks boolean[];
-      v_revisions bigint[];
-      v_lasts bigint[];
-      v_changes json[];
-      v_inline_sets json[] := '{}';
     BEGIN
       -- Taken here once (append_to_stream takes it again: it is reentrant), so that the head read
       -- here is where this batch's appends start, and no other append runs until it commits.
@@ -44,69 +36,6 @@ export const pgAppendHead: PgMigration = {
         SELECT c.commit_position INTO v_checkpoint FROM projection_checkpoints c WHERE c.projection = p_projection FOR UPDATE SKIP LOCKED;
         v_inline := FOUND AND v_checkpoint = coalesce(v_head, -1);
       END IF;
-      -- The common batch, set-based: every request appends at least one event, to a stream no other
-      -- request of the batch names, and no event id of the batch is in the log already or twice in
-      -- the batch. Each request is then judged against its stream's revision as the batch found it
-      -- (under the lock), all the new events go in with one INSERT in request order, and the inline
-      -- changes with one call. Any other batch (a retried append, two commands on one stream) goes
-      -- request by request through append_to_stream below, as before; both answer alike.
-      SELECT count(*) = count(DISTINCT x.req->>'stream') AND coalesce(bool_and(json_array_length(x.req->'events') > 0), false)
-        INTO v_fast FROM json_array_elements(p_requests) AS x(req);
-      IF v_fast THEN
-        SELECT array_agg(ev->>'id') INTO v_ids FROM json_array_elements(p_requests) AS x(req), json_array_elements(x.req->'events') AS ev;
-        v_fast := cardinality(v_ids) = (SELECT count(DISTINCT i) FROM unnest(v_ids) AS i)
-                  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY(v_ids));
-      END IF;
-      IF v_fast THEN
-        WITH req AS (
-               SELECT x.k, x.req->>'stream' AS stream, x.req->>'expected' AS expected, x.req->'events' AS events, x.req->'changes' AS changes
-               FROM json_array_elements(p_requests) WITH ORDINALITY AS x(req, k)),
-             judged AS (
-               SELECT r.k, r.stream, r.events, r.changes, c.current,
-                      (r.expected = 'any' OR (r.expected = 'no_stream' AND c.current IS NULL)
-                       OR (r.expected NOT IN ('any', 'no_stream') AND c.current IS NOT DISTINCT FROM r.expected::bigint)) AS ok
-               FROM req r CROSS JOIN LATERAL (SELECT max(e.revision) AS current FROM events e WHERE e.stream_id = r.stream) AS c),
-             inserted AS (
-               INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
-               SELECT j.stream, coalesce(j.current, -1) + e.n, e.ev->>'id', e.ev->>'type', e.ev->'data', e.ev->'metadata'
-               FROM judged j CROSS JOIN LATERAL json_array_elements(j.events) WITH ORDINALITY AS e(ev, n)
-               WHERE j.ok
-               ORDER BY j.k, e.n
-               RETURNING position, stream_id)
-        SELECT array_agg(j.k ORDER BY j.k), array_agg(j.ok ORDER BY j.k),
-               array_agg(CASE WHEN j.ok THEN coalesce(j.current, -1) + json_array_length(j.events) ELSE j.current END ORDER BY j.k),
-               array_agg(l.last ORDER BY j.k), array_agg(j.changes ORDER BY j.k)
-          INTO v_ks, v_oks, v_revisions, v_lasts, v_changes
-          FROM judged j LEFT JOIN (SELECT i.stream_id, max(i.position) AS last FROM inserted i GROUP BY i.stream_id) AS l ON l.stream_id = j.stream;
-        FOR i IN 1 .. cardinality(v_ks) LOOP
-          r_index := v_ks[i];
-          r_projected := false;
-          r_next_revision := v_revisions[i];
-          IF v_oks[i] THEN
-            r_status := 'ok';
-            r_last_position := v_lasts[i];
-            v_last := greatest(v_last, v_lasts[i]);
-            IF p_projection IS NOT NULL THEN
-              IF v_inline AND json_typeof(v_changes[i]) = 'array' THEN
-                v_inline_sets := v_inline_sets || v_changes[i];
-                r_projected := true;
-                v_projected := v_lasts[i];
-              ELSE
-                v_inline := false;
-              END IF;
-            END IF;
-          ELSE
-            r_status := 'conflict';
-            r_last_position := NULL;
-          END IF;
-          RETURN NEXT;
-        END LOOP;
-        IF cardinality(v_inline_sets) > 0 THEN
-          PERFORM apply_read_model_changes((
-            SELECT coalesce(json_agg(c.ch ORDER BY s.i, c.n), '[]')
-            FROM unnest(v_inline_sets) WITH ORDINALITY AS s(changes, i), json_array_elements(s.changes) WITH ORDINALITY AS c(ch, n)));
-        END IF;
-      ELSE
       FOR v_request IN SELECT x.req, x.k FROM json_array_elements(p_requests) WITH ORDINALITY AS x(req, k) ORDER BY x.k LOOP
         SELECT a.status, a.next_revision, a.last_position INTO v_result
           FROM append_to_stream(v_request.req->>'stream', v_request.req->>'expected', v_request.req->'events') AS a;
@@ -132,7 +61,6 @@ export const pgAppendHead: PgMigration = {
         r_last_position := v_result.last_position;
         RETURN NEXT;
       END LOOP;
-      END IF;
       IF v_projected IS NOT NULL THEN
         UPDATE projection_checkpoints SET commit_position = v_projected, prepare_position = v_projected WHERE projection = p_projection;
         PERFORM pg_notify('\${schema}_checkpoint', v_projected::text || '/' || v_projected::text);
