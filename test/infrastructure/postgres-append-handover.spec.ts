@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresEventStore, PostgresProjectionStore, type EventMetadata, type NewEvent, type RecordedEvent, type SubscriptionItem } from '../support/everything.js';
-import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
-import { createHarness, owner, seedRequest } from '../support/fixtures.js';
+import { freshPostgresSchema, postgresHarness, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
+import { owner, seedRequest } from '../support/fixtures.js';
 
 /**
  * What a PostgreSQL store hands over from its own appends instead of reading them back: the events
@@ -105,13 +105,9 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL hand-over of its o
   });
 
   it('answers an add with the row its own append wrote, without reading the configuration back', async () => {
-    const db = await freshPostgresSchema(4);
-    cleanup.push(() => db.drop());
-    const events = await PostgresEventStore.open(db.pool, { schema: db.schema, pollIntervalMs: 50 });
-    cleanup.push(() => events.close());
-    const readModel = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
-    const h = createHarness({ events, readModel });
-    cleanup.push(() => h.close());
+    const pgh = await postgresHarness({ poolSize: 4, pollIntervalMs: 50 });
+    cleanup.push(() => pgh.close());
+    const { db, events, readModel, h } = pgh;
     const instanceId = await h.newInstance('handover');
     const configReads: string[] = [];
     const query = db.pool.query.bind(db.pool) as (...args: unknown[]) => unknown;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { catchUpReadModel, ErrorIds, InMemoryProjectionStore, PostgresEventStore, PostgresProjectionStore } from '../support/everything.js';
-import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
-import { createHarness, owner, seedRequest } from '../support/fixtures.js';
+import { catchUpReadModel, ErrorIds, InMemoryProjectionStore } from '../support/everything.js';
+import { postgresHarness, postgresSkipReason } from '../support/adapters.js';
+import { owner, seedRequest } from '../support/fixtures.js';
 
 /**
  * A runner told of inline appends (ProjectionRunner.reached, as the harness wires it) that rebuilds in
@@ -17,13 +17,9 @@ describe.skipIf(postgresSkipReason !== undefined)('a runner that is told of inli
   });
   it('ends equal to a fresh rebuild of the events', { timeout: 240_000 }, async () => {
     for (let round = 0; round < 4; round++) {
-      const db = await freshPostgresSchema(8);
-      cleanup.push(() => db.drop());
-      const events = await PostgresEventStore.open(db.pool, { schema: db.schema, pollIntervalMs: 20 });
-      cleanup.push(() => events.close());
-      const readModel = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
-      const h = createHarness({ events, readModel });
-      cleanup.push(() => h.close());
+      const pgh = await postgresHarness({ poolSize: 8, pollIntervalMs: 20 });
+      cleanup.push(() => pgh.close());
+      const { db, events, readModel, h } = pgh;
       const instances = await Promise.all(Array.from({ length: 12 }, (_, i) => h.newInstance(`p${round}x${i}`)));
       let done = false;
       const rebuilding = (async () => {

@@ -183,3 +183,26 @@ export const postgresRunnerOnlyAdapter: StoreAdapter = {
 
 /** The use cases' suites: every store, and PostgreSQL once more without the inline projection. */
 export const applicationAdapters: StoreAdapter[] = [...storeAdapters, ...(postgresSkipReason ? [] : [postgresRunnerOnlyAdapter])];
+
+/**
+ * A PostgreSQL schema of its own with an event store and a read model in it, and a harness of the
+ * use cases on them (projecting inline, as the server does); `close` stops them and drops the schema.
+ */
+export const postgresHarness = async (options: { poolSize?: number; pollIntervalMs?: number } = {}) => {
+  const { createHarness } = await import('./fixtures.js');
+  const db = await freshPostgresSchema(options.poolSize ?? 8);
+  const events = await PostgresEventStore.open(db.pool, { schema: db.schema, pollIntervalMs: options.pollIntervalMs ?? 50 });
+  const readModel = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
+  const h = createHarness({ events, readModel });
+  return {
+    db,
+    events,
+    readModel,
+    h,
+    async close() {
+      await h.close().catch(() => undefined);
+      await events.close();
+      await db.drop();
+    },
+  };
+};
