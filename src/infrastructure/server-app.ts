@@ -80,6 +80,8 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     }),
   );
   const runner = container.get<ProjectionRunner>(TOKENS.ProjectionRunner);
+  // What this replica's appends projected inline, the runner need not hand to the read model again.
+  shared?.onInlineProjected((position) => runner.reached(position));
   const progress = container.get<ProjectionProgress>(TOKENS.ProjectionProgress);
   const leader = shared
     ? new LeaderProjection(runner, shared.lock, {

@@ -7,6 +7,7 @@ import {
   comparePositions,
   projectEvent,
   type EventStore,
+  type GlobalPosition,
   type ProjectionLock,
   type ProjectionStore,
 } from '../../application/index.js';
@@ -23,6 +24,12 @@ export interface SharedReadModel {
   readonly lock: ProjectionLock;
   /** Read-your-writes for a replica that does not project: the shared checkpoint, woken by notifications. */
   readonly watcher: CheckpointWatcher;
+  /**
+   * Tells `listener` of every position an append of this process projected inline (the read model
+   * holds everything up to it), as the watcher is told: the runner, while this replica leads, then
+   * skips those events without asking the read model.
+   */
+  onInlineProjected(listener: (position: GlobalPosition) => void): void;
 }
 
 export interface OpenedStores {
@@ -101,11 +108,23 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
       const listener = new postgres.PgListener(pool.options, { [sharedReadModel.checkpointChannel]: () => watcher.notify() });
       await listener.start();
       closers.push(() => listener.close());
-      shared = { lock: new postgres.PgProjectionLock(pool.options, config.DATABASE_SCHEMA), watcher };
+      const inlineListeners: ((position: GlobalPosition) => void)[] = [];
+      shared = {
+        lock: new postgres.PgProjectionLock(pool.options, config.DATABASE_SCHEMA),
+        watcher,
+        onInlineProjected: (listener) => void inlineListeners.push(listener),
+      };
       // A server's appends project inline when the read model stands at the log's head (the runner
       // on the lock holder projects the rest), so its own POST answers without waiting for a runner.
       if (role === 'server' && events instanceof postgres.PostgresEventStore) {
-        events.projectInline(sharedReadModel, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX], onProjected: (p) => watcher.reached(p) });
+        events.projectInline(sharedReadModel, {
+          handler: projectEvent,
+          streamPrefixes: [INSTANCE_STREAM_PREFIX],
+          onProjected: (p) => {
+            watcher.reached(p);
+            for (const listener of inlineListeners) listener(p);
+          },
+        });
       }
     } else {
       const sqlite = SqliteProjectionStore.open(dataDir);
