@@ -51,7 +51,8 @@ describe.skipIf(postgresSkipReason !== undefined)('append_batch against append_t
     expected: r.expected,
     events: r.ids.map((n) => {
       const id = n < 20 ? `e${n}` : `e${++fresh}`;
-      return { id, type: 'test.happened', data: { id, text: 'grüße "q" \\' }, metadata: { by: 'test' } };
+      // Data as events carry it, a JSON null now and then.
+      return { id, type: 'test.happened', data: n % 7 === 0 ? null : { id, text: 'grüße "q" \\', list: [1, 2.5, null] }, metadata: { by: 'test' } };
     }),
     ...(r.changes ? { changes: r.ids.map((n) => ({ kind: 'upsertInstance', instance: { id: `${r.stream}`, name: `n${n}`, domains: [], sequence: String(n), creationDate: 'x' } })) } : {}),
   });
