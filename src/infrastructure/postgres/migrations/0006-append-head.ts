@@ -27,6 +27,8 @@ export const pgAppendHead: PgMigration = {
       v_request record;
       v_n integer;
       v_fresh boolean;
+      v_ids text[];
+      v_id text;
       v_current bigint;
       v_last bigint;
       v_head bigint;
@@ -57,8 +59,19 @@ export const pgAppendHead: PgMigration = {
         r_last_position := NULL;
         v_fresh := false;
         IF v_n > 0 THEN
-          SELECT count(DISTINCT x.id) = v_n AND NOT coalesce(bool_or(e.event_id IS NOT NULL), false) INTO v_fresh
-            FROM json_to_recordset(v_request.events) AS x(id text) LEFT JOIN events e ON e.event_id = x.id;
+          -- Each id looked up on its own, by equality on the unique index: a join of the events with
+          -- the request's ids was planned, while the log was small, as a scan of the whole log, and
+          -- plpgsql kept that plan as the log grew.
+          SELECT array_agg(x.id) INTO v_ids FROM json_to_recordset(v_request.events) AS x(id text);
+          v_fresh := (SELECT count(DISTINCT i) FROM unnest(v_ids) AS i) = v_n;
+          IF v_fresh THEN
+            FOREACH v_id IN ARRAY v_ids LOOP
+              IF EXISTS (SELECT 1 FROM events e WHERE e.event_id = v_id) THEN
+                v_fresh := false;
+                EXIT;
+              END IF;
+            END LOOP;
+          END IF;
         END IF;
         IF v_fresh THEN
           -- The common request: new events, none of whose ids is in the log or repeated. Judged here,
