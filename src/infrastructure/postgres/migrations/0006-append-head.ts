@@ -62,8 +62,13 @@ export const pgAppendHead: PgMigration = {
           -- Each id looked up on its own, by equality on the unique index: a join of the events with
           -- the request's ids was planned, while the log was small, as a scan of the whole log, and
           -- plpgsql kept that plan as the log grew.
-          SELECT array_agg(x.id) INTO v_ids FROM json_to_recordset(v_request.events) AS x(id text);
-          v_fresh := (SELECT count(DISTINCT i) FROM unnest(v_ids) AS i) = v_n;
+          IF v_n = 1 THEN
+            v_ids := ARRAY[v_request.events->0->>'id'];
+            v_fresh := v_ids[1] IS NOT NULL;
+          ELSE
+            SELECT array_agg(x.id) INTO v_ids FROM json_to_recordset(v_request.events) AS x(id text);
+            v_fresh := (SELECT count(DISTINCT i) FROM unnest(v_ids) AS i) = v_n;
+          END IF;
           IF v_fresh THEN
             FOREACH v_id IN ARRAY v_ids LOOP
               IF EXISTS (SELECT 1 FROM events e WHERE e.event_id = v_id) THEN
@@ -120,9 +125,13 @@ export const pgAppendHead: PgMigration = {
         RETURN NEXT;
       END LOOP;
       IF v_projected IS NOT NULL THEN
-        PERFORM apply_read_model_changes((
-          SELECT coalesce(json_agg(c.ch ORDER BY s.i, c.n), '[]')
-          FROM unnest(v_changes) WITH ORDINALITY AS s(changes, i), json_array_elements(s.changes) WITH ORDINALITY AS c(ch, n)));
+        IF cardinality(v_changes) = 1 THEN
+          PERFORM apply_read_model_changes(v_changes[1]);
+        ELSE
+          PERFORM apply_read_model_changes((
+            SELECT coalesce(json_agg(c.ch ORDER BY s.i, c.n), '[]')
+            FROM unnest(v_changes) WITH ORDINALITY AS s(changes, i), json_array_elements(s.changes) WITH ORDINALITY AS c(ch, n)));
+        END IF;
         UPDATE projection_checkpoints SET commit_position = v_projected, prepare_position = v_projected WHERE projection = p_projection;
         PERFORM pg_notify('\${schema}_checkpoint', v_projected::text || '/' || v_projected::text);
       END IF;
