@@ -1,5 +1,6 @@
 // HTTP part of the perf benchmark: POST /admin/v1/smtp, every request a different instance (its
-// own Host and token), 16 connections of autocannon in a child process (load-generator.mjs).
+// own Host and token), 16 keep-alive connections from a load generator in a child process
+// (load-generator.mjs: raw sockets by default, BENCH_HTTP_GENERATOR=autocannon for autocannon 9).
 //  - server, in memory: the real server (createServerApp, as `npm start` wires it) on the
 //    in-memory event store and read model;
 //  - reference: a bare Fastify route in this same process doing the irreducible work of the request:
@@ -10,7 +11,11 @@
 //  - server, SQLite: the real server on its default store in a fresh data directory (events on disk
 //    with synchronous=FULL, the read model in SQLite).
 // Rounds interleave the three; each round takes fresh instances. BENCH_HTTP_REQUESTS (8000 per round
-// and target), BENCH_HTTP_ROUNDS (3), BENCH_HTTP_CONNECTIONS (16).
+// and target), BENCH_HTTP_ROUNDS (3), BENCH_HTTP_CONNECTIONS (16), BENCH_HTTP_GENERATOR (raw),
+// BENCH_HTTP_GENERATOR_FLAGS and BENCH_HTTP_GENERATOR_CPUS (Node flags for the generator, a taskset
+// list to pin it to), BENCH_HTTP_GC_BEFORE_LOAD (1: a full collection before every load).
+// Every load prints the server process's side (CPU per request, scavenges, event-loop lateness) and
+// the generator's (its CPU, collections, lateness), since on two shared cores either can make a tail.
 // The three run in a child process started with the Node.js flags `npm start` gives the server
 // (read from package.json's start script: the young generation's size), so that the server is
 // measured as it runs; the reference route shares that process and those flags.
@@ -214,14 +219,16 @@ const collectGarbage: () => void = (() => {
 const generator = (() => {
   const flags = (process.env.BENCH_HTTP_GENERATOR_FLAGS ?? '').split(/\s+/).filter(Boolean);
   const cpus = process.env.BENCH_HTTP_GENERATOR_CPUS;
-  return cpus ? { command: 'taskset', args: ['-c', cpus, process.execPath, ...flags] } : { command: process.execPath, args: flags };
+  const kind = process.env.BENCH_HTTP_GENERATOR ?? 'raw';
+  if (kind !== 'raw' && kind !== 'autocannon') throw new Error(`BENCH_HTTP_GENERATOR must be raw or autocannon, got ${kind}`);
+  return { kind, ...(cpus ? { command: 'taskset', args: ['-c', cpus, process.execPath, ...flags] } : { command: process.execPath, args: flags }) };
 })();
 
 export const load = async (target: Target, requests: { host: string; token: string }[], connections: number): Promise<LoadResult> => {
   const { dir, remove } = tempDir('load');
   try {
     const jobFile = join(dir, 'job.json');
-    writeFileSync(jobFile, JSON.stringify({ url: target.url, path: target.path, connections, body: seedRequest, requests }));
+    writeFileSync(jobFile, JSON.stringify({ url: target.url, path: target.path, connections, body: seedRequest, requests, generator: generator.kind }));
     if (process.env.BENCH_HTTP_GC_BEFORE_LOAD !== '0') collectGarbage();
     let scavenges = 0;
     let markCompacts = 0;
@@ -310,7 +317,7 @@ const runHttpBenchHere = async (): Promise<HttpBenchResult> => {
   const perRound = envNumber('BENCH_HTTP_REQUESTS', 8_000);
   const rounds = envNumber('BENCH_HTTP_ROUNDS', 3);
   const connections = envNumber('BENCH_HTTP_CONNECTIONS', 16);
-  console.log(`\n[perf] HTTP: POST /admin/v1/smtp, every request a different instance, ${connections} connections (autocannon in a child process), ${rounds} interleaved rounds of ${fmt(perRound)} requests; server process flags as npm start: ${process.execArgv.filter((a) => a.startsWith('--max')).join(' ') || 'none'}`);
+  console.log(`\n[perf] HTTP: POST /admin/v1/smtp, every request a different instance, ${connections} connections (${generator.kind === 'raw' ? 'raw keep-alive sockets' : 'autocannon'} in a child process), ${rounds} interleaved rounds of ${fmt(perRound)} requests; server process flags as npm start: ${process.execArgv.filter((a) => a.startsWith('--max')).join(' ') || 'none'}`);
   const memory = await realServer('server, in-memory store', 'memory');
   const sqlite = await realServer('server, SQLite store', 'sqlite');
   const { privateJwk, publicJwk } = await loadOrCreateDevSigningKey(tempDir('ref-key').dir);
