@@ -1,5 +1,6 @@
 // HTTP part of the perf benchmark: POST /admin/v1/smtp, every request a different instance (its
-// own Host and token), 16 connections of autocannon in a child process (load-generator.mjs).
+// own Host and token), 16 keep-alive connections from a load generator in a child process
+// (load-generator.mjs: raw sockets by default, BENCH_HTTP_GENERATOR=autocannon for autocannon 9).
 //  - server, in memory: the real server (createServerApp, as `npm start` wires it) on the
 //    in-memory event store and read model;
 //  - reference: a bare Fastify route in this same process doing the irreducible work of the request:
@@ -10,7 +11,11 @@
 //  - server, SQLite: the real server on its default store in a fresh data directory (events on disk
 //    with synchronous=FULL, the read model in SQLite).
 // Rounds interleave the three; each round takes fresh instances. BENCH_HTTP_REQUESTS (8000 per round
-// and target), BENCH_HTTP_ROUNDS (3), BENCH_HTTP_CONNECTIONS (16).
+// and target), BENCH_HTTP_ROUNDS (3), BENCH_HTTP_CONNECTIONS (16), BENCH_HTTP_GENERATOR (raw),
+// BENCH_HTTP_GENERATOR_FLAGS and BENCH_HTTP_GENERATOR_CPUS (Node flags for the generator, a taskset
+// list to pin it to), BENCH_HTTP_GC_BEFORE_LOAD (1: a full collection before every load).
+// Every load prints the server process's side (CPU per request, scavenges, event-loop lateness) and
+// the generator's (its CPU, collections, lateness), since on two shared cores either can make a tail.
 // The three run in a child process started with the Node.js flags `npm start` gives the server
 // (read from package.json's start script: the young generation's size), so that the server is
 // measured as it runs; the reference route shares that process and those flags.
@@ -19,7 +24,10 @@ import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { promisify } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import Fastify from 'fastify';
 import { jwtVerify, type JWK } from 'jose';
 import { pino } from 'pino';
@@ -55,6 +63,26 @@ interface Target {
   close(): Promise<void>;
 }
 
+/** The load generator's own side of a run (load-generator.mjs): what it cost and how long it paused. */
+interface GeneratorSide {
+  readonly cpuPerRequestUs: number;
+  readonly gcCount: number;
+  readonly gcMs: number;
+  readonly gcMaxMs: number;
+  readonly loopDelayP99Ms: number;
+  readonly loopDelayMaxMs: number;
+}
+
+/** The server process's side of a run: its CPU time per request, its collector's pauses, its event loop's lateness. */
+interface ServerSide {
+  readonly cpuPerRequestUs: number;
+  readonly scavenges: number;
+  readonly scavengeMaxMs: number;
+  readonly markCompacts: number;
+  readonly loopDelayP99Ms: number;
+  readonly loopDelayMaxMs: number;
+}
+
 interface LoadResult {
   readonly perSecond: number;
   readonly p50: number;
@@ -63,6 +91,8 @@ interface LoadResult {
   readonly ok: number;
   readonly non2xx: number;
   readonly errors: number;
+  readonly generator: GeneratorSide;
+  readonly server: ServerSide;
 }
 
 /** Log lines go to /dev/null, written the way `npm start` writes them (pino's synchronous destination). */
@@ -171,20 +201,76 @@ export const referenceRoute = async (privateJwk: JWK, publicJwk: JWK): Promise<T
   };
 };
 
+/**
+ * A full collection, without starting the process with --expose-gc (its flags stay `npm start`'s):
+ * run before every load, so that no target pays during its load for the garbage left by setting up
+ * its instances and tokens, or by the target loaded before it. What its own requests allocate is
+ * still collected during the load and counted.
+ */
+const collectGarbage: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+
+/**
+ * How the load generator is started: BENCH_HTTP_GENERATOR_FLAGS (Node.js flags, e.g. its young
+ * generation's size) and BENCH_HTTP_GENERATOR_CPUS (a `taskset -c` list to pin it to).
+ */
+const generator = (() => {
+  const flags = (process.env.BENCH_HTTP_GENERATOR_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const cpus = process.env.BENCH_HTTP_GENERATOR_CPUS;
+  const kind = process.env.BENCH_HTTP_GENERATOR ?? 'raw';
+  if (kind !== 'raw' && kind !== 'autocannon') throw new Error(`BENCH_HTTP_GENERATOR must be raw or autocannon, got ${kind}`);
+  return { kind, ...(cpus ? { command: 'taskset', args: ['-c', cpus, process.execPath, ...flags] } : { command: process.execPath, args: flags }) };
+})();
+
 export const load = async (target: Target, requests: { host: string; token: string }[], connections: number): Promise<LoadResult> => {
   const { dir, remove } = tempDir('load');
   try {
     const jobFile = join(dir, 'job.json');
-    writeFileSync(jobFile, JSON.stringify({ url: target.url, path: target.path, connections, body: seedRequest, requests }));
-    const { stdout } = await run(process.execPath, [join(here, 'load-generator.mjs'), jobFile], { maxBuffer: 1 << 20 });
-    return JSON.parse(stdout.trim().split('\n').at(-1)!) as LoadResult;
+    writeFileSync(jobFile, JSON.stringify({ url: target.url, path: target.path, connections, body: seedRequest, requests, generator: generator.kind }));
+    if (process.env.BENCH_HTTP_GC_BEFORE_LOAD !== '0') collectGarbage();
+    let scavenges = 0;
+    let markCompacts = 0;
+    let scavengeMax = 0;
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = ((e as { detail?: { kind?: number } }).detail)?.kind;
+        // A mark-compact's entry spans its incremental marking too, so only scavenges (one pause each) give the longest pause.
+        if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+          scavenges++;
+          if (e.duration > scavengeMax) scavengeMax = e.duration;
+        } else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) markCompacts++;
+      }
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
+    const cpuAtStart = process.cpuUsage();
+    const { stdout } = await run(generator.command, [...generator.args, join(here, 'load-generator.mjs'), jobFile], { maxBuffer: 1 << 20 });
+    const cpu = process.cpuUsage(cpuAtStart);
+    loopDelay.disable();
+    gcObserver.disconnect();
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as Omit<LoadResult, 'server'>;
+    const ms = (ns: number) => Math.round(ns / 1e5) / 10;
+    return {
+      ...result,
+      server: {
+        cpuPerRequestUs: Math.round((cpu.user + cpu.system) / requests.length),
+        scavenges,
+        markCompacts,
+        scavengeMaxMs: Math.round(scavengeMax * 10) / 10,
+        loopDelayP99Ms: ms(loopDelay.percentile(99)),
+        loopDelayMaxMs: ms(loopDelay.max),
+      },
+    };
   } finally {
     remove();
   }
 };
 
 export interface HttpBenchResult {
-  readonly results: Record<string, { perSecond: number; p50: number; p99: number }>;
+  readonly results: Record<string, { perSecond: number; p50: number; p99: number; cpuPerRequestUs: number }>;
   readonly summary: string[];
 }
 
@@ -231,7 +317,7 @@ const runHttpBenchHere = async (): Promise<HttpBenchResult> => {
   const perRound = envNumber('BENCH_HTTP_REQUESTS', 8_000);
   const rounds = envNumber('BENCH_HTTP_ROUNDS', 3);
   const connections = envNumber('BENCH_HTTP_CONNECTIONS', 16);
-  console.log(`\n[perf] HTTP: POST /admin/v1/smtp, every request a different instance, ${connections} connections (autocannon in a child process), ${rounds} interleaved rounds of ${fmt(perRound)} requests; server process flags as npm start: ${process.execArgv.filter((a) => a.startsWith('--max')).join(' ') || 'none'}`);
+  console.log(`\n[perf] HTTP: POST /admin/v1/smtp, every request a different instance, ${connections} connections (${generator.kind === 'raw' ? 'raw keep-alive sockets' : 'autocannon'} in a child process), ${rounds} interleaved rounds of ${fmt(perRound)} requests; server process flags as npm start: ${process.execArgv.filter((a) => a.startsWith('--max')).join(' ') || 'none'}`);
   const memory = await realServer('server, in-memory store', 'memory');
   const sqlite = await realServer('server, SQLite store', 'sqlite');
   const { privateJwk, publicJwk } = await loadOrCreateDevSigningKey(tempDir('ref-key').dir);
@@ -259,14 +345,22 @@ const runHttpBenchHere = async (): Promise<HttpBenchResult> => {
   const results: HttpBenchResult['results'] = {};
   for (const [key, t] of targets) {
     const s = samples.get(key)!;
-    results[key] = { perSecond: median(s.map((x) => x.perSecond)), p50: median(s.map((x) => x.p50)), p99: median(s.map((x) => x.p99)) };
+    const med = (f: (x: LoadResult) => number) => median(s.map(f));
+    results[key] = { perSecond: med((x) => x.perSecond), p50: med((x) => x.p50), p99: med((x) => x.p99), cpuPerRequestUs: med((x) => x.server.cpuPerRequestUs) };
     const m = results[key]!;
-    console.log(`  ${t.name}: ${fmt(m.perSecond)} requests/s, p50 ${m.p50} ms, p99 ${m.p99} ms (median of ${rounds}; p99 per round ${s.map((x) => x.p99).join(', ')})`);
+    console.log(`  ${t.name}: ${fmt(m.perSecond)} requests/s, p50 ${m.p50} ms, p99 ${m.p99} ms, ${m.cpuPerRequestUs} µs of the server process's CPU a request (medians of ${rounds}; p99 per round ${s.map((x) => x.p99).join(', ')})`);
+    console.log(
+      `      server process per round: scavenges ${s.map((x) => `${x.server.scavenges} (longest ${x.server.scavengeMaxMs} ms)`).join(', ')}; mark-compacts ${s.map((x) => x.server.markCompacts).join(', ')}; event loop late p99/max ${s.map((x) => `${x.server.loopDelayP99Ms}/${x.server.loopDelayMaxMs}`).join(', ')} ms`,
+    );
+    console.log(
+      `      load generator per round: CPU ${s.map((x) => x.generator.cpuPerRequestUs).join(', ')} µs a request; collector ${s.map((x) => `${x.generator.gcCount}x ${x.generator.gcMs} ms (longest ${x.generator.gcMaxMs})`).join(', ')}; event loop late p99/max ${s.map((x) => `${x.generator.loopDelayP99Ms}/${x.generator.loopDelayMaxMs}`).join(', ')} ms`,
+    );
   }
   const overRef = results.memory!.perSecond / results.reference!.perSecond;
+  const cpuOverRef = results.reference!.cpuPerRequestUs / results.memory!.cpuPerRequestUs;
   const sqliteOverMemory = results.sqlite!.perSecond / results.memory!.perSecond;
   const summary = [
-    `perf, HTTP in memory / reference route: ${overRef.toFixed(2)} (goal ≥ 0.8): ${overRef >= 0.8 ? 'MET' : 'NOT MET'}; p50 ${results.memory!.p50} ms, p99 ${results.memory!.p99} ms (goal < 10): ${results.memory!.p99 < 10 ? 'MET' : 'NOT MET'}`,
+    `perf, HTTP in memory / reference route: ${overRef.toFixed(2)} (goal ≥ 0.8): ${overRef >= 0.8 ? 'MET' : 'NOT MET'} (by the server process's CPU time a request: ${cpuOverRef.toFixed(2)}); p50 ${results.memory!.p50} ms, p99 ${results.memory!.p99} ms (goal < 10): ${results.memory!.p99 < 10 ? 'MET' : 'NOT MET'}; the reference route's own p50 ${results.reference!.p50} ms, p99 ${results.reference!.p99} ms`,
     `perf, HTTP SQLite / in memory: ${sqliteOverMemory.toFixed(2)} (goal ≥ 0.6): ${sqliteOverMemory >= 0.6 ? 'MET' : 'NOT MET'}; p50 ${results.sqlite!.p50} ms, p99 ${results.sqlite!.p99} ms`,
   ];
   console.log(summary.map((s) => `  ${s}`).join('\n'));

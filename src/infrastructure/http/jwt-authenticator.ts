@@ -91,8 +91,18 @@ export class JwtAuthenticator {
     if (!match) throw HttpErrors.unauthenticated('AUTH-7fs1e', 'auth header missing or not a bearer token');
     const token = match[1]!;
     const cacheSize = this.options.cacheSize ?? DEFAULT_TOKEN_CACHE_SIZE;
-    const cacheKey = cacheSize > 0 ? sha256(token) : '';
-    let claims = cacheSize > 0 ? await this.remembered(cacheKey) : undefined;
+    let claims: VerifiedToken | undefined;
+    let cacheKey = '';
+    if (cacheSize > 0) {
+      cacheKey = sha256(token);
+      // A miss (every request with a new token) goes straight to jose: no promise and no microtask
+      // turn for the look-up; only a hit under a key resolver (JWKS) waits for the resolver.
+      const hit = this.verified.get(cacheKey);
+      if (hit !== undefined) {
+        const still = this.remembered(cacheKey, hit);
+        claims = still instanceof Promise ? await still : still;
+      }
+    }
     if (!claims) {
       claims = await this.verify(token);
       if (cacheSize > 0) {
@@ -107,29 +117,33 @@ export class JwtAuthenticator {
   /**
    * A token verified before, while it has neither expired nor outlived the maximum age, and only if
    * the key that verified it is still the one its header names: after a key change (the JWKS no
-   * longer has it, or has another under that id) the token is verified again.
+   * longer has it, or has another under that id) the token is verified again. Synchronous for a
+   * fixed key; a promise only when a key resolver has to be asked.
    */
-  private async remembered(cacheKey: string): Promise<VerifiedToken | undefined> {
-    const hit = this.verified.get(cacheKey);
-    if (!hit) return undefined;
+  private remembered(cacheKey: string, hit: VerifiedToken): VerifiedToken | undefined | Promise<VerifiedToken | undefined> {
     if (this.now() >= hit.until) {
       this.verified.delete(cacheKey);
       return undefined;
     }
     const key = this.options.key;
-    let current: unknown = key;
-    if (typeof key === 'function') {
-      try {
-        current = await (key as JWTVerifyGetKey)(hit.header, { payload: '', signature: '' } as FlattenedJWSInput);
-      } catch {
-        current = undefined;
-      }
+    if (typeof key !== 'function') return this.sameKey(cacheKey, hit, key);
+    return this.rememberedUnder(key as JWTVerifyGetKey, cacheKey, hit);
+  }
+
+  private async rememberedUnder(resolve: JWTVerifyGetKey, cacheKey: string, hit: VerifiedToken): Promise<VerifiedToken | undefined> {
+    let current: unknown;
+    try {
+      current = await resolve(hit.header, { payload: '', signature: '' } as FlattenedJWSInput);
+    } catch {
+      current = undefined;
     }
-    if (current !== hit.key) {
-      this.verified.delete(cacheKey);
-      return undefined;
-    }
-    return hit;
+    return this.sameKey(cacheKey, hit, current);
+  }
+
+  private sameKey(cacheKey: string, hit: VerifiedToken, current: unknown): VerifiedToken | undefined {
+    if (current === hit.key) return hit;
+    this.verified.delete(cacheKey);
+    return undefined;
   }
 
   private now(): number {
