@@ -316,23 +316,33 @@ export class ProjectionRunner<C = ReadModelChange> {
         if (failure) throw failure.error;
         if (result.done) break;
         const item = result.value;
-        if (item.kind === 'event') {
-          let changes: readonly C[];
-          try {
-            const inline = this.reachedElsewhere && comparePositions(item.event.position, this.reachedElsewhere) <= 0;
-            changes = inline ? [] : this.options.handler(item.event);
-          } catch (error) {
-            if (!isDomainError(error)) throw error;
-            // Keep what came before it: the checkpoint then names the last good event.
-            await flush();
-            throw new HandlerFailed(error);
+        if (item.kind !== 'caught-up') {
+          const position = item.kind === 'event' ? item.event.position : item.position;
+          const inline = this.reachedElsewhere !== undefined && comparePositions(position, this.reachedElsewhere) <= 0;
+          // Written inline already, with nothing of the feed's before it still to apply: the
+          // position is reached, and there is nothing to decide, batch or hand to the target.
+          if (inline && batch.length === 0 && !inFlight) {
+            this.advance(position);
+            if (item.kind === 'event') onEvent();
+            continue;
           }
-          batch.push({ changes, position: item.event.position });
-          onEvent();
-          arm();
-        } else if (item.kind === 'checkpoint') {
-          batch.push({ changes: [], position: item.position });
-          arm();
+          if (item.kind === 'checkpoint') {
+            batch.push({ changes: [], position });
+            arm();
+          } else {
+            let changes: readonly C[];
+            try {
+              changes = inline ? [] : this.options.handler(item.event);
+            } catch (error) {
+              if (!isDomainError(error)) throw error;
+              // Keep what came before it: the checkpoint then names the last good event.
+              await flush();
+              throw new HandlerFailed(error);
+            }
+            batch.push({ changes, position });
+            onEvent();
+            arm();
+          }
         } else {
           await flush();
           this.settleCaughtUp();

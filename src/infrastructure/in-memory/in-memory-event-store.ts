@@ -8,6 +8,7 @@ import {
   type GlobalPosition,
   type HeadOptions,
   type NewEvent,
+  type ReadModelChange,
   type ReadStreamResult,
   type RecordedEvent,
   type SubscribeOptions,
@@ -15,10 +16,33 @@ import {
 } from '../../application/index.js';
 
 const NO_EVENTS: readonly RecordedEvent[] = Object.freeze([]);
+const NO_CHANGES: readonly ReadModelChange[] = Object.freeze([]);
 
 /** Revisions as bigints, the first few thousand shared rather than allocated on every read and append. */
 const SMALL_REVISIONS: readonly bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
 const revisionAt = (n: number): bigint => (n < 4096 ? SMALL_REVISIONS[n]! : BigInt(n));
+
+/**
+ * A read model that an append can write in the same synchronous step (see
+ * {@link InMemoryEventStore.projectInline}); the in-memory read model is one.
+ */
+export interface InlineProjectionTarget {
+  /**
+   * Applies `changes` and moves the checkpoint to `position` if, and only if, the checkpoint is now
+   * exactly `head` (undefined: nothing applied yet); says whether it did. Synchronous and atomic.
+   */
+  applyAtHead(head: GlobalPosition | undefined, changes: readonly ReadModelChange[], position: GlobalPosition): boolean;
+}
+
+/** What an inline projection needs: the read model it writes, and the projection's pure handler. */
+export interface InMemoryInlineProjectionOptions {
+  /** The projection's handler, the same one its runner uses. */
+  readonly handler: (event: RecordedEvent) => readonly ReadModelChange[];
+  /** The runner's stream filter: events of other streams change nothing (the checkpoint still moves past them). */
+  readonly streamPrefixes?: readonly string[];
+  /** Told, before the append returns, of every append the read model already holds: it holds everything up to that position. */
+  readonly onProjected?: (position: GlobalPosition) => void;
+}
 
 const DONE: IteratorResult<SubscriptionItem> = Object.freeze({ done: true, value: undefined });
 const CAUGHT_UP: IteratorResult<SubscriptionItem> = Object.freeze({ done: false, value: Object.freeze({ kind: 'caught-up' }) });
@@ -40,6 +64,20 @@ export class InMemoryEventStore implements EventStore {
   private wake: (() => void)[] = [];
   private dropError: Error | undefined;
   private dropGeneration = 0;
+  private inline: (InMemoryInlineProjectionOptions & { readonly target: InlineProjectionTarget }) | undefined;
+
+  /**
+   * Projects inline into `readModel`: an append that finds the read model at the log's head (its
+   * checkpoint is the last event before the append) applies its own events' changes and moves the
+   * checkpoint in the same synchronous step, and tells `onProjected`, before the append returns; so
+   * a command can answer from the read model without waiting for the runner to be woken, decide and
+   * apply. The runner still follows the log: it catches up whatever could not go inline (after a
+   * start or a rebuild, while it is behind, or an event the handler refused, which it then stops
+   * on) and skips what did. As PostgreSQL's `projectInline` does, in one transaction there.
+   */
+  projectInline(readModel: InlineProjectionTarget, options: InMemoryInlineProjectionOptions): void {
+    this.inline = { ...options, target: readModel };
+  }
 
   async readStream(streamId: string): Promise<ReadStreamResult> {
     const stream = this.streams.get(streamId);
@@ -96,8 +134,43 @@ export class InMemoryEventStore implements EventStore {
       this.index(records);
     }
     const last = records[records.length - 1]!;
+    // Before anyone hears of the append (the feed, the appender), so that a command waiting for its
+    // own position finds it reached and the runner finds it written.
+    if (this.inline) this.projectNow(this.inline, records, base === 0 ? undefined : this.log[base - 1]!.position, last.position);
     this.notify();
     return { nextExpectedRevision: last.revision, position: last.position };
+  }
+
+  /**
+   * The inline projection of one append: its events' changes (none for streams the projection
+   * ignores), applied only if the read model stands just before them. A handler that throws leaves
+   * the append to the runner, which decides it again and stops there on a refused event; the append
+   * itself is done either way.
+   */
+  private projectNow(
+    inline: InMemoryInlineProjectionOptions & { readonly target: InlineProjectionTarget },
+    records: readonly RecordedEvent[],
+    head: GlobalPosition | undefined,
+    position: GlobalPosition,
+  ): void {
+    const { handler, streamPrefixes, target, onProjected } = inline;
+    const streamId = records[0]!.streamId;
+    let changes: readonly ReadModelChange[] = NO_CHANGES;
+    if (!streamPrefixes || streamPrefixes.some((p) => streamId.startsWith(p))) {
+      try {
+        if (records.length === 1) changes = handler(records[0]!);
+        else changes = records.flatMap((r) => handler(r));
+      } catch {
+        return;
+      }
+    }
+    if (!target.applyAtHead(head, changes, position)) return;
+    try {
+      onProjected?.(position);
+    } catch {
+      // The append is done and the read model holds it: a failing listener must not fail the
+      // append. Whoever waits for it still sees it when the runner passes it.
+    }
   }
 
   /** Hook for durable subclasses: called before the events become visible; throwing aborts the append. */

@@ -9,9 +9,10 @@ import {
   type ReadModelChange,
   type SmtpConfigView,
 } from '../../application/index.js';
+import type { InlineProjectionTarget } from './in-memory-event-store.js';
 
 /** The read model in memory, with its checkpoint. Each apply is one synchronous, atomic step. */
-export class InMemoryProjectionStore implements ProjectionStore {
+export class InMemoryProjectionStore implements ProjectionStore, InlineProjectionTarget {
   private configs = new Map<string, SmtpConfigView>();
   private instanceRows = new Map<string, InstanceView>();
   private domains = new Map<string, string>();
@@ -33,6 +34,15 @@ export class InMemoryProjectionStore implements ProjectionStore {
       for (const change of changes) this.applyOne(change);
       this.position = position;
     }
+  }
+
+  /** For the event store's inline projection (see InMemoryEventStore.projectInline). */
+  applyAtHead(head: GlobalPosition | undefined, changes: readonly ReadModelChange[], position: GlobalPosition): boolean {
+    const at = this.position;
+    if (at === undefined ? head !== undefined : head === undefined || comparePositions(at, head) !== 0) return false;
+    for (const change of changes) this.applyOne(change);
+    this.position = position;
+    return true;
   }
 
   async saveCheckpoint(position: GlobalPosition): Promise<void> {
