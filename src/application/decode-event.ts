@@ -52,6 +52,8 @@ const isImmutable = (event: RecordedEvent): boolean =>
  * every reader sees the same value).
  */
 export const decodeRecordedEvent = (event: RecordedEvent): ReturnType<typeof decodeStoredEvent> => {
+  const own = (event as { readonly [CHECKED]?: Decoded['data'] | typeof NO_SCHEMA })[CHECKED];
+  if (own !== undefined) return own === NO_SCHEMA ? undefined : ({ type: event.type, data: own } as Decoded);
   const known = decodedData.get(event);
   if (known !== undefined) return { type: event.type, data: known } as Decoded;
   const decoded = decodeStoredEvent({
@@ -67,6 +69,41 @@ export const decodeRecordedEvent = (event: RecordedEvent): ReturnType<typeof dec
     return { type: decoded.type, data } as Decoded;
   }
   return decoded;
+};
+
+/** The checked payload kept in a record itself (see {@link freezeChecked}); module-private, so only that function sets it. */
+const CHECKED = Symbol('checked payload');
+/** In the slot: the event's type has no schema, so it decodes to undefined. */
+const NO_SCHEMA = Symbol('no schema');
+
+/**
+ * Freezes a record that a store has just built and will keep (its data and metadata frozen already),
+ * with its payload upcast and checked now, once, and kept in the record itself: a slot that is not
+ * enumerable (no spread or copy of the record carries it) and, once frozen, cannot change, so every
+ * later decode of the record (each fold, the projection) reads it instead of checking again. The
+ * same as the memo above, without a weak map entry per event: a store of a million events would
+ * otherwise keep a million entries that every garbage collection walks, and look one up in it for
+ * every event folded. A payload that does not fit gets no slot: every decode then checks it again
+ * and refuses it, naming it, as before.
+ */
+export const freezeChecked = <R extends RecordedEvent>(record: R): Readonly<R> => {
+  if (!Object.isFrozen(record) && (record.metadata === undefined || Object.isFrozen(record.metadata)) && isDeepFrozen(record.data)) {
+    let value: Decoded['data'] | typeof NO_SCHEMA | undefined;
+    try {
+      const decoded = decodeStoredEvent({
+        type: record.type,
+        schemaVersion: record.metadata?.schemaVersion,
+        data: record.data,
+        context: { instanceId: record.metadata?.instanceId ?? '', streamId: record.streamId },
+        where: new Where(record, record.streamId),
+      });
+      value = decoded === undefined ? NO_SCHEMA : samePlainValue(decoded.data, record.data) ? (record.data as Decoded['data']) : deepFreeze(decoded.data);
+    } catch {
+      value = undefined;
+    }
+    if (value !== undefined) Object.defineProperty(record, CHECKED, { value });
+  }
+  return Object.freeze(record);
 };
 
 export type { KnownEventType };

@@ -1,4 +1,5 @@
 import {
+  freezeChecked,
   isDeepFrozen,
   deepFreeze,
   WrongExpectedRevisionError,
@@ -58,9 +59,18 @@ export class InMemoryEventStore implements EventStore {
   /**
    * Each stream is a frozen array of exactly its events, replaced by a longer one on append: a read
    * hands out the stored array itself (no copy per read), and a stream holds no spare capacity (a
-   * growing array keeps room for 16 more elements, about 130 bytes per stream).
+   * growing array keeps room for 16 more elements, about 130 bytes per stream). The array sits in a
+   * holder that stays the same for the stream's life, so an append replaces it without writing the
+   * map again.
    */
-  private readonly streams = new Map<string, readonly RecordedEvent[]>();
+  private readonly streams = new Map<string, { events: readonly RecordedEvent[] }>();
+  /**
+   * The stream last looked up: a command reads its stream and then appends to it, so the append
+   * usually finds its stream here rather than in a map of every stream (holders are never replaced
+   * or removed, so this can never be stale).
+   */
+  private lastStreamId: string | undefined;
+  private lastStream: { events: readonly RecordedEvent[] } | undefined;
   private wake: (() => void)[] = [];
   private dropError: Error | undefined;
   private dropGeneration = 0;
@@ -80,9 +90,19 @@ export class InMemoryEventStore implements EventStore {
   }
 
   async readStream(streamId: string): Promise<ReadStreamResult> {
-    const stream = this.streams.get(streamId);
+    const stream = this.holder(streamId)?.events;
     if (!stream) return { currentRevision: undefined, events: NO_EVENTS };
     return { currentRevision: revisionAt(stream.length - 1), events: stream };
+  }
+
+  private holder(streamId: string): { events: readonly RecordedEvent[] } | undefined {
+    if (streamId === this.lastStreamId) return this.lastStream;
+    const holder = this.streams.get(streamId);
+    if (holder) {
+      this.lastStreamId = streamId;
+      this.lastStream = holder;
+    }
+    return holder;
   }
 
   async appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -91,7 +111,8 @@ export class InMemoryEventStore implements EventStore {
 
   /** Synchronous, so that the check and the write are one step that no other append can split. */
   protected appendNow(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult {
-    const stream = this.streams.get(streamId);
+    const holder = this.holder(streamId);
+    const stream = holder?.events;
     const length = stream ? stream.length : 0;
     const ok =
       expected === 'any' ||
@@ -115,7 +136,9 @@ export class InMemoryEventStore implements EventStore {
       // Recorded events are frozen and shared by every reader. Data and metadata that are frozen
       // already (the command handler freezes what it appends) are kept as they are; anything else
       // is copied first, so that the caller cannot change a stored event afterwards.
-      records[i] = Object.freeze({
+      // The payload is checked here, once, and kept with the record (see freezeChecked), for every
+      // fold and the projection to read rather than check again.
+      records[i] = freezeChecked({
         id: e.id,
         streamId,
         revision: revisionAt(length + i),
@@ -126,10 +149,10 @@ export class InMemoryEventStore implements EventStore {
       });
     }
     this.persist(records);
-    if (stream) {
+    if (holder) {
       // The common case, one stream known already: no second lookup by stream id.
       for (const r of records) this.log.push(r);
-      this.streams.set(streamId, Object.freeze(stream.concat(records)));
+      holder.events = Object.freeze(holder.events.concat(records));
     } else {
       this.index(records);
     }
@@ -178,7 +201,9 @@ export class InMemoryEventStore implements EventStore {
 
   protected index(records: readonly RecordedEvent[]): void {
     for (const r of records) {
-      this.streams.set(r.streamId, Object.freeze([...(this.streams.get(r.streamId) ?? []), r]));
+      const holder = this.streams.get(r.streamId);
+      if (holder) holder.events = Object.freeze([...holder.events, r]);
+      else this.streams.set(r.streamId, { events: Object.freeze([r]) });
       this.log.push(r);
     }
   }
