@@ -15,18 +15,18 @@ const decodedData = new WeakMap<RecordedEvent, Decoded['data']>();
 
 const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
 
-/** Whether `a` and `b` hold the same plain value (same own keys, recursively the same values). */
+/** Whether `a` and `b` hold the same plain value (same own enumerable keys, recursively the same values). */
 const samePlainValue = (a: unknown, b: unknown): boolean => {
   if (a === b) return true;
   if (!isObject(a) || !isObject(b) || Array.isArray(a) !== Array.isArray(b)) return false;
-  let keys = 0;
-  for (const key in a) {
-    if (!Object.hasOwn(a, key)) continue;
-    keys++;
+  // Object.keys rather than for-in: about four times faster on an event's payload.
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     if (!Object.hasOwn(b, key) || !samePlainValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
   }
-  for (const key in b) if (Object.hasOwn(b, key)) keys--;
-  return keys === 0;
+  return true;
 };
 
 /** Where an event is, for an error: the position is turned into a string only when an error names it. */
@@ -52,7 +52,7 @@ const isImmutable = (event: RecordedEvent): boolean =>
  * every reader sees the same value).
  */
 export const decodeRecordedEvent = (event: RecordedEvent): ReturnType<typeof decodeStoredEvent> => {
-  const own = (event as { readonly [CHECKED]?: Decoded['data'] | typeof NO_SCHEMA })[CHECKED];
+  const own = CheckedRecord.payloadOf(event);
   if (own !== undefined) return own === NO_SCHEMA ? undefined : ({ type: event.type, data: own } as Decoded);
   const known = decodedData.get(event);
   if (known !== undefined) return { type: event.type, data: known } as Decoded;
@@ -71,39 +71,67 @@ export const decodeRecordedEvent = (event: RecordedEvent): ReturnType<typeof dec
   return decoded;
 };
 
-/** The checked payload kept in a record itself (see {@link freezeChecked}); module-private, so only that function sets it. */
-const CHECKED = Symbol('checked payload');
-/** In the slot: the event's type has no schema, so it decodes to undefined. */
+/** In a checked record: the event's type has no schema, so it decodes to undefined. */
 const NO_SCHEMA = Symbol('no schema');
 
 /**
- * Freezes a record that a store has just built and will keep (its data and metadata frozen already),
- * with its payload upcast and checked now, once, and kept in the record itself: a slot that is not
- * enumerable (no spread or copy of the record carries it) and, once frozen, cannot change, so every
- * later decode of the record (each fold, the projection) reads it instead of checking again. The
- * same as the memo above, without a weak map entry per event: a store of a million events would
- * otherwise keep a million entries that every garbage collection walks, and look one up in it for
- * every event folded. A payload that does not fit gets no slot: every decode then checks it again
- * and refuses it, naming it, as before.
+ * A recorded event that a store has just built and will keep, frozen, with its payload upcast and
+ * checked once, at construction, and kept in the record itself (a private field: no spread, copy,
+ * key listing or JSON of the record shows it). Every later decode of the record (each fold, the
+ * projection) reads it instead of checking again. The same as the memo above, without a weak map
+ * entry per event: a store of a million events would otherwise keep a million entries that every
+ * garbage collection walks, and look one up for every event folded. A payload that does not fit
+ * keeps nothing: every decode then checks it again and refuses it, naming it, as before.
  */
-export const freezeChecked = <R extends RecordedEvent>(record: R): Readonly<R> => {
-  if (!Object.isFrozen(record) && (record.metadata === undefined || Object.isFrozen(record.metadata)) && isDeepFrozen(record.data)) {
-    let value: Decoded['data'] | typeof NO_SCHEMA | undefined;
-    try {
-      const decoded = decodeStoredEvent({
-        type: record.type,
-        schemaVersion: record.metadata?.schemaVersion,
-        data: record.data,
-        context: { instanceId: record.metadata?.instanceId ?? '', streamId: record.streamId },
-        where: new Where(record, record.streamId),
-      });
-      value = decoded === undefined ? NO_SCHEMA : samePlainValue(decoded.data, record.data) ? (record.data as Decoded['data']) : deepFreeze(decoded.data);
-    } catch {
-      value = undefined;
-    }
-    if (value !== undefined) Object.defineProperty(record, CHECKED, { value });
+class CheckedRecord implements RecordedEvent {
+  readonly id: string;
+  readonly streamId: string;
+  readonly revision: bigint;
+  readonly position: RecordedEvent['position'];
+  readonly type: string;
+  readonly data: unknown;
+  readonly metadata: RecordedEvent['metadata'];
+  readonly #payload: Decoded['data'] | typeof NO_SCHEMA | undefined;
+
+  constructor(fields: RecordedEvent) {
+    this.id = fields.id;
+    this.streamId = fields.streamId;
+    this.revision = fields.revision;
+    this.position = fields.position;
+    this.type = fields.type;
+    this.data = fields.data;
+    this.metadata = fields.metadata;
+    this.#payload = Object.isFrozen(this.position) && Object.isFrozen(this.metadata) && isDeepFrozen(this.data) ? checkOnce(this) : undefined;
+    Object.freeze(this);
   }
-  return Object.freeze(record);
+
+  static payloadOf(event: RecordedEvent): Decoded['data'] | typeof NO_SCHEMA | undefined {
+    return #payload in event ? event.#payload : undefined;
+  }
+}
+
+/** The payload a decode of `record` gives (NO_SCHEMA for undefined), or undefined when it does not fit. */
+const checkOnce = (record: RecordedEvent): Decoded['data'] | typeof NO_SCHEMA | undefined => {
+  try {
+    const decoded = decodeStoredEvent({
+      type: record.type,
+      schemaVersion: record.metadata?.schemaVersion,
+      data: record.data,
+      context: { instanceId: record.metadata?.instanceId ?? '', streamId: record.streamId },
+      where: new Where(record, record.streamId),
+    });
+    if (decoded === undefined) return NO_SCHEMA;
+    return samePlainValue(decoded.data, record.data) ? (record.data as Decoded['data']) : deepFreeze(decoded.data);
+  } catch {
+    return undefined;
+  }
 };
+
+/**
+ * The record a store keeps, frozen, built from these fields, with its payload checked now (see
+ * CheckedRecord). Its data and metadata must be frozen already (deeply, for the data) for the check
+ * to be kept; otherwise every decode checks it, as for any other record.
+ */
+export const checkedRecord = (fields: RecordedEvent): RecordedEvent => new CheckedRecord(fields);
 
 export type { KnownEventType };

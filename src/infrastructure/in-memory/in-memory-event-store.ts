@@ -1,5 +1,5 @@
 import {
-  freezeChecked,
+  checkedRecord,
   isDeepFrozen,
   deepFreeze,
   WrongExpectedRevisionError,
@@ -136,9 +136,9 @@ export class InMemoryEventStore implements EventStore {
       // Recorded events are frozen and shared by every reader. Data and metadata that are frozen
       // already (the command handler freezes what it appends) are kept as they are; anything else
       // is copied first, so that the caller cannot change a stored event afterwards.
-      // The payload is checked here, once, and kept with the record (see freezeChecked), for every
+      // The payload is checked here, once, and kept with the record (see checkedRecord), for every
       // fold and the projection to read rather than check again.
-      records[i] = freezeChecked({
+      records[i] = checkedRecord({
         id: e.id,
         streamId,
         revision: revisionAt(length + i),
