@@ -126,6 +126,14 @@ export class ProjectionRunner<C = ReadModelChange> {
     }
   }
 
+  /** Whether the projection has processed `position` already (so that {@link waitFor} would resolve at once). */
+  hasProcessed(position: GlobalPosition): boolean {
+    return (
+      (this.processed !== undefined && comparePositions(this.processed, position) >= 0) ||
+      (this.reachedElsewhere !== undefined && comparePositions(this.reachedElsewhere, position) >= 0)
+    );
+  }
+
   /** Resolves once the projection has processed `position`; rejects with Unavailable after the timeout. */
   waitFor(position: GlobalPosition, timeoutMs: number): Promise<void> {
     if (this.processed && comparePositions(this.processed, position) >= 0) return Promise.resolve();

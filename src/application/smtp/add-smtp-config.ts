@@ -55,8 +55,8 @@ export interface AddSmtpConfigDeps {
   readonly events: EventStore;
   /** Needed when answering from the read model (the default). */
   readonly queries?: SmtpConfigQueries;
-  /** Needed when answering from the read model (the default). */
-  readonly projection?: Pick<ProjectionRunner, 'waitFor'>;
+  /** Needed when answering from the read model (the default); `hasProcessed`, if there, spares a wait for what is there already. */
+  readonly projection?: Pick<ProjectionRunner, 'waitFor'> & Partial<Pick<ProjectionRunner, 'hasProcessed'>>;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly encryptor: SecretEncryptor;
@@ -121,13 +121,15 @@ export class AddSmtpConfigUseCase {
     // on disk already, so when the read model lags past the timeout (its disk is full, its writer is
     // failing over) the answer is still 200, built from the appended event exactly as the projection
     // builds it; the read model shows it once it catches up.
-    const caughtUp = await projection.waitFor(result.append.position, this.deps.projectionTimeoutMs ?? 5_000).then(
+    const caughtUp =
+      projection.hasProcessed?.(result.append.position) ||
+      (await projection.waitFor(result.append.position, this.deps.projectionTimeoutMs ?? 5_000).then(
       () => true,
       (error: unknown) => {
         this.deps.onReadModelLag?.(error);
         return false;
       },
-    );
+    ));
     if (!caughtUp) return fromAppend;
     const view = await queries.smtpConfigById(call.instanceId, configId);
     if (!view) {

@@ -159,8 +159,12 @@ export class InMemoryEventStore implements EventStore {
     const last = records[records.length - 1]!;
     // Before anyone hears of the append (the feed, the appender), so that a command waiting for its
     // own position finds it reached and the runner finds it written.
-    if (this.inline) this.projectNow(this.inline, records, base === 0 ? undefined : this.log[base - 1]!.position, last.position);
-    this.notify();
+    // Subscribers hear of an append at once, unless the read model holds it already: then the
+    // projection runner has nothing to do for it but move on, and everyone hears of it on the event
+    // loop's next turn, together with whatever else went inline in this one (one wake-up for a burst
+    // of commands instead of one per command).
+    if (this.inline && this.projectNow(this.inline, records, base === 0 ? undefined : this.log[base - 1]!.position, last.position)) this.notifySoon();
+    else this.notify();
     return { nextExpectedRevision: last.revision, position: last.position };
   }
 
@@ -175,7 +179,7 @@ export class InMemoryEventStore implements EventStore {
     records: readonly RecordedEvent[],
     head: GlobalPosition | undefined,
     position: GlobalPosition,
-  ): void {
+  ): boolean {
     const { handler, streamPrefixes, target, onProjected } = inline;
     const streamId = records[0]!.streamId;
     let changes: readonly ReadModelChange[] = NO_CHANGES;
@@ -184,16 +188,17 @@ export class InMemoryEventStore implements EventStore {
         if (records.length === 1) changes = handler(records[0]!);
         else changes = records.flatMap((r) => handler(r));
       } catch {
-        return;
+        return false;
       }
     }
-    if (!target.applyAtHead(head, changes, position)) return;
+    if (!target.applyAtHead(head, changes, position)) return false;
     try {
       onProjected?.(position);
     } catch {
       // The append is done and the read model holds it: a failing listener must not fail the
       // append. Whoever waits for it still sees it when the runner passes it.
     }
+    return true;
   }
 
   /** Hook for durable subclasses: called before the events become visible; throwing aborts the append. */
@@ -349,6 +354,19 @@ export class InMemoryEventStore implements EventStore {
 
   async close(): Promise<void> {
     this.dropSubscriptions(new Error('event store closed'));
+  }
+
+  private notifyArmed = false;
+  private readonly notifyArmedNow = (): void => {
+    this.notifyArmed = false;
+    this.notify();
+  };
+
+  /** {@link notify} on the event loop's next turn, once for every append until then. */
+  private notifySoon(): void {
+    if (this.notifyArmed) return;
+    this.notifyArmed = true;
+    setImmediate(this.notifyArmedNow);
   }
 
   private notify(): void {
