@@ -15,18 +15,22 @@ const decodedData = new WeakMap<RecordedEvent, Decoded['data']>();
 
 const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
 
-/** Whether `a` and `b` hold the same plain value (same own enumerable keys, recursively the same values). */
+/**
+ * Whether `a` and `b` hold the same plain value (same own enumerable keys, recursively the same
+ * values). Counted with for-in rather than compared as Object.keys arrays: no array per object, which
+ * at a million instances cost more in garbage collection than the comparison itself.
+ */
 const samePlainValue = (a: unknown, b: unknown): boolean => {
   if (a === b) return true;
   if (!isObject(a) || !isObject(b) || Array.isArray(a) !== Array.isArray(b)) return false;
-  // Object.keys rather than for-in: about four times faster on an event's payload.
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
+  let keys = 0;
+  for (const key in a) {
+    if (!Object.hasOwn(a, key)) continue;
+    keys++;
     if (!Object.hasOwn(b, key) || !samePlainValue((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key])) return false;
   }
-  return true;
+  for (const key in b) if (Object.hasOwn(b, key)) keys--;
+  return keys === 0;
 };
 
 /** Where an event is, for an error: the position is turned into a string only when an error names it. */

@@ -17,6 +17,12 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
   private instanceRows = new Map<string, InstanceView>();
   private domains = new Map<string, string>();
   private position: GlobalPosition | undefined;
+  /**
+   * The configuration row last written, by its instance and id: a command that adds one reads it
+   * back at once, and finds it here without building its key again and looking it up in a map of
+   * every configuration. Any other write to the configurations forgets it.
+   */
+  private lastConfig: SmtpConfigView | undefined;
 
   async checkpoint(): Promise<GlobalPosition | undefined> {
     return this.position;
@@ -51,6 +57,7 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
   }
 
   async reset(): Promise<void> {
+    this.lastConfig = undefined;
     this.configs = new Map();
     this.instanceRows = new Map();
     this.domains = new Map();
@@ -58,6 +65,8 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
   }
 
   async smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
+    const last = this.lastConfig;
+    if (last !== undefined && last.id === id && last.instanceId === instanceId) return last;
     return this.configs.get(`${instanceId}/${id}`);
   }
 
@@ -104,14 +113,17 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
       }
       case 'upsertSmtpConfig':
         this.configs.set(`${change.config.instanceId}/${change.config.id}`, change.config);
+        this.lastConfig = change.config;
         return;
       case 'patchSmtpConfig': {
+        this.lastConfig = undefined;
         const key = `${change.instanceId}/${change.id}`;
         const row = this.configs.get(key);
         if (row) this.configs.set(key, patchedSmtpConfig(row, change));
         return;
       }
       case 'removeSmtpConfig':
+        this.lastConfig = undefined;
         this.configs.delete(`${change.instanceId}/${change.id}`);
         return;
     }
