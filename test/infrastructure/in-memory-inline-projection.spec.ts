@@ -245,4 +245,73 @@ describe('in-memory inline projection', () => {
     expect(readModel.batches).toBeGreaterThan(0);
     expect(await readModel.snapshot()).toEqual(await rebuilt(events));
   });
+
+  it('still delivers inline appends to every subscriber, in log order with the appends that did not go inline, on the next turn at the latest', async () => {
+    const events = new InMemoryEventStore();
+    const readModel = new InMemoryProjectionStore();
+    events.projectInline(readModel, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX] });
+    cleanup.push(() => events.close());
+    const abort = new AbortController();
+    const seen: bigint[] = [];
+    const following = (async () => {
+      for await (const item of events.subscribeToAll({ signal: abort.signal })) {
+        if (item.kind === 'event') seen.push(item.event.position.commit);
+        if (seen.length === 4) return;
+      }
+    })();
+    const add = (id: string, stream = `instance-${id}`) =>
+      events.appendToStream(stream, [{ id: `00000000-0000-4000-8000-${id.padStart(12, '0')}`, type: 'instance.added', data: { name: id }, metadata: metadata(id) }], 'no_stream');
+    await add('1');
+    await add('2');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toEqual([0n, 1n]);
+    // A read model moved elsewhere no longer stands at the head: this append is not projected inline and wakes subscribers at once.
+    await readModel.reset();
+    await add('3');
+    await add('4');
+    await new Promise((resolve) => setImmediate(resolve));
+    await following;
+    abort.abort();
+    expect(seen).toEqual([0n, 1n, 2n, 3n]);
+    expect(await readModel.instanceById('3')).toBeUndefined();
+  });
+
+  it('reads back the row just written, and not once it is changed or removed', async () => {
+    const { h, readModel } = open();
+    await h.runner.waitForCaughtUp(5_000);
+    const instanceId = await h.newInstance('readback');
+    const principal = owner(instanceId);
+    const { id } = await h.addSmtpConfig.execute({ principal, instanceId, body: seedRequest });
+    expect(await readModel.smtpConfigById(instanceId, id)).toMatchObject({ description: seedRequest.description });
+    expect(await readModel.smtpConfigById(instanceId, 'another')).toBeUndefined();
+    expect(await readModel.smtpConfigById('another', id)).toBeUndefined();
+    await h.updateSmtpConfig.execute({ principal, instanceId, id, body: { ...seedRequest, description: 'changed' } });
+    expect(await readModel.smtpConfigById(instanceId, id)).toMatchObject({ description: 'changed' });
+    await h.removeSmtpConfig.execute({ principal, instanceId, id });
+    expect(await readModel.smtpConfigById(instanceId, id)).toBeUndefined();
+    const again = await h.addSmtpConfig.execute({ principal, instanceId, body: seedRequest });
+    await readModel.reset();
+    expect(await readModel.smtpConfigById(instanceId, again.id)).toBeUndefined();
+  });
+
+  it('tells whether a position is processed: by the runner, or by an inline append it was told of', async () => {
+    const { h, events } = open();
+    await h.runner.waitForCaughtUp(5_000);
+    await h.runner.stop();
+    const before = await events.headPosition();
+    expect(before).toBeUndefined();
+    await h.newInstance('processed');
+    const head = (await events.headPosition())!;
+    expect(h.runner.hasProcessed(head)).toBe(true);
+    expect(h.runner.hasProcessed({ commit: head.commit + 1n, prepare: head.prepare + 1n })).toBe(false);
+
+    const { h: other, events: otherEvents } = open({ inline: false });
+    await other.runner.stop();
+    await other.newInstance('runner');
+    const otherHead = (await otherEvents.headPosition())!;
+    expect(other.runner.hasProcessed(otherHead)).toBe(false);
+    other.runner.start();
+    await other.runner.waitFor(otherHead, 5_000);
+    expect(other.runner.hasProcessed(otherHead)).toBe(true);
+  });
 });
