@@ -18,6 +18,8 @@ export interface CommandContext {
   readonly commandId: string;
   readonly correlationId: string;
   readonly now: Date;
+  /** `now` as an ISO string, when the caller has it already (Date#toISOString costs about 0.7 µs). */
+  readonly createdAt?: string;
 }
 
 /** The schemaVersion every event type is written with today (see currentSchemaVersion for each type's own). */
@@ -74,7 +76,7 @@ export const handleCommand = async <C, E extends { type: string; data: unknown }
     }
     const expected = currentRevision ?? 'no_stream';
     const expectedText = String(expected);
-    const createdAt = context.now.toISOString();
+    const createdAt = context.createdAt ?? context.now.toISOString();
     const newEvents: NewEvent[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
