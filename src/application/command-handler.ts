@@ -18,6 +18,8 @@ export interface CommandContext {
   readonly commandId: string;
   readonly correlationId: string;
   readonly now: Date;
+  /** `now` as an ISO string, when the caller has it already (Date#toISOString costs about 0.7 µs). */
+  readonly createdAt?: string;
 }
 
 /** The schemaVersion every event type is written with today (see currentSchemaVersion for each type's own). */
@@ -29,17 +31,39 @@ const sha256Hex: (input: string) => string =
     ? (input) => (crypto as unknown as { hash: (alg: string, data: string, enc: 'hex') => string }).hash('sha256', input, 'hex')
     : (input) => crypto.createHash('sha256').update(input).digest('hex');
 
-/** The RFC 9562 variant (10xx) in the top bits of a hex digit. */
-const VARIANT = '89ab';
+/** The RFC 9562 variant (10xx) in the top bits of a hex digit: '8', '9', 'a', 'b'. */
+const VARIANT = [0x38, 0x39, 0x61, 0x62] as const;
+const DASH = 0x2d;
+/** Where an id is put together (ids are made one at a time, synchronously). */
+const scratch = Buffer.alloc(36);
+
+/** Copies hex digits [from, to) into the scratch buffer, `shift` places further on. */
+const copyHex = (hex: string, from: number, to: number, shift: number): void => {
+  for (let i = from; i < to; i++) scratch[i + shift] = hex.charCodeAt(i);
+};
 
 /**
  * A UUID (version 8, RFC 9562) derived from the command and the event's place in it: the first 128
  * bits of sha256(commandId, streamId, expected revision, index), with the version and variant set.
- * The same ids as ever, so an append retried across an upgrade is still recognised.
+ * The same ids as ever, so an append retried across an upgrade is still recognised. Written out as
+ * one flat string: it was a template of slices of the digest's hex, a tree of about ten string
+ * pieces that kept the whole 64-digit hex alive, some 390 bytes of heap for every stored event
+ * where a flat id takes about 56.
  */
 export const deriveEventId = (commandId: string, streamId: string, expected: string, index: number): string => {
   const hex = sha256Hex(`${commandId}\u0000${streamId}\u0000${expected}\u0000${index}`);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${VARIANT[parseInt(hex[16]!, 16) & 3]}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  copyHex(hex, 0, 8, 0);
+  scratch[8] = DASH;
+  copyHex(hex, 8, 12, 1);
+  scratch[13] = DASH;
+  scratch[14] = 0x38; // '8': version 8, in place of hex digit 12
+  copyHex(hex, 13, 16, 2);
+  scratch[18] = DASH;
+  scratch[19] = VARIANT[parseInt(hex[16]!, 16) & 3]!;
+  copyHex(hex, 17, 20, 3);
+  scratch[23] = DASH;
+  copyHex(hex, 20, 32, 4);
+  return scratch.toString('latin1', 0, 36);
 };
 
 export interface HandledCommand<E> {
@@ -74,7 +98,7 @@ export const handleCommand = async <C, E extends { type: string; data: unknown }
     }
     const expected = currentRevision ?? 'no_stream';
     const expectedText = String(expected);
-    const createdAt = context.now.toISOString();
+    const createdAt = context.createdAt ?? context.now.toISOString();
     const newEvents: NewEvent[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;

@@ -15,7 +15,11 @@ const decodedData = new WeakMap<RecordedEvent, Decoded['data']>();
 
 const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
 
-/** Whether `a` and `b` hold the same plain value (same own keys, recursively the same values). */
+/**
+ * Whether `a` and `b` hold the same plain value (same own enumerable keys, recursively the same
+ * values). Counted with for-in rather than compared as Object.keys arrays: no array per object, which
+ * at a million instances cost more in garbage collection than the comparison itself.
+ */
 const samePlainValue = (a: unknown, b: unknown): boolean => {
   if (a === b) return true;
   if (!isObject(a) || !isObject(b) || Array.isArray(a) !== Array.isArray(b)) return false;
@@ -52,6 +56,8 @@ const isImmutable = (event: RecordedEvent): boolean =>
  * every reader sees the same value).
  */
 export const decodeRecordedEvent = (event: RecordedEvent): ReturnType<typeof decodeStoredEvent> => {
+  const own = CheckedRecord.payloadOf(event);
+  if (own !== undefined) return own === NO_SCHEMA ? undefined : ({ type: event.type, data: own } as Decoded);
   const known = decodedData.get(event);
   if (known !== undefined) return { type: event.type, data: known } as Decoded;
   const decoded = decodeStoredEvent({
@@ -68,5 +74,68 @@ export const decodeRecordedEvent = (event: RecordedEvent): ReturnType<typeof dec
   }
   return decoded;
 };
+
+/** In a checked record: the event's type has no schema, so it decodes to undefined. */
+const NO_SCHEMA = Symbol('no schema');
+
+/**
+ * A recorded event that a store has just built and will keep, frozen, with its payload upcast and
+ * checked once, at construction, and kept in the record itself (a private field: no spread, copy,
+ * key listing or JSON of the record shows it). Every later decode of the record (each fold, the
+ * projection) reads it instead of checking again. The same as the memo above, without a weak map
+ * entry per event: a store of a million events would otherwise keep a million entries that every
+ * garbage collection walks, and look one up for every event folded. A payload that does not fit
+ * keeps nothing: every decode then checks it again and refuses it, naming it, as before.
+ */
+class CheckedRecord implements RecordedEvent {
+  readonly id: string;
+  readonly streamId: string;
+  readonly revision: bigint;
+  readonly position: RecordedEvent['position'];
+  readonly type: string;
+  readonly data: unknown;
+  readonly metadata: RecordedEvent['metadata'];
+  readonly #payload: Decoded['data'] | typeof NO_SCHEMA | undefined;
+
+  constructor(fields: RecordedEvent) {
+    this.id = fields.id;
+    this.streamId = fields.streamId;
+    this.revision = fields.revision;
+    this.position = fields.position;
+    this.type = fields.type;
+    this.data = fields.data;
+    this.metadata = fields.metadata;
+    this.#payload = Object.isFrozen(this.position) && Object.isFrozen(this.metadata) && isDeepFrozen(this.data) ? checkOnce(this) : undefined;
+    Object.freeze(this);
+  }
+
+  static payloadOf(event: RecordedEvent): Decoded['data'] | typeof NO_SCHEMA | undefined {
+    return #payload in event ? event.#payload : undefined;
+  }
+}
+
+/** The payload a decode of `record` gives (NO_SCHEMA for undefined), or undefined when it does not fit. */
+const checkOnce = (record: RecordedEvent): Decoded['data'] | typeof NO_SCHEMA | undefined => {
+  try {
+    const decoded = decodeStoredEvent({
+      type: record.type,
+      schemaVersion: record.metadata?.schemaVersion,
+      data: record.data,
+      context: { instanceId: record.metadata?.instanceId ?? '', streamId: record.streamId },
+      where: new Where(record, record.streamId),
+    });
+    if (decoded === undefined) return NO_SCHEMA;
+    return samePlainValue(decoded.data, record.data) ? (record.data as Decoded['data']) : deepFreeze(decoded.data);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The record a store keeps, frozen, built from these fields, with its payload checked now (see
+ * CheckedRecord). Its data and metadata must be frozen already (deeply, for the data) for the check
+ * to be kept; otherwise every decode checks it, as for any other record.
+ */
+export const checkedRecord = (fields: RecordedEvent): RecordedEvent => new CheckedRecord(fields);
 
 export type { KnownEventType };

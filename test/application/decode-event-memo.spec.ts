@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeRecordedEvent, deepFreeze, InstanceEventTypes, type RecordedEvent } from '../support/everything.js';
+import { checkedRecord, decodeRecordedEvent, deepFreeze, InstanceEventTypes, type RecordedEvent } from '../support/everything.js';
 
 const at = { commit: 7n, prepare: 7n };
 const metadata = { instanceId: 'inst1', editorUserId: 'u', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'c', causationId: 'c' };
@@ -72,6 +72,62 @@ describe('decodeRecordedEvent on records that can never change', () => {
     const event = record(deepFreeze({ name: 'acme' }));
     expect(decodeRecordedEvent(event)!.type).toBe(InstanceEventTypes.InstanceAdded);
     (event as { type: string }).type = InstanceEventTypes.SMTPConfigRemoved;
+    expect(() => decodeRecordedEvent(event)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q' }));
+  });
+});
+
+describe('checkedRecord: a record a store keeps, its payload checked once when it is built', () => {
+  const fields = (data: unknown, extra: Partial<RecordedEvent> = {}): RecordedEvent => ({
+    id: '00000000-0000-8000-8000-000000000002',
+    streamId: 'instance-inst1',
+    revision: 0n,
+    position: Object.freeze({ ...at }),
+    type: InstanceEventTypes.InstanceAdded,
+    data: deepFreeze(data),
+    metadata: Object.freeze({ ...metadata, schemaVersion: 1 }),
+    ...extra,
+  });
+
+  it('is frozen, shows exactly the fields it was given, and decodes to its own payload', () => {
+    const event = checkedRecord(fields({ name: 'acme' }));
+    expect(Object.isFrozen(event)).toBe(true);
+    expect(Object.keys(event).sort()).toEqual(['data', 'id', 'metadata', 'position', 'revision', 'streamId', 'type']);
+    expect({ ...event }).toEqual(fields({ name: 'acme' }));
+    const decoded = decodeRecordedEvent(event);
+    expect(decoded).toEqual({ type: InstanceEventTypes.InstanceAdded, data: { name: 'acme' } });
+    expect(decoded!.data).toBe(event.data);
+  });
+
+  it('hands a copy with other data no checked payload: the copy is checked on its own', () => {
+    const event = checkedRecord(fields({ name: 'acme' }));
+    const copy = { ...event, data: { name: 42 } };
+    expect(() => decodeRecordedEvent(copy)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q' }));
+    expect(decodeRecordedEvent(event)!.data).toEqual({ name: 'acme' });
+  });
+
+  it('refuses a payload that does not fit on every decode, naming its position', () => {
+    const event = checkedRecord(fields({ name: 42 }));
+    for (let i = 0; i < 2; i++) {
+      expect(() => decodeRecordedEvent(event)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q', message: expect.stringContaining('7/7') }));
+    }
+  });
+
+  it('keeps an upcast payload as a frozen copy, and leaves a type without a schema undecoded', () => {
+    const stored = { senderAddress: 'a@b.ch', senderName: 'A', tls: true, host: 'smtp.b.ch:465', user: 'u', replyToAddress: '', description: '' };
+    const event = checkedRecord(fields(stored, { type: InstanceEventTypes.SMTPConfigAdded, metadata: Object.freeze({ ...metadata, schemaVersion: 0 }) }));
+    const decoded = decodeRecordedEvent(event);
+    expect(decoded!.data).toEqual({ ...stored, id: 'inst1' });
+    expect(Object.isFrozen(decoded!.data)).toBe(true);
+    expect(decodeRecordedEvent(event)!.data).toBe(decoded!.data);
+    expect(event.data).not.toHaveProperty('id');
+    expect(decodeRecordedEvent(checkedRecord(fields({ anything: 1 }, { type: 'some.other.event' })))).toBeUndefined();
+  });
+
+  it('checks again on every decode a payload that could still change when the record was built', () => {
+    const data = { name: 'acme' };
+    const event = checkedRecord({ ...fields({}), data });
+    expect(decodeRecordedEvent(event)!.data).toEqual({ name: 'acme' });
+    (data as { name: unknown }).name = 42;
     expect(() => decodeRecordedEvent(event)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q' }));
   });
 });

@@ -23,7 +23,7 @@ export interface StoreUnderTest {
   readonly shared?: boolean;
   /** The read model that goes with this store, when it has its own (else the in-memory one). */
   readonly readModel?: ProjectionStore;
-  /** PostgreSQL: whether appends project inline (default true, as the server's do). */
+  /** PostgreSQL and in memory: whether appends project inline (default true, as the server's PostgreSQL appends do). */
   readonly inline?: boolean;
   close(): Promise<void>;
 }
@@ -181,8 +181,16 @@ export const postgresRunnerOnlyAdapter: StoreAdapter = {
   },
 };
 
-/** The use cases' suites: every store, and PostgreSQL once more without the inline projection. */
-export const applicationAdapters: StoreAdapter[] = [...storeAdapters, ...(postgresSkipReason ? [] : [postgresRunnerOnlyAdapter])];
+/** The in-memory store with the read model left to the projection runner alone (see createHarness's `inline`). */
+export const inMemoryRunnerOnlyAdapter: StoreAdapter = {
+  name: 'in-memory, runner only',
+  async create() {
+    return { ...(await inMemoryAdapter.create()), inline: false };
+  },
+};
+
+/** The use cases' suites: every store, and PostgreSQL and in memory once more without the inline projection. */
+export const applicationAdapters: StoreAdapter[] = [...storeAdapters, inMemoryRunnerOnlyAdapter, ...(postgresSkipReason ? [] : [postgresRunnerOnlyAdapter])];
 
 /**
  * A PostgreSQL schema of its own with an event store and a read model in it, and a harness of the

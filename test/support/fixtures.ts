@@ -76,7 +76,7 @@ export interface HarnessOptions {
   readonly ids?: IdGenerator;
   /** The store outlives the test (a real server): start ids at a random point so runs do not collide. */
   readonly shared?: boolean;
-  /** PostgreSQL only: project inline in the append's transaction (default true, as the server does). */
+  /** PostgreSQL and in memory: project inline in the append's transaction or step (default true, as the server does). */
   readonly inline?: boolean;
 }
 
@@ -92,6 +92,10 @@ export const createHarness = (options: HarnessOptions = {}): Harness => {
   runner.start();
   // PostgreSQL events and read model in one schema project inline, as the server's do (see openStores).
   if (options.inline !== false && events instanceof PostgresEventStore && readModel instanceof PostgresProjectionStore && readModel.schemaName === events.schemaName) {
+    events.projectInline(readModel, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX], onProjected: (p) => runner.reached(p) });
+  }
+  // The in-memory stores likewise, in the append's own synchronous step.
+  if (options.inline !== false && events instanceof InMemoryEventStore && readModel instanceof InMemoryProjectionStore) {
     events.projectInline(readModel, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX], onProjected: (p) => runner.reached(p) });
   }
   const setUpInstance = new SetUpInstanceUseCase({ events, clock, ids });

@@ -16,3 +16,14 @@ export const inMemoryAdapter: StoreAdapter = {
 };
 
 export const storeAdapters: StoreAdapter[] = [inMemoryAdapter];
+
+/** The use cases' suites: the in-memory store with its inline projection, and with the runner alone. */
+export const applicationAdapters: StoreAdapter[] = [
+  inMemoryAdapter,
+  {
+    name: 'in-memory, runner only',
+    async create() {
+      return { ...(await inMemoryAdapter.create()), inline: false };
+    },
+  },
+];

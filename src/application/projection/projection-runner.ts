@@ -126,6 +126,14 @@ export class ProjectionRunner<C = ReadModelChange> {
     }
   }
 
+  /** Whether the projection has processed `position` already (so that {@link waitFor} would resolve at once). */
+  hasProcessed(position: GlobalPosition): boolean {
+    return (
+      (this.processed !== undefined && comparePositions(this.processed, position) >= 0) ||
+      (this.reachedElsewhere !== undefined && comparePositions(this.reachedElsewhere, position) >= 0)
+    );
+  }
+
   /** Resolves once the projection has processed `position`; rejects with Unavailable after the timeout. */
   waitFor(position: GlobalPosition, timeoutMs: number): Promise<void> {
     if (this.processed && comparePositions(this.processed, position) >= 0) return Promise.resolve();
@@ -316,23 +324,33 @@ export class ProjectionRunner<C = ReadModelChange> {
         if (failure) throw failure.error;
         if (result.done) break;
         const item = result.value;
-        if (item.kind === 'event') {
-          let changes: readonly C[];
-          try {
-            const inline = this.reachedElsewhere && comparePositions(item.event.position, this.reachedElsewhere) <= 0;
-            changes = inline ? [] : this.options.handler(item.event);
-          } catch (error) {
-            if (!isDomainError(error)) throw error;
-            // Keep what came before it: the checkpoint then names the last good event.
-            await flush();
-            throw new HandlerFailed(error);
+        if (item.kind !== 'caught-up') {
+          const position = item.kind === 'event' ? item.event.position : item.position;
+          const inline = this.reachedElsewhere !== undefined && comparePositions(position, this.reachedElsewhere) <= 0;
+          // Written inline already, with nothing of the feed's before it still to apply: the
+          // position is reached, and there is nothing to decide, batch or hand to the target.
+          if (inline && batch.length === 0 && !inFlight) {
+            this.advance(position);
+            if (item.kind === 'event') onEvent();
+            continue;
           }
-          batch.push({ changes, position: item.event.position });
-          onEvent();
-          arm();
-        } else if (item.kind === 'checkpoint') {
-          batch.push({ changes: [], position: item.position });
-          arm();
+          if (item.kind === 'checkpoint') {
+            batch.push({ changes: [], position });
+            arm();
+          } else {
+            let changes: readonly C[];
+            try {
+              changes = inline ? [] : this.options.handler(item.event);
+            } catch (error) {
+              if (!isDomainError(error)) throw error;
+              // Keep what came before it: the checkpoint then names the last good event.
+              await flush();
+              throw new HandlerFailed(error);
+            }
+            batch.push({ changes, position });
+            onEvent();
+            arm();
+          }
         } else {
           await flush();
           this.settleCaughtUp();

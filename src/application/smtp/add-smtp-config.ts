@@ -55,8 +55,8 @@ export interface AddSmtpConfigDeps {
   readonly events: EventStore;
   /** Needed when answering from the read model (the default). */
   readonly queries?: SmtpConfigQueries;
-  /** Needed when answering from the read model (the default). */
-  readonly projection?: Pick<ProjectionRunner, 'waitFor'>;
+  /** Needed when answering from the read model (the default); `hasProcessed`, if there, spares a wait for what is there already. */
+  readonly projection?: Pick<ProjectionRunner, 'waitFor'> & Partial<Pick<ProjectionRunner, 'hasProcessed'>>;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   readonly encryptor: SecretEncryptor;
@@ -102,37 +102,40 @@ export class AddSmtpConfigUseCase {
     const now = clock.now();
     const command: AddSmtpConfig = { type: 'AddSmtpConfig', instanceId: call.instanceId, configId, config, password: encrypted, now };
     const commandId = call.commandId ?? `add-smtp-${configId}`;
+    const at = now.toISOString();
     const result = await handleCommand(events, Instance, streamId, command, {
       instanceId: call.instanceId,
       editorUserId: call.principal.userId,
       commandId,
       correlationId: call.correlationId ?? commandId,
       now,
+      createdAt: at,
     });
     this.deps.logger?.debug({ instanceId: call.instanceId, id: configId, sequence: result.sequence.toString() }, 'SMTP configuration added');
-    const at = now.toISOString();
-    const fromAppend: AddSmtpConfigResponse = {
+    const fromAppend = (): AddSmtpConfigResponse => ({
       details: { sequence: result.sequence.toString(), creationDate: at, changeDate: at, resourceOwner: call.instanceId },
       id: configId,
-    };
+    });
     const { queries, projection } = this.deps;
-    if (this.deps.answerFrom === 'append' || !queries || !projection) return fromAppend;
+    if (this.deps.answerFrom === 'append' || !queries || !projection) return fromAppend();
     // Read-your-writes: answer from the read model once it shows the new configuration. The event is
     // on disk already, so when the read model lags past the timeout (its disk is full, its writer is
     // failing over) the answer is still 200, built from the appended event exactly as the projection
     // builds it; the read model shows it once it catches up.
-    const caughtUp = await projection.waitFor(result.append.position, this.deps.projectionTimeoutMs ?? 5_000).then(
-      () => true,
-      (error: unknown) => {
-        this.deps.onReadModelLag?.(error);
-        return false;
-      },
-    );
-    if (!caughtUp) return fromAppend;
+    const position = result.append.position;
+    const caughtUp =
+      projection.hasProcessed?.(position) ||
+      (await projection.waitFor(position, this.deps.projectionTimeoutMs ?? 5_000).then(
+        () => true,
+        (error: unknown) => {
+          this.deps.onReadModelLag?.(error);
+          return false;
+        },
+      ));
+    if (!caughtUp) return fromAppend();
     // The row the append's own transaction wrote, when the projection ran inline in this process;
     // else the read model is asked.
-    const view =
-      queries.takeSmtpConfigProjectedAt?.(call.instanceId, configId, result.append.position) ?? (await queries.smtpConfigById(call.instanceId, configId));
+    const view = queries.takeSmtpConfigProjectedAt?.(call.instanceId, configId, position) ?? (await queries.smtpConfigById(call.instanceId, configId));
     if (!view) {
       throw new DomainError(ErrorKind.Internal, ErrorIds.ProjectionMissing, 'Errors.Internal', 'the projection did not produce the configuration');
     }

@@ -1,4 +1,5 @@
 import {
+  checkedRecord,
   isDeepFrozen,
   deepFreeze,
   WrongExpectedRevisionError,
@@ -8,6 +9,7 @@ import {
   type GlobalPosition,
   type HeadOptions,
   type NewEvent,
+  type ReadModelChange,
   type ReadStreamResult,
   type RecordedEvent,
   type SubscribeOptions,
@@ -15,10 +17,33 @@ import {
 } from '../../application/index.js';
 
 const NO_EVENTS: readonly RecordedEvent[] = Object.freeze([]);
+const NO_CHANGES: readonly ReadModelChange[] = Object.freeze([]);
 
 /** Revisions as bigints, the first few thousand shared rather than allocated on every read and append. */
 const SMALL_REVISIONS: readonly bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
 const revisionAt = (n: number): bigint => (n < 4096 ? SMALL_REVISIONS[n]! : BigInt(n));
+
+/**
+ * A read model that an append can write in the same synchronous step (see
+ * {@link InMemoryEventStore.projectInline}); the in-memory read model is one.
+ */
+export interface InlineProjectionTarget {
+  /**
+   * Applies `changes` and moves the checkpoint to `position` if, and only if, the checkpoint is now
+   * exactly `head` (undefined: nothing applied yet); says whether it did. Synchronous and atomic.
+   */
+  applyAtHead(head: GlobalPosition | undefined, changes: readonly ReadModelChange[], position: GlobalPosition): boolean;
+}
+
+/** What an inline projection needs: the read model it writes, and the projection's pure handler. */
+export interface InMemoryInlineProjectionOptions {
+  /** The projection's handler, the same one its runner uses. */
+  readonly handler: (event: RecordedEvent) => readonly ReadModelChange[];
+  /** The runner's stream filter: events of other streams change nothing (the checkpoint still moves past them). */
+  readonly streamPrefixes?: readonly string[];
+  /** Told, before the append returns, of every append the read model already holds: it holds everything up to that position. */
+  readonly onProjected?: (position: GlobalPosition) => void;
+}
 
 const DONE: IteratorResult<SubscriptionItem> = Object.freeze({ done: true, value: undefined });
 const CAUGHT_UP: IteratorResult<SubscriptionItem> = Object.freeze({ done: false, value: Object.freeze({ kind: 'caught-up' }) });
@@ -34,17 +59,50 @@ export class InMemoryEventStore implements EventStore {
   /**
    * Each stream is a frozen array of exactly its events, replaced by a longer one on append: a read
    * hands out the stored array itself (no copy per read), and a stream holds no spare capacity (a
-   * growing array keeps room for 16 more elements, about 130 bytes per stream).
+   * growing array keeps room for 16 more elements, about 130 bytes per stream). The array sits in a
+   * holder that stays the same for the stream's life, so an append replaces it without writing the
+   * map again.
    */
-  private readonly streams = new Map<string, readonly RecordedEvent[]>();
+  private readonly streams = new Map<string, { events: readonly RecordedEvent[] }>();
+  /**
+   * The stream last looked up: a command reads its stream and then appends to it, so the append
+   * usually finds its stream here rather than in a map of every stream (holders are never replaced
+   * or removed, so this can never be stale).
+   */
+  private lastStreamId: string | undefined;
+  private lastStream: { events: readonly RecordedEvent[] } | undefined;
   private wake: (() => void)[] = [];
   private dropError: Error | undefined;
   private dropGeneration = 0;
+  private inline: (InMemoryInlineProjectionOptions & { readonly target: InlineProjectionTarget }) | undefined;
+
+  /**
+   * Projects inline into `readModel`: an append that finds the read model at the log's head (its
+   * checkpoint is the last event before the append) applies its own events' changes and moves the
+   * checkpoint in the same synchronous step, and tells `onProjected`, before the append returns; so
+   * a command can answer from the read model without waiting for the runner to be woken, decide and
+   * apply. The runner still follows the log: it catches up whatever could not go inline (after a
+   * start or a rebuild, while it is behind, or an event the handler refused, which it then stops
+   * on) and skips what did. As PostgreSQL's `projectInline` does, in one transaction there.
+   */
+  projectInline(readModel: InlineProjectionTarget, options: InMemoryInlineProjectionOptions): void {
+    this.inline = { ...options, target: readModel };
+  }
 
   async readStream(streamId: string): Promise<ReadStreamResult> {
-    const stream = this.streams.get(streamId);
+    const stream = this.holder(streamId)?.events;
     if (!stream) return { currentRevision: undefined, events: NO_EVENTS };
     return { currentRevision: revisionAt(stream.length - 1), events: stream };
+  }
+
+  private holder(streamId: string): { events: readonly RecordedEvent[] } | undefined {
+    if (streamId === this.lastStreamId) return this.lastStream;
+    const holder = this.streams.get(streamId);
+    if (holder) {
+      this.lastStreamId = streamId;
+      this.lastStream = holder;
+    }
+    return holder;
   }
 
   async appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -53,7 +111,8 @@ export class InMemoryEventStore implements EventStore {
 
   /** Synchronous, so that the check and the write are one step that no other append can split. */
   protected appendNow(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult {
-    const stream = this.streams.get(streamId);
+    const holder = this.holder(streamId);
+    const stream = holder?.events;
     const length = stream ? stream.length : 0;
     const ok =
       expected === 'any' ||
@@ -77,7 +136,9 @@ export class InMemoryEventStore implements EventStore {
       // Recorded events are frozen and shared by every reader. Data and metadata that are frozen
       // already (the command handler freezes what it appends) are kept as they are; anything else
       // is copied first, so that the caller cannot change a stored event afterwards.
-      records[i] = Object.freeze({
+      // The payload is checked here, once, and kept with the record (see checkedRecord), for every
+      // fold and the projection to read rather than check again.
+      records[i] = checkedRecord({
         id: e.id,
         streamId,
         revision: revisionAt(length + i),
@@ -88,16 +149,56 @@ export class InMemoryEventStore implements EventStore {
       });
     }
     this.persist(records);
-    if (stream) {
+    if (holder) {
       // The common case, one stream known already: no second lookup by stream id.
       for (const r of records) this.log.push(r);
-      this.streams.set(streamId, Object.freeze(stream.concat(records)));
+      holder.events = Object.freeze(holder.events.concat(records));
     } else {
       this.index(records);
     }
     const last = records[records.length - 1]!;
-    this.notify();
+    // Before anyone hears of the append (the feed, the appender), so that a command waiting for its
+    // own position finds it reached and the runner finds it written.
+    // Subscribers hear of an append at once, unless the read model holds it already: then the
+    // projection runner has nothing to do for it but move on, and everyone hears of it on the event
+    // loop's next turn, together with whatever else went inline in this one (one wake-up for a burst
+    // of commands instead of one per command).
+    if (this.inline && this.projectNow(this.inline, records, base === 0 ? undefined : this.log[base - 1]!.position, last.position)) this.notifySoon();
+    else this.notify();
     return { nextExpectedRevision: last.revision, position: last.position };
+  }
+
+  /**
+   * The inline projection of one append: its events' changes (none for streams the projection
+   * ignores), applied only if the read model stands just before them. A handler that throws leaves
+   * the append to the runner, which decides it again and stops there on a refused event; the append
+   * itself is done either way.
+   */
+  private projectNow(
+    inline: InMemoryInlineProjectionOptions & { readonly target: InlineProjectionTarget },
+    records: readonly RecordedEvent[],
+    head: GlobalPosition | undefined,
+    position: GlobalPosition,
+  ): boolean {
+    const { handler, streamPrefixes, target, onProjected } = inline;
+    const streamId = records[0]!.streamId;
+    let changes: readonly ReadModelChange[] = NO_CHANGES;
+    if (!streamPrefixes || streamPrefixes.some((p) => streamId.startsWith(p))) {
+      try {
+        if (records.length === 1) changes = handler(records[0]!);
+        else changes = records.flatMap((r) => handler(r));
+      } catch {
+        return false;
+      }
+    }
+    if (!target.applyAtHead(head, changes, position)) return false;
+    try {
+      onProjected?.(position);
+    } catch {
+      // The append is done and the read model holds it: a failing listener must not fail the
+      // append. Whoever waits for it still sees it when the runner passes it.
+    }
+    return true;
   }
 
   /** Hook for durable subclasses: called before the events become visible; throwing aborts the append. */
@@ -105,7 +206,9 @@ export class InMemoryEventStore implements EventStore {
 
   protected index(records: readonly RecordedEvent[]): void {
     for (const r of records) {
-      this.streams.set(r.streamId, Object.freeze([...(this.streams.get(r.streamId) ?? []), r]));
+      const holder = this.streams.get(r.streamId);
+      if (holder) holder.events = Object.freeze([...holder.events, r]);
+      else this.streams.set(r.streamId, { events: Object.freeze([r]) });
       this.log.push(r);
     }
   }
@@ -251,6 +354,19 @@ export class InMemoryEventStore implements EventStore {
 
   async close(): Promise<void> {
     this.dropSubscriptions(new Error('event store closed'));
+  }
+
+  private notifyArmed = false;
+  private readonly notifyArmedNow = (): void => {
+    this.notifyArmed = false;
+    this.notify();
+  };
+
+  /** {@link notify} on the event loop's next turn, once for every append until then. */
+  private notifySoon(): void {
+    if (this.notifyArmed) return;
+    this.notifyArmed = true;
+    setImmediate(this.notifyArmedNow);
   }
 
   private notify(): void {

@@ -9,13 +9,20 @@ import {
   type ReadModelChange,
   type SmtpConfigView,
 } from '../../application/index.js';
+import type { InlineProjectionTarget } from './in-memory-event-store.js';
 
 /** The read model in memory, with its checkpoint. Each apply is one synchronous, atomic step. */
-export class InMemoryProjectionStore implements ProjectionStore {
+export class InMemoryProjectionStore implements ProjectionStore, InlineProjectionTarget {
   private configs = new Map<string, SmtpConfigView>();
   private instanceRows = new Map<string, InstanceView>();
   private domains = new Map<string, string>();
   private position: GlobalPosition | undefined;
+  /**
+   * The configuration row last written, by its instance and id: a command that adds one reads it
+   * back at once, and finds it here without building its key again and looking it up in a map of
+   * every configuration. Any other write to the configurations forgets it.
+   */
+  private lastConfig: SmtpConfigView | undefined;
 
   async checkpoint(): Promise<GlobalPosition | undefined> {
     return this.position;
@@ -35,12 +42,22 @@ export class InMemoryProjectionStore implements ProjectionStore {
     }
   }
 
+  /** For the event store's inline projection (see InMemoryEventStore.projectInline). */
+  applyAtHead(head: GlobalPosition | undefined, changes: readonly ReadModelChange[], position: GlobalPosition): boolean {
+    const at = this.position;
+    if (at === undefined ? head !== undefined : head === undefined || comparePositions(at, head) !== 0) return false;
+    for (const change of changes) this.applyOne(change);
+    this.position = position;
+    return true;
+  }
+
   async saveCheckpoint(position: GlobalPosition): Promise<void> {
     if (this.position && comparePositions(position, this.position) <= 0) return;
     this.position = position;
   }
 
   async reset(): Promise<void> {
+    this.lastConfig = undefined;
     this.configs = new Map();
     this.instanceRows = new Map();
     this.domains = new Map();
@@ -48,6 +65,8 @@ export class InMemoryProjectionStore implements ProjectionStore {
   }
 
   async smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
+    const last = this.lastConfig;
+    if (last !== undefined && last.id === id && last.instanceId === instanceId) return last;
     return this.configs.get(`${instanceId}/${id}`);
   }
 
@@ -94,14 +113,17 @@ export class InMemoryProjectionStore implements ProjectionStore {
       }
       case 'upsertSmtpConfig':
         this.configs.set(`${change.config.instanceId}/${change.config.id}`, change.config);
+        this.lastConfig = change.config;
         return;
       case 'patchSmtpConfig': {
+        this.lastConfig = undefined;
         const key = `${change.instanceId}/${change.id}`;
         const row = this.configs.get(key);
         if (row) this.configs.set(key, patchedSmtpConfig(row, change));
         return;
       }
       case 'removeSmtpConfig':
+        this.lastConfig = undefined;
         this.configs.delete(`${change.instanceId}/${change.id}`);
         return;
     }
