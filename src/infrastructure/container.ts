@@ -159,8 +159,8 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
     bind<Logger>(TOKENS.Logger).toConstantValue(logger);
     bind<ProjectionRunner>(TOKENS.ProjectionRunner)
       .toResolvedValue(
-        (events: EventStore, target: ProjectionStore) =>
-          new ProjectionRunner(events, target, {
+        (events: EventStore, target: ProjectionStore) => {
+          const runner = new ProjectionRunner(events, target, {
             handler: projectEvent,
             streamPrefixes: [INSTANCE_STREAM_PREFIX],
             // Well under the commands' projection timeout, so that a POST after a long outage is not the one that waits it out.
@@ -168,7 +168,14 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
             // Catching up after downtime: fewer, larger transactions (each is a few round trips on PostgreSQL).
             maxBatchSize: 2_000,
             onError: onProjectionError,
-          }),
+          });
+          // In-memory stores project inline, as a PostgreSQL server's appends do (see openStores): an
+          // append that finds the read model at the log's head applies its own rows in the same step.
+          if (events instanceof InMemoryEventStore && target instanceof InMemoryProjectionStore) {
+            events.projectInline(target, { handler: projectEvent, streamPrefixes: [INSTANCE_STREAM_PREFIX], onProjected: (p) => runner.reached(p) });
+          }
+          return runner;
+        },
         [TOKENS.EventStore, TOKENS.ProjectionStore],
       )
       .inSingletonScope();

@@ -129,6 +129,23 @@ describe('smtpConfigModule with every port replaced', () => {
     await container.unbindAllAsync();
   });
 
+  it('projects inline on its default in-memory stores: an add is in the read model at once, with the runner not even started', async () => {
+    const container = new Container();
+    const lags: unknown[] = [];
+    container.load(smtpConfigModule({ encryptor: new FakeKms(), startProjection: false, projectionTimeoutMs: 200, onReadModelLag: (e) => lags.push(e) }));
+    const add = getService(container, TOKENS.AddSmtpConfig);
+    const { instanceId } = await getService(container, TOKENS.SetUpInstance).execute({ name: 'acme', domains: ['acme.example.com'] });
+    const principal = { userId: 'u', instanceId, roles: ['IAM_OWNER'] };
+    const added = await add.execute({ principal, instanceId, body: seedRequest });
+    expect(lags).toEqual([]);
+    expect(getService(container, TOKENS.ProjectionRunner).running).toBe(false);
+    const view = await getService(container, TOKENS.GetSmtpConfig).execute({ principal, instanceId, id: added.id });
+    expect({ sequence: view.sequence.toString(), creationDate: view.creationDate, changeDate: view.changeDate, resourceOwner: view.resourceOwner }).toEqual(
+      added.details,
+    );
+    await container.unbindAllAsync();
+  });
+
   it('answers from the append alone when told to, with no projection running in the process', async () => {
     const container = new Container();
     container.load(smtpConfigModule({ encryptor: new FakeKms(), addSmtpConfigAnswer: 'append', startProjection: false, projectionTimeoutMs: 50 }));
