@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresEventStore } from '../support/everything.js';
-import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
+import pg from 'pg';
+import { PostgresEventStore, type EventMetadata, type RecordedEvent, type SubscriptionItem } from '../support/everything.js';
+import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 
 /**
  * The store hands its own appended events to subscriptions from the JSON text it sent (JSON.stringify
@@ -46,5 +47,50 @@ describe.skipIf(postgresSkipReason !== undefined)('the JSON text of appended eve
       }),
       { numRuns: 300, seed: 26112026 },
     );
+  });
+
+  it('reads back data that is a JSON string, or a string of digits, as that string, as its own subscriptions get it handed over', async () => {
+    const pool = new pg.Pool({ connectionString: testDatabaseUrl, max: 2 });
+    const writer = await PostgresEventStore.open(pool, { schema: db.schema, pollIntervalMs: 50 });
+    const reader = await PostgresEventStore.open(pool, { schema: db.schema, pollIntervalMs: 50 });
+    try {
+      const head = (await writer.headPosition()) ?? { commit: 0n, prepare: 0n };
+      const values: unknown[] = ['plain text', '123', 'null', '{"a":1}', { nested: '"quoted"' }];
+      const collect = (store: PostgresEventStore) => {
+        const abort = new AbortController();
+        const seen: RecordedEvent[] = [];
+        const done = (async () => {
+          for await (const item of store.subscribeToAll({ after: head, signal: abort.signal }) as AsyncIterable<SubscriptionItem>) {
+            if (item.kind === 'event') seen.push(item.event);
+            if (seen.length === values.length) break;
+          }
+          return seen;
+        })();
+        return { done, abort };
+      };
+      const own = collect(writer);
+      const other = collect(reader);
+      await new Promise((r) => setTimeout(r, 50));
+      const metadata = { instanceId: 'i', editorUserId: 'u', createdAt: 'x', correlationId: 'c', causationId: 'c', schemaVersion: 1 } as EventMetadata;
+      await writer.appendToStream(
+        'strings',
+        values.map((data, k) => ({ id: `str-${k}`, type: 't', data, metadata })),
+        'no_stream',
+      );
+      const timeout = setTimeout(() => {
+        own.abort.abort();
+        other.abort.abort();
+      }, 5_000);
+      const [handed, read] = await Promise.all([own.done, other.done]);
+      clearTimeout(timeout);
+      const stream = (await reader.readStream('strings')).events;
+      expect(stream.map((e) => e.data)).toEqual(values);
+      expect(read.map((e) => e.data)).toEqual(values);
+      expect(handed.map((e) => e.data)).toEqual(values);
+    } finally {
+      await writer.close();
+      await reader.close();
+      await pool.end();
+    }
   });
 });
