@@ -13,7 +13,7 @@ import {
   type SubscribeOptions,
   type SubscriptionItem,
 } from '../../application/index.js';
-import { EVENT_COLUMNS, toLogEntry, toRecordedEvent, type EventRow } from '../sql/event-rows.js';
+import { toLogEntry, toRecordedEvent, type EventRow } from '../sql/event-rows.js';
 import type { LogEntry } from '../sql/log-follower.js';
 import { GroupCommit, type Outcome } from '../sql/group-commit.js';
 import { LogFollower } from '../sql/log-follower.js';
@@ -26,6 +26,13 @@ import { pgAppendBatch } from './migrations/0003-append-batch.js';
 import { pgInlineProjection } from './migrations/0005-inline-projection.js';
 import { pgAppendHead } from './migrations/0006-append-head.js';
 import type { PostgresProjectionStore } from './postgres-projection-store.js';
+
+/**
+ * The events' columns with data and metadata as their JSON text, as SQLite and the hand-over give
+ * them (toRecordedEvent parses text): node-postgres would parse json itself, and a string value
+ * would then be parsed a second time.
+ */
+const EVENT_COLUMNS = 'position, stream_id, revision, event_id, type, data::text AS data, metadata::text AS metadata';
 
 const pgEventMigrations = [pgEventsSchema, pgAppendBatch, pgInlineProjection, pgAppendHead];
 

@@ -4,7 +4,7 @@ import type { LogEntry } from './log-follower.js';
 /**
  * The events table as both SQL stores name it: `position`, `stream_id`, `revision`, `event_id`,
  * `type`, `data`, `metadata`. SQLite hands back integers as bigint and JSON as text; PostgreSQL
- * (node-postgres) int8 as text and jsonb already parsed. One mapping serves both.
+ * (node-postgres) int8 as text, and json as text too (the store selects it so). One mapping serves both.
  */
 export interface EventRow {
   readonly position: bigint | string;
