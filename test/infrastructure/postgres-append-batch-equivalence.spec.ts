@@ -86,7 +86,9 @@ describe.skipIf(postgresSkipReason !== undefined)('append_batch against append_t
           // The reference: each request alone; its changes applied while every request so far went inline.
           const { rows: head } = await refDb.pool.query<{ p: string | null }>(`SELECT max(position) AS p FROM ${refDb.schema}.events`);
           let inline = true;
-          const headBefore = BigInt(head[0]!.p ?? 0);
+          // The head as the batch moves it: a retried append answered with positions of this batch
+          // (at or below it) is not new, and is not projected twice.
+          let headNow = BigInt(head[0]!.p ?? 0);
           const want = [];
           for (const [i, r] of batch.entries()) {
             const { rows } = await refDb.pool.query<{ status: string; next: string | null; last: string | null }>(
@@ -95,7 +97,8 @@ describe.skipIf(postgresSkipReason !== undefined)('append_batch against append_t
             );
             const row = rows[0]!;
             let projected = false;
-            if (row.status === 'ok' && r.events.length > 0 && BigInt(row.last!) > headBefore) {
+            if (row.status === 'ok' && r.events.length > 0 && BigInt(row.last!) > headNow) {
+              headNow = BigInt(row.last!);
               if (inline && r.changes) {
                 await refDb.pool.query(`SELECT ${refDb.schema}.apply_read_model_changes($1)`, [JSON.stringify(r.changes)]);
                 projected = true;
@@ -111,5 +114,20 @@ describe.skipIf(postgresSkipReason !== undefined)('append_batch against append_t
       }),
       { numRuns: 80, seed: 20261126 },
     );
+  });
+
+  it('answers an append retried within its own batch as the first time, and projects it once', async () => {
+    await reset(batchDb, batchModel);
+    await atHead(batchDb, batchModel);
+    const request = materialize({ stream: 's1', expected: 'no_stream', ids: [3], changes: [] });
+    const { rows } = await batchDb.pool.query(
+      `SELECT r_status AS status, r_next_revision::text AS next, r_last_position::text AS last, r_projected AS projected FROM ${batchDb.schema}.append_batch($1, 0, $2) ORDER BY r_index`,
+      [JSON.stringify([request, request]), batchModel.projectionName],
+    );
+    expect(rows).toEqual([
+      { status: 'ok', next: '0', last: '1', projected: true },
+      { status: 'ok', next: '0', last: '1', projected: false },
+    ]);
+    expect(await log(batchDb)).toHaveLength(1);
   });
 });
