@@ -117,6 +117,8 @@ describe('HTTP hardening', () => {
       expect401(await sign({ roles: ['IAM_OWNER'], issuedAt: now() - 13 * 3600, expiresIn: now() + 3600 })));
     it('refuses an exp 100 years ahead (longer than the maximum age)', async () => expect401(await sign({ roles: ['IAM_OWNER'], expiresIn: now() + 100 * 365 * 86400 })));
     it('refuses an empty sub', async () => expect401(await sign({ roles: ['IAM_OWNER'], userId: '' })));
+    it('refuses a sub with a NUL character', async () => expect401(await sign({ roles: ['IAM_OWNER'], userId: 'user\u0000x' })));
+    it('refuses a sub with a lone surrogate', async () => expect401(await sign({ roles: ['IAM_OWNER'], userId: 'user\ud800' })));
     it('refuses an aud claim when no audience is configured', async () => expect401(await sign({ roles: ['IAM_OWNER'], audience: 'some-other-service' })));
     it('matches the scheme case-insensitively ("bearer")', async () => {
       const host = 'lower-bearer.example.com';

@@ -18,6 +18,7 @@ import {
   type CryptoKey,
 } from 'jose';
 import type { Principal } from '../../application/index.js';
+import { isWellFormedUnicode } from '../../domain/index.js';
 import { createFileOnce } from '../system/create-file-once.js';
 import { HttpErrors } from './error-body.js';
 
@@ -172,6 +173,11 @@ export class JwtAuthenticator {
       throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token', error);
     }
     if (typeof payload.sub !== 'string' || payload.sub.trim() === '') throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: empty sub');
+    // The sub is stored as the editor of every event the request appends: a NUL or a lone surrogate
+    // there would fail the write in PostgreSQL, and with it every command sharing its transaction.
+    if (payload.sub.includes('\u0000') || !isWellFormedUnicode(payload.sub)) {
+      throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: sub is not well-formed text (NUL or a lone surrogate)');
+    }
     if (payload.exp! - payload.iat! > maxAge) throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: lifetime longer than the maximum token age');
     if (!this.options.audience && payload.aud !== undefined) {
       throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: it names an audience and this server has none configured (JWT_AUDIENCE)');
