@@ -11,19 +11,12 @@ import {
   type PositionedChanges,
   type RecordedEvent,
 } from '../support/everything.js';
+import { testMetadata as metadata } from '../support/fixtures.js';
 
 /**
  * What the runner and the checkpoint watcher do with a report that the read model already holds a
  * position because an append projected inline (PostgresEventStore.projectInline reports them).
  */
-const metadata = (instanceId: string): EventMetadata => ({
-  instanceId,
-  editorUserId: 'u',
-  createdAt: '2024-06-11T10:37:15.680Z',
-  correlationId: 'c',
-  causationId: 'c',
-  schemaVersion: 1,
-});
 let ids = 0;
 const addInstance = (events: InMemoryEventStore, name: string) =>
   events.appendToStream(

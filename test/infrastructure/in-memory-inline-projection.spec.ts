@@ -13,7 +13,7 @@ import {
   type PositionedChanges,
   type RecordedEvent,
 } from '../support/everything.js';
-import { createHarness, owner, seedRequest, type Harness } from '../support/fixtures.js';
+import { createHarness, owner, seedRequest, type Harness, rebuiltSnapshot, runLifecycle, testMetadata as metadata } from '../support/fixtures.js';
 
 /**
  * The in-memory inline projection (InMemoryEventStore.projectInline): an append that finds the read
@@ -45,38 +45,7 @@ describe('in-memory inline projection', () => {
     return { events, readModel, h };
   };
 
-  /** The same events projected by a runner alone, into a store of its own. */
-  const rebuilt = async (events: InMemoryEventStore) => {
-    const fresh = new InMemoryProjectionStore();
-    await catchUpReadModel(events, fresh, 30_000);
-    return fresh.snapshot();
-  };
 
-  const lifecycle = async (h: Harness, instanceId: string) => {
-    // The clock moves between commands, so that a change date differs from a creation date.
-    const principal = owner(instanceId);
-    const { id } = await h.addSmtpConfig.execute({ principal, instanceId, body: seedRequest });
-    h.clock.advance(1_000);
-    await h.updateSmtpConfig.execute({ principal, instanceId, id, body: { ...seedRequest, tls: false, description: `changed ${instanceId}` } });
-    h.clock.advance(1_000);
-    await h.updateSmtpConfigPassword.execute({ principal, instanceId, id, body: { password: 'another one' } });
-    h.clock.advance(1_000);
-    await h.removeSmtpConfig.execute({ principal, instanceId, id });
-    h.clock.advance(1_000);
-    const added = await h.addSmtpConfig.execute({ principal, instanceId, body: { ...seedRequest, host: 'smtp.example.com:465' } });
-    h.clock.advance(1_000);
-    await h.updateSmtpConfig.execute({ principal, instanceId, id: added.id, body: { ...seedRequest, host: 'smtp.example.com:465', senderName: 'Changed' } });
-    return added;
-  };
-
-  const metadata = (instanceId: string): EventMetadata => ({
-    instanceId,
-    editorUserId: 'u',
-    createdAt: '2024-06-11T10:37:15.680Z',
-    correlationId: 'c',
-    causationId: 'c',
-    schemaVersion: 1,
-  });
 
   it('writes the rows in the append itself: with the runner stopped, every command still reads its own write, equal to a rebuild', async () => {
     const { h, events, readModel } = open();
@@ -85,14 +54,14 @@ describe('in-memory inline projection', () => {
 
     const instanceId = await h.newInstance('inline');
     expect((await readModel.instanceById(instanceId))?.domains).toEqual(['inline.example.com']);
-    const added = await lifecycle(h, instanceId);
+    const added = await runLifecycle(h, instanceId);
     const row = await readModel.smtpConfigById(instanceId, added.id);
     expect(row).toMatchObject({ host: 'smtp.example.com:465', senderName: 'Changed', hasPassword: true, sequence: BigInt(added.details.sequence) + 1n });
     expect(row!.changeDate > row!.creationDate).toBe(true);
     // The claim streams the projection ignores moved the checkpoint too, so no append fell behind.
     expect(await readModel.checkpoint()).toEqual(await events.headPosition());
     expect(readModel.batches).toBe(0);
-    expect(await readModel.snapshot()).toEqual(await rebuilt(events));
+    expect(await readModel.snapshot()).toEqual(await rebuiltSnapshot(events));
   });
 
   it('with the runner following, decides and applies nothing twice: the runner hands the read model no batch for inline appends', async () => {
@@ -100,14 +69,14 @@ describe('in-memory inline projection', () => {
     await h.runner.waitForCaughtUp(5_000);
     const instances = [];
     for (let i = 0; i < 5; i++) instances.push(await h.newInstance(`follow${i}`));
-    for (const instanceId of instances) await lifecycle(h, instanceId);
+    for (const instanceId of instances) await runLifecycle(h, instanceId);
     const head = (await events.headPosition())!;
     await h.runner.waitFor(head, 5_000);
     // Let the runner pass every event of the feed.
     for (let i = 0; i < 5 && (!h.runner.position || h.runner.position.commit < head.commit); i++) await new Promise((r) => setTimeout(r, 10));
     expect(h.runner.position).toEqual(head);
     expect(readModel.batches).toBe(0);
-    expect(await readModel.snapshot()).toEqual(await rebuilt(events));
+    expect(await readModel.snapshot()).toEqual(await rebuiltSnapshot(events));
   });
 
   it('leaves the events to the runner while the read model lags, and goes inline again once it has caught up', async () => {
@@ -135,22 +104,22 @@ describe('in-memory inline projection', () => {
     const third = await h.newInstance('third');
     expect(await readModel.instanceById(third)).toBeDefined();
     expect(readModel.batches).toBe(batches);
-    expect(await readModel.snapshot()).toEqual(await rebuilt(events));
+    expect(await readModel.snapshot()).toEqual(await rebuiltSnapshot(events));
   });
 
   it('after a rebuild in place, projects what came before it through the runner and what comes after inline, equal to a fresh rebuild', async () => {
     const { h, events, readModel } = open();
     await h.runner.waitForCaughtUp(5_000);
     const before = await h.newInstance('before');
-    await lifecycle(h, before);
+    await runLifecycle(h, before);
     await h.runner.rebuild(5_000);
     const batches = readModel.batches;
     expect(batches).toBeGreaterThan(0);
     const after = await h.newInstance('after');
-    await lifecycle(h, after);
+    await runLifecycle(h, after);
     await h.runner.waitFor((await events.headPosition())!, 5_000);
     expect(readModel.batches).toBe(batches);
-    expect(await readModel.snapshot()).toEqual(await rebuilt(events));
+    expect(await readModel.snapshot()).toEqual(await rebuiltSnapshot(events));
   });
 
   it('leaves an event the handler refuses to the runner, which stops just before it; nothing after it goes inline', async () => {
@@ -234,16 +203,16 @@ describe('in-memory inline projection', () => {
       'any',
     );
     expect(await readModel.instanceById('5')).toMatchObject({ name: 'five', domains: ['five.example.com'], sequence: 2n });
-    expect(await readModel.snapshot()).toEqual(await rebuilt(events));
+    expect(await readModel.snapshot()).toEqual(await rebuiltSnapshot(events));
   });
 
   it('writes nothing inline when the harness is told not to: the runner alone projects, to the same read model', async () => {
     const { h, events, readModel } = open({ inline: false });
     await h.runner.waitForCaughtUp(5_000);
     const instanceId = await h.newInstance('runner');
-    await lifecycle(h, instanceId);
+    await runLifecycle(h, instanceId);
     expect(readModel.batches).toBeGreaterThan(0);
-    expect(await readModel.snapshot()).toEqual(await rebuilt(events));
+    expect(await readModel.snapshot()).toEqual(await rebuiltSnapshot(events));
   });
 
   it('still delivers inline appends to every subscriber, in log order with the appends that did not go inline, on the next turn at the latest', async () => {

@@ -10,7 +10,7 @@ import {
 } from '../support/everything.js';
 import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
 import { contractHistories } from '../contract/projection-store.contract.js';
-import { createHarness, owner, seedRequest, SequentialIds, type Harness } from '../support/fixtures.js';
+import { createHarness, owner, seedRequest, SequentialIds, type Harness, rebuiltSnapshot, runLifecycle } from '../support/fixtures.js';
 
 /**
  * The inline projection (PostgresEventStore.projectInline, migration 0005): an append that finds the
@@ -34,29 +34,6 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL inline projection'
     return { db, events, readModel, h };
   };
 
-  /** The same events projected by a runner alone, into a store of its own. */
-  const rebuilt = async (events: PostgresEventStore) => {
-    const fresh = new InMemoryProjectionStore();
-    await catchUpReadModel(events, fresh, 30_000);
-    return fresh.snapshot();
-  };
-
-  const lifecycle = async (h: Harness, instanceId: string) => {
-    // The clock moves between commands, so that a change date differs from a creation date.
-    const principal = owner(instanceId);
-    const { id } = await h.addSmtpConfig.execute({ principal, instanceId, body: seedRequest });
-    h.clock.advance(1_000);
-    await h.updateSmtpConfig.execute({ principal, instanceId, id, body: { ...seedRequest, tls: false, description: `changed ${instanceId}` } });
-    h.clock.advance(1_000);
-    await h.updateSmtpConfigPassword.execute({ principal, instanceId, id, body: { password: 'another one' } });
-    h.clock.advance(1_000);
-    await h.removeSmtpConfig.execute({ principal, instanceId, id });
-    h.clock.advance(1_000);
-    const added = await h.addSmtpConfig.execute({ principal, instanceId, body: { ...seedRequest, host: 'smtp.example.com:465' } });
-    h.clock.advance(1_000);
-    await h.updateSmtpConfig.execute({ principal, instanceId, id: added.id, body: { ...seedRequest, host: 'smtp.example.com:465', senderName: 'Changed' } });
-    return added;
-  };
 
   it.each(Object.entries(contractHistories))('applies the %s history in SQL exactly as the set-based writer and the in-memory store do', async (_name, changes) => {
     const db = await freshPostgresSchema(2);
@@ -94,13 +71,13 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL inline projection'
 
     const instanceId = await h.newInstance('inline');
     expect((await readModel.instanceById(instanceId))?.domains).toEqual(['inline.example.com']);
-    const added = await lifecycle(h, instanceId);
+    const added = await runLifecycle(h, instanceId);
     const row = await readModel.smtpConfigById(instanceId, added.id);
     expect(row).toMatchObject({ host: 'smtp.example.com:465', senderName: 'Changed', hasPassword: true, sequence: BigInt(added.details.sequence) + 1n });
     expect(row!.creationDate).toBe(added.details.creationDate);
     expect(row!.changeDate > row!.creationDate).toBe(true);
     expect(await readModel.checkpoint()).toEqual(await events.headPosition());
-    expect(await readModel.snapshot()).toEqual(await rebuilt(events));
+    expect(await readModel.snapshot()).toEqual(await rebuiltSnapshot(events));
   });
 
   it('leaves the events to the runner while the read model lags, and goes inline again once it has caught up', { timeout: 60_000 }, async () => {
@@ -130,7 +107,7 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL inline projection'
     const third = await h.newInstance('third');
     expect(await readModel.instanceById(third)).toBeDefined();
     expect(first).not.toEqual(third);
-    expect(await readModel.snapshot()).toEqual(await rebuilt(events));
+    expect(await readModel.snapshot()).toEqual(await rebuiltSnapshot(events));
   });
 
   it('never waits for a runner batch that holds the checkpoint: the append commits at once and the runner projects it', { timeout: 60_000 }, async () => {
@@ -217,7 +194,7 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL inline projection'
       Array.from({ length: 16 }, async (_, w) => {
         while (next < instances.length) {
           const i = next++;
-          await lifecycle(harnesses[(i + w) % 4]!, instances[i]!);
+          await runLifecycle(harnesses[(i + w) % 4]!, instances[i]!);
         }
       }),
     );
@@ -225,7 +202,7 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL inline projection'
     await h.runner.waitFor(head!, 30_000);
     expect(await readModel.checkpoint()).toEqual(head);
     const snapshot = await readModel.snapshot();
-    expect(snapshot).toEqual(await rebuilt(events));
+    expect(snapshot).toEqual(await rebuiltSnapshot(events));
     for (const instanceId of instances) expect((await readModel.smtpConfigOfInstance(instanceId))?.host).toBe('smtp.example.com:465');
   });
 });

@@ -21,7 +21,7 @@ import {
   type NewEvent,
 } from '../support/everything.js';
 import { postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
-import { ManualClock, owner, seedRequest, SequentialIds, testKeyRing } from '../support/fixtures.js';
+import { ManualClock, owner, seedRequest, SequentialIds, testKeyRing, testMetadata as metadata } from '../support/fixtures.js';
 
 /**
  * The inline projection under races, wired as the server wires it (each replica's appends report to
@@ -129,14 +129,6 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL inline projection 
     if (checkReads) expect((await r.readModel.smtpConfigById(instanceId, added.id))?.description).toBe(`second ${instanceId}`);
   };
 
-  const metadata = (instanceId: string): EventMetadata => ({
-    instanceId,
-    editorUserId: 'u',
-    createdAt: '2024-06-11T10:37:15.680Z',
-    correlationId: 'c',
-    causationId: 'c',
-    schemaVersion: 1,
-  });
 
   /** Beside the commands: a writer that never projects, retries of appends already made, and 'any' appends. */
   const disturb = async (schema: string, instances: readonly string[], stop: () => boolean) => {
@@ -282,14 +274,6 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL inline projection:
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-  });
-  const metadata = (instanceId: string): EventMetadata => ({
-    instanceId,
-    editorUserId: 'u',
-    createdAt: '2024-06-11T10:37:15.680Z',
-    correlationId: 'c',
-    causationId: 'c',
-    schemaVersion: 1,
   });
   let n = 0;
   const id = () => `00000000-0000-4000-8000-${(0xc00000000000 + ++n).toString(16)}`;

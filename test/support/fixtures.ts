@@ -14,10 +14,12 @@ import {
   RoleBasedPermissionChecker,
   SetUpInstanceUseCase,
   AesGcmEncryptor,
+  catchUpReadModel,
   INSTANCE_STREAM_PREFIX,
   keyRingFrom,
   projectEvent,
   type Clock,
+  type EventMetadata,
   type EventStore,
   type IdGenerator,
   type Principal,
@@ -127,3 +129,41 @@ export const createHarness = (options: HarnessOptions = {}): Harness => {
     },
   };
 };
+
+/**
+ * Every configuration command on one instance, in the order a user would give them (add, update,
+ * new password, remove, add again, update), the clock moving a second between them so that change
+ * dates differ from creation dates. Answers the last add.
+ */
+export const runLifecycle = async (h: Harness, instanceId: string) => {
+  const principal = owner(instanceId);
+  const { id } = await h.addSmtpConfig.execute({ principal, instanceId, body: seedRequest });
+  h.clock.advance(1_000);
+  await h.updateSmtpConfig.execute({ principal, instanceId, id, body: { ...seedRequest, tls: false, description: `changed ${instanceId}` } });
+  h.clock.advance(1_000);
+  await h.updateSmtpConfigPassword.execute({ principal, instanceId, id, body: { password: 'another one' } });
+  h.clock.advance(1_000);
+  await h.removeSmtpConfig.execute({ principal, instanceId, id });
+  h.clock.advance(1_000);
+  const added = await h.addSmtpConfig.execute({ principal, instanceId, body: { ...seedRequest, host: 'smtp.example.com:465' } });
+  h.clock.advance(1_000);
+  await h.updateSmtpConfig.execute({ principal, instanceId, id: added.id, body: { ...seedRequest, host: 'smtp.example.com:465', senderName: 'Changed' } });
+  return added;
+};
+
+/** What a runner alone makes of `events`, from nothing, in a read model of its own: the reference a read model projected otherwise must equal. */
+export const rebuiltSnapshot = async (events: EventStore): Promise<unknown> => {
+  const fresh = new InMemoryProjectionStore();
+  await catchUpReadModel(events, fresh, 30_000);
+  return fresh.snapshot();
+};
+
+/** The metadata of a test event appended by hand (a fixed editor, time and correlation). */
+export const testMetadata = (instanceId: string): EventMetadata => ({
+  instanceId,
+  editorUserId: 'u',
+  createdAt: '2024-06-11T10:37:15.680Z',
+  correlationId: 'c',
+  causationId: 'c',
+  schemaVersion: 1,
+});
