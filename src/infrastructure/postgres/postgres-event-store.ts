@@ -17,7 +17,7 @@ import { toLogEntry, toRecordedEvent, type EventRow } from '../sql/event-rows.js
 import type { LogEntry } from '../sql/log-follower.js';
 import { GroupCommit, type Outcome } from '../sql/group-commit.js';
 import { LogFollower } from '../sql/log-follower.js';
-import { pgStoreError } from './errors.js';
+import { pgStoreError, unstorableAppend, unstorableInJson } from './errors.js';
 import { ReadBatcher } from './read-batcher.js';
 import { channelName, PgListener } from './live-feed.js';
 import { migratePostgres, schemaIdentifier } from './migrate.js';
@@ -190,23 +190,26 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  /** One statement, one round trip, one transaction for the whole batch (see `append_batch`). */
-  private async commitBatch(requests: readonly AppendRequest[], holdMs: number): Promise<Outcome<AppendResult>[]> {
+  /**
+   * One statement, one round trip, one transaction for the whole batch (see `append_batch`). A
+   * request whose text PostgreSQL cannot store is answered with an error of its own and left out,
+   * so that it cannot fail the appends beside it.
+   */
+  private async commitBatch(all: readonly AppendRequest[], holdMs: number): Promise<Outcome<AppendResult>[]> {
     const inline = this.inline;
-    const changes = inline ? requests.map((r) => inlineChanges(inline, r)) : undefined;
-    // Each event's data and metadata as the database will keep them (json keeps the text as given),
-    // so that the events handed to subscriptions after the commit are what a read would return.
-    const written = requests.map((r) =>
-      r.events.map((e) => ({ id: e.id, type: e.type, data: JSON.stringify(e.data ?? null, bigintsAsStrings), metadata: JSON.stringify(e.metadata, bigintsAsStrings) })),
-    );
-    const payload = `[${requests
-      .map(
-        (r, i) =>
-          `{"stream":${JSON.stringify(r.streamId)},"expected":${JSON.stringify(typeof r.expected === 'bigint' ? r.expected.toString() : r.expected)},"events":[${written[i]!
-            .map((e) => `{"id":${JSON.stringify(e.id)},"type":${JSON.stringify(e.type)},"data":${e.data},"metadata":${e.metadata}}`)
-            .join(',')}]${changes && changes[i] !== undefined ? `,"changes":${JSON.stringify(changes[i], bigintsAsStrings)}` : ''}}`,
-      )
-      .join(',')}]`;
+    const prepared = all.map((r) => prepareRequest(r, inline));
+    const sent = prepared.filter((p) => p.unstorable === undefined);
+    const results = sent.length > 0 ? await this.commitPrepared(sent, holdMs) : [];
+    let k = 0;
+    return prepared.map((p) => (p.unstorable === undefined ? results[k++]! : { error: unstorableAppend(p.request.streamId, p.unstorable) }));
+  }
+
+  private async commitPrepared(prepared: readonly PreparedRequest[], holdMs: number): Promise<Outcome<AppendResult>[]> {
+    const inline = this.inline;
+    const requests = prepared.map((p) => p.request);
+    const changes = inline ? prepared.map((p) => p.changes) : undefined;
+    const written = prepared.map((p) => p.written);
+    const payload = `[${prepared.map((p) => p.json).join(',')}]`;
     const rows = await this.query<{ r_status: string; r_next_revision: string | null; r_last_position: string | null; r_projected: boolean; r_head_before: string }>(
       `SELECT r_status, r_next_revision, r_last_position, r_projected, r_head_before FROM ${this.schema}.append_batch($1, $2, $3) ORDER BY r_index`,
       [payload, Math.round(holdMs), inline?.readModel.projectionName ?? null],
@@ -280,6 +283,38 @@ export class PostgresEventStore implements EventStore {
 /** JSON for the database: bigints (revisions, sequences) as strings, which the SQL casts back. */
 const bigintsAsStrings = (_key: string, value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
 
+interface WrittenEvent {
+  readonly id: string;
+  readonly type: string;
+  /** The event's data as JSON text, as the database keeps it (json keeps the text as given). */
+  readonly data: string;
+  readonly metadata: string;
+}
+
+interface PreparedRequest {
+  readonly request: AppendRequest;
+  readonly written: readonly WrittenEvent[];
+  readonly changes: readonly ReadModelChange[] | undefined;
+  /** The request as append_batch reads it. */
+  readonly json: string;
+  /** What in it PostgreSQL cannot store, if anything. */
+  readonly unstorable: string | undefined;
+}
+
+/**
+ * A request as JSON for append_batch, with each event's data and metadata as the database will keep
+ * them, so that the events handed to subscriptions after the commit are what a read would return.
+ */
+const prepareRequest = (r: AppendRequest, inline: InlineProjectionOptions | undefined): PreparedRequest => {
+  const written = r.events.map((e) => ({ id: e.id, type: e.type, data: JSON.stringify(e.data ?? null, bigintsAsStrings), metadata: JSON.stringify(e.metadata, bigintsAsStrings) }));
+  const changes = inline ? inlineChanges(inline, r) : undefined;
+  const json =
+    `{"stream":${JSON.stringify(r.streamId)},"expected":${JSON.stringify(typeof r.expected === 'bigint' ? r.expected.toString() : r.expected)},"events":[` +
+    written.map((e) => `{"id":${JSON.stringify(e.id)},"type":${JSON.stringify(e.type)},"data":${e.data},"metadata":${e.metadata}}`).join(',') +
+    `]${changes !== undefined ? `,"changes":${JSON.stringify(changes, bigintsAsStrings)}` : ''}}`;
+  return { request: r, written, changes, json, unstorable: unstorableInJson(json) };
+};
+
 /**
  * The batch's new events as log entries, when their positions are known to be exactly every position
  * from `headBefore + 1` to the batch's last: the append lock was held from reading that head to the
@@ -290,7 +325,7 @@ const bigintsAsStrings = (_key: string, value: unknown): unknown => (typeof valu
  */
 const appendedEntries = (
   requests: readonly AppendRequest[],
-  written: readonly (readonly { readonly id: string; readonly type: string; readonly data: string; readonly metadata: string }[])[],
+  written: readonly (readonly WrittenEvent[])[],
   rows: readonly { readonly r_status: string; readonly r_next_revision: string | null; readonly r_last_position: string | null }[],
   headBefore: bigint,
 ): LogEntry[] | undefined => {
