@@ -39,6 +39,8 @@ export const ErrorIds = {
   DecryptionFailed: 'CRYPT-gcm-d3cr',
   StoreUnavailable: 'STORE-unav-7q3m',
   StoreDamaged: 'STORE-dmg-2k8v',
+  /** An append whose events hold text the store cannot keep (PostgreSQL: NUL, a lone surrogate); refused alone. */
+  StoreUnstorableText: 'STORE-text-5p2w',
   StreamDeleted: 'ESDB-del-4k8w',
   AppendTooLarge: 'ESDB-size-9p2d',
   // HTTP (the Fastify plugin and server, the JWT verifier).

@@ -1,4 +1,4 @@
-import { PortErrors, type DomainError } from '../../domain/index.js';
+import { ErrorIds, PortErrors, type DomainError } from '../../domain/index.js';
 import { storeUnavailable } from '../sql/store-errors.js';
 
 const codeOf = (error: unknown): string => (typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '');
@@ -36,7 +36,7 @@ export const unstorableInJson = (json: string): string | undefined => {
  */
 export const unstorableAppend = (streamId: string, what: string): DomainError =>
   PortErrors.invalidArgument(
-    'STORE-text-5p2w',
+    ErrorIds.StoreUnstorableText,
     [{ field: 'events', description: `contain ${what}, which PostgreSQL cannot store` }],
     `stream ${streamId}: an event contains ${what}, which PostgreSQL cannot store; nothing was appended`,
   );
