@@ -136,8 +136,7 @@ export class ProjectionRunner<C = ReadModelChange> {
 
   /** Resolves once the projection has processed `position`; rejects with Unavailable after the timeout. */
   waitFor(position: GlobalPosition, timeoutMs: number): Promise<void> {
-    if (this.processed && comparePositions(this.processed, position) >= 0) return Promise.resolve();
-    if (this.reachedElsewhere && comparePositions(this.reachedElsewhere, position) >= 0) return Promise.resolve();
+    if (this.hasProcessed(position)) return Promise.resolve();
     return this.waiters.add(position, timeoutMs);
   }
 

@@ -15,6 +15,7 @@ import {
   type SubscribeOptions,
   type SubscriptionItem,
 } from '../../application/index.js';
+import type { InlineProjectionOptions } from '../inline-projection.js';
 
 const NO_EVENTS: readonly RecordedEvent[] = Object.freeze([]);
 const NO_CHANGES: readonly ReadModelChange[] = Object.freeze([]);
@@ -35,15 +36,8 @@ export interface InlineProjectionTarget {
   applyAtHead(head: GlobalPosition | undefined, changes: readonly ReadModelChange[], position: GlobalPosition): boolean;
 }
 
-/** What an inline projection needs: the read model it writes, and the projection's pure handler. */
-export interface InMemoryInlineProjectionOptions {
-  /** The projection's handler, the same one its runner uses. */
-  readonly handler: (event: RecordedEvent) => readonly ReadModelChange[];
-  /** The runner's stream filter: events of other streams change nothing (the checkpoint still moves past them). */
-  readonly streamPrefixes?: readonly string[];
-  /** Told, before the append returns, of every append the read model already holds: it holds everything up to that position. */
-  readonly onProjected?: (position: GlobalPosition) => void;
-}
+/** The in-memory store's inline projection takes what PostgreSQL's does. */
+export type InMemoryInlineProjectionOptions = InlineProjectionOptions;
 
 const DONE: IteratorResult<SubscriptionItem> = Object.freeze({ done: true, value: undefined });
 const CAUGHT_UP: IteratorResult<SubscriptionItem> = Object.freeze({ done: false, value: Object.freeze({ kind: 'caught-up' }) });
@@ -157,12 +151,11 @@ export class InMemoryEventStore implements EventStore {
       this.index(records);
     }
     const last = records[records.length - 1]!;
-    // Before anyone hears of the append (the feed, the appender), so that a command waiting for its
-    // own position finds it reached and the runner finds it written.
-    // Subscribers hear of an append at once, unless the read model holds it already: then the
-    // projection runner has nothing to do for it but move on, and everyone hears of it on the event
-    // loop's next turn, together with whatever else went inline in this one (one wake-up for a burst
-    // of commands instead of one per command).
+    // Projected inline before anyone hears of the append (the feed, the appender), so that a command
+    // waiting for its own position finds it reached. Subscribers hear of an append at once, unless
+    // the read model holds it already: then the runner has nothing to do for it but move on, and
+    // they hear of it on the event loop's next turn, with whatever else went inline in this one (one
+    // wake-up for a burst of commands instead of one per command).
     if (this.inline && this.projectNow(this.inline, records, base === 0 ? undefined : this.log[base - 1]!.position, last.position)) this.notifySoon();
     else this.notify();
     return { nextExpectedRevision: last.revision, position: last.position };

@@ -17,6 +17,7 @@ import { toLogEntry, toRecordedEvent, type EventRow } from '../sql/event-rows.js
 import type { LogEntry } from '../sql/log-follower.js';
 import { GroupCommit, type Outcome } from '../sql/group-commit.js';
 import { LogFollower } from '../sql/log-follower.js';
+import type { InlineProjectionOptions } from '../inline-projection.js';
 import { pgStoreError, unstorableAppend, unstorableInJson } from './errors.js';
 import { ReadBatcher } from './read-batcher.js';
 import { channelName, PgListener } from './live-feed.js';
@@ -36,15 +37,7 @@ const EVENT_COLUMNS = 'position, stream_id, revision, event_id, type, data::text
 
 const pgEventMigrations = [pgEventsSchema, pgAppendBatch, pgInlineProjection, pgAppendHead];
 
-/** What an inline projection needs: the read model it writes, and the projection's pure handler. */
-export interface InlineProjectionOptions {
-  /** The projection's handler, the same one its runner uses (it must not depend on the event's position, which is not known yet). */
-  readonly handler: (event: RecordedEvent) => readonly ReadModelChange[];
-  /** The runner's stream filter: events of other streams change nothing (the checkpoint still moves past them). */
-  readonly streamPrefixes?: readonly string[];
-  /** Told, after the commit, of every append whose events the read model already holds: it holds everything up to that position. */
-  readonly onProjected?: (position: GlobalPosition) => void;
-}
+export type { InlineProjectionOptions } from '../inline-projection.js';
 
 interface AppendRequest {
   readonly streamId: string;

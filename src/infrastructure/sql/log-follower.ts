@@ -101,7 +101,8 @@ export class LogFollower {
    * after position `after` up to the last of them, with none missing (the store knows this because
    * its append held the log's lock from reading the head `after` until it committed). A subscription
    * standing exactly at `after` takes them instead of reading the log; one anywhere else reads as
-   * always. The last OFFERED_BATCHES_KEPT hand-overs are kept, for subscriptions that come later.
+   * always. The newest hand-overs are kept for subscriptions that come later, up to
+   * OFFERED_BATCHES_KEPT of them and OFFERED_EVENTS_KEPT events.
    */
   offer(after: bigint, entries: readonly LogEntry[]): void {
     if (entries.length === 0) return;
