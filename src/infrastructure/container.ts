@@ -284,10 +284,11 @@ export const smtpConfigModule = (options: SmtpConfigModuleOptions): ContainerMod
       .toResolvedValue(options.mailer ?? (() => lazyNodemailer()))
       .inSingletonScope();
     bind<TestSmtpConfigUseCase>(TOKENS.TestSmtpConfig)
-      .toResolvedValue((mailer: SmtpMailer, permissions: PermissionChecker) => new TestSmtpConfigUseCase({ mailer, permissions }), [
-        TOKENS.SmtpMailer,
-        TOKENS.PermissionChecker,
-      ])
+      .toResolvedValue(
+        (mailer: SmtpMailer, permissions: PermissionChecker, senderConfig: GetSmtpSenderConfig) =>
+          new TestSmtpConfigUseCase({ mailer, permissions, senderConfig }),
+        [TOKENS.SmtpMailer, TOKENS.PermissionChecker, TOKENS.GetSmtpSenderConfig],
+      )
       .inSingletonScope();
     bind<TestStoredSmtpConfigUseCase>(TOKENS.TestStoredSmtpConfig)
       .toResolvedValue(

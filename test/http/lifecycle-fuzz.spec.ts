@@ -275,7 +275,7 @@ describe('fuzzing the SMTP lifecycle routes (fast-check, seeded)', () => {
           updateSmtpConfig: h.updateSmtpConfig,
           updateSmtpConfigPassword: h.updateSmtpConfigPassword,
           removeSmtpConfig: h.removeSmtpConfig,
-          testSmtpConfig: new TestSmtpConfigUseCase({ mailer, permissions }),
+          testSmtpConfig: new TestSmtpConfigUseCase({ mailer, permissions, senderConfig: h.smtpSenderConfig }),
           testStoredSmtpConfig: new TestStoredSmtpConfigUseCase({ mailer, permissions, senderConfig: h.smtpSenderConfig }),
         },
       });

@@ -231,6 +231,48 @@ describe('the SMTP configuration’s life over HTTP', () => {
       expect(rotated.mails.map((m) => m.envelopeTo)).toEqual([['b@customer.example.com']]);
       for (const line of server.logs) expect(line).not.toMatch(/pw-(old|new)/);
     });
+
+    it('with the stored configuration’s id and no password, tests the edited fields with the stored password; a given password wins', async () => {
+      const { call } = await tenant('test-by-id.example.com');
+      const saved = await smtpServer({ mode: 'implicit', auth: { user: 'mailer', password: 'pw-stored' } });
+      const { json } = await call('POST', '/admin/v1/smtp', config(saved, { password: 'pw-stored' }));
+      const id = json.id as string;
+
+      // The console edits the host and sender name, then tests without sending the password again.
+      const edited = await smtpServer({ mode: 'implicit', auth: { user: 'mailer', password: 'pw-stored', methods: ['PLAIN'] } });
+      const res = await call('POST', '/admin/v1/smtp/_test', { ...config(edited, { password: '', senderName: 'Edited' }), id, receiverAddress: 'a@customer.example.com' });
+      expect({ status: res.status, body: res.json }).toEqual({ status: 200, body: {} });
+      expect(edited.authAttempts).toEqual([{ method: 'PLAIN', user: 'mailer', ok: true }]);
+      expect(edited.mails[0]!.parsed.from?.value).toEqual([{ name: 'Edited', address: seedRequest.senderAddress }]);
+      expect(saved.mails).toEqual([]);
+
+      // A password in the request is the one tried, id or not.
+      const given = await call('POST', '/admin/v1/smtp/_test', { ...config(edited, { password: 'pw-typed' }), id, receiverAddress: 'b@customer.example.com' });
+      expect({ status: given.status, id: errorId(given) }).toEqual({ status: 400, id: 'SMTP-TEST-auth1' });
+      expect(edited.authAttempts.at(-1)).toEqual({ method: 'PLAIN', user: 'mailer', ok: false });
+      for (const line of server.logs) expect(line).not.toMatch(/pw-(stored|typed)/);
+    });
+
+    it('answers 404, code 5 when the id names no stored configuration of the instance, and sends nothing', async () => {
+      const a = await tenant('test-by-id-a.example.com');
+      const b = await tenant('test-by-id-b.example.com');
+      const smtp = await smtpServer({ mode: 'implicit', auth: { user: 'mailer', password: 'pw-right' } });
+      const { json } = await a.call('POST', '/admin/v1/smtp', config(smtp));
+      for (const [who, id] of [
+        [b, json.id as string],
+        [a, '123'],
+      ] as const) {
+        const res = await who.call('POST', '/admin/v1/smtp/_test', { ...config(smtp, { password: '' }), id, receiverAddress: 'a@customer.example.com' });
+        expect({ status: res.status, code: res.json.code, id: errorId(res) }).toEqual({ status: 404, code: 5, id: 'COMMAND-SMTP-nf4k' });
+      }
+      const tooLong = await a.call('POST', '/admin/v1/smtp/_test', { ...config(smtp, { password: '' }), id: '9'.repeat(201), receiverAddress: 'a@customer.example.com' });
+      expect({ status: tooLong.status, violations: tooLong.json.details[1].fieldViolations }).toEqual({
+        status: 400,
+        violations: [{ field: 'id', description: 'must be at most 200 characters' }],
+      });
+      expect(smtp.mails).toEqual([]);
+      expect(smtp.authAttempts).toEqual([]);
+    });
   });
 });
 

@@ -16,14 +16,27 @@ interface TestCall {
   readonly body: unknown;
 }
 
-/** `POST /admin/v1/smtp/_test`: sends a test mail with the request's configuration; stores nothing. */
+/**
+ * `POST /admin/v1/smtp/_test`: sends a test mail with the request's configuration; stores nothing.
+ * With an empty `password` and the `id` of the instance's stored configuration, the stored password
+ * is used (as ZITADEL does); an `id` that names no stored configuration is NotFound. A given
+ * password always wins, and without `id` an empty password means a server without AUTH.
+ */
 export class TestSmtpConfigUseCase {
-  constructor(private readonly deps: { readonly mailer: SmtpMailer; readonly permissions: PermissionChecker }) {}
+  constructor(
+    private readonly deps: { readonly mailer: SmtpMailer; readonly permissions: PermissionChecker; readonly senderConfig: GetSmtpSenderConfig },
+  ) {}
 
   async execute(call: TestCall): Promise<Record<string, never>> {
     await this.deps.permissions.require(call.principal, 'iam.write', call.instanceId);
-    const { receiverAddress, ...config } = parseTestSmtpConfigRequest(call.body);
-    await this.deps.mailer.send(config, testMail(receiverAddress));
+    const { receiverAddress, id, ...config } = parseTestSmtpConfigRequest(call.body);
+    let password = config.password;
+    if (password === '' && id !== '') {
+      const stored = await this.deps.senderConfig.execute({ instanceId: call.instanceId, id });
+      if (!stored) throw Errors.smtpConfigNotFound();
+      password = stored.password;
+    }
+    await this.deps.mailer.send({ ...config, password }, testMail(receiverAddress));
     return {};
   }
 }

@@ -198,9 +198,20 @@ export const parseUpdateSmtpConfigPasswordRequest = (input: unknown): { password
 
 const receiverAddress = boundedText('senderAddress').refine(isEmail, 'must be an e-mail address').meta({ description: 'Where the test mail goes.' });
 
-/** `POST /admin/v1/smtp/_test`: the add request's fields plus where to send the test mail. Nothing is stored. */
-export const TestSmtpConfigRequestSchema = AddSmtpConfigRequestSchema.extend({ receiverAddress }).strip();
-export type ValidTestSmtpConfigRequest = ValidSmtpConfigRequest & { readonly receiverAddress: string };
+/**
+ * `POST /admin/v1/smtp/_test`: the add request's fields plus where to send the test mail. Nothing is
+ * stored. `id`, as in ZITADEL, names a stored configuration whose password the test uses when the
+ * request's `password` is empty (a console testing an edited provider does not send it again).
+ */
+export const TestSmtpConfigRequestSchema = AddSmtpConfigRequestSchema.extend({
+  receiverAddress,
+  id: z
+    .string()
+    .max(200, 'must be at most 200 characters')
+    .default('')
+    .meta({ description: 'A stored configuration whose password the test uses when `password` is empty.', maxLength: 200 }),
+}).strip();
+export type ValidTestSmtpConfigRequest = ValidSmtpConfigRequest & { readonly receiverAddress: string; readonly id: string };
 export const parseTestSmtpConfigRequest = (input: unknown): ValidTestSmtpConfigRequest =>
   parseWith(TestSmtpConfigRequestSchema, 'TestSMTPConfigRequest', input) as ValidTestSmtpConfigRequest;
 
