@@ -274,6 +274,8 @@ describe('ZITADEL’s official client against the server started as `npm start` 
       await refused(admin.updateSMTPConfigPassword({ id: unknown, password: 'x' }), Code.NotFound, 'COMMAND-SMTP-nf4k');
       await refused(admin.removeSMTPConfig({ id: unknown }), Code.NotFound, 'COMMAND-SMTP-nf4k');
       await refused(admin.testSMTPConfigById({ id: unknown, receiverAddress: `admin@${domain}` }), Code.NotFound, 'COMMAND-SMTP-nf4k');
+      // TestSMTPConfig without a password uses the stored one of the configuration its id names.
+      await refused(admin.testSMTPConfig({ ...seedRequest, password: '', id: unknown, receiverAddress: `admin@${domain}` }), Code.NotFound, 'COMMAND-SMTP-nf4k');
     });
 
     it('TestSMTPConfig sends a test mail with the request’s configuration and stores nothing', async () => {
