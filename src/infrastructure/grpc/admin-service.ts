@@ -31,7 +31,8 @@ export interface AdminServiceDeps {
   /** The lifecycle use cases the REST routes call; without them their methods answer UNIMPLEMENTED, as REST has no routes. */
   readonly smtpLifecycle?: SmtpLifecycleRoutesDeps;
   readonly queries: SmtpConfigQueries;
-  readonly authenticator: JwtAuthenticator;
+  /** Who calls, from the `authorization` header for the addressed instance: JwtAuthenticator, or an embedder's own. */
+  readonly authenticator: Pick<JwtAuthenticator, 'authenticate'>;
 }
 
 /** The addressed host: HTTP/2's `:authority`, else HTTP/1.1's `Host` (set per request by the adapter). */
