@@ -318,6 +318,13 @@ describe.skipIf(postgresSkipReason !== undefined)('servers on PostgreSQL when ev
         expect(o.response.json.id, `#${o.index}`).toBe(stored.find((e) => e.stream_id === instanceStreamId(instances[o.index]!.id))!.id);
       }
 
+      // The replicas logged the idle connections that failed (their pools had some at each drop) by the
+      // error alone, without the pg client pg-pool hangs on it (kilobytes of its state, for each one).
+      const idleFailures = replicas.flatMap((r) => r.lines.filter((l) => l.msg === 'an idle database connection failed'));
+      expect(idleFailures.length, 'idle connections the replicas logged as failed').toBeGreaterThan(0);
+      expect(idleFailures.map((l) => l.err)).toEqual(idleFailures.map(() => expect.not.objectContaining({ client: expect.anything() })));
+      expect(idleFailures.map((l) => (l.err as { code?: string }).code)).toEqual(idleFailures.map(() => '57P01'));
+
       // The shared read model equals a fresh rebuild from the events.
       await checkpointReachesHead(events, readModel, RECOVERY_MS);
       expect(await readModel.snapshot()).toEqual(await rebuiltSnapshot(events));
