@@ -246,6 +246,7 @@ describe.skipIf(postgresSkipReason !== undefined)('servers on PostgreSQL when ev
             explainBackends,
           );
         } catch (error) {
+          recovered = true; // ends the load
           await rowHolder.query('ROLLBACK');
           rowHolder.release();
           throw error;
@@ -283,8 +284,8 @@ describe.skipIf(postgresSkipReason !== undefined)('servers on PostgreSQL when ev
         expect(await lockHolders(), `round ${round}: the lock's holder`).toEqual([appOf.get(holder)]);
         await eventually(`round ${round}: every replica LISTENing again on new connections`, () => listening(gone), RECOVERY_MS, explainBackends);
 
-        // The live feed works again: an instance set up by another writer (not projected inline by a
-        // replica) reaches the shared read model through the leader's runner, and the replicas serve it.
+        // The lock holder's runner has caught up, the other writer's append it was cut off in the
+        // middle of included, and both replicas answer at once.
         await checkpointReachesHead(events, readModel, RECOVERY_MS);
         for (const replica of replicas) {
           const { response } = await postNext(replica, round);
