@@ -70,8 +70,10 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
     let pool: pg.Pool | undefined;
     if (config.DATABASE_URL) {
       const { default: driver } = await import('pg');
-      const p = new driver.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE });
-      p.on('error', (err) => logger.warn({ err }, 'an idle database connection failed'));
+      // Every session (the pool's, the LISTEN connections', the projection lock's: they all take the
+      // pool's options) is named in pg_stat_activity, unless DATABASE_URL or PGAPPNAME names it.
+      const p = new driver.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE, fallback_application_name: 'smtp-config' });
+      p.on('error', (err) => logger.warn({ err: withoutClient(err) }, 'an idle database connection failed'));
       pool = p;
       closers.push(() => p.end());
     } else if (role === 'server') {
@@ -142,6 +144,15 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
     await close();
     throw error;
   }
+};
+
+/**
+ * A failed idle connection's error as logged: pg-pool hangs the client on it (`err.client`), whose
+ * whole state pino would write out, kilobytes for each of the connections a database restart ends.
+ */
+const withoutClient = (err: Error): Error => {
+  const { client: _client, ...fields } = err as Error & { client?: unknown };
+  return Object.assign(Object.create(Object.getPrototypeOf(err) as object) as Error, fields, { message: err.message, stack: err.stack });
 };
 
 const describeEvents = (events: EventStore, config: Config): string =>

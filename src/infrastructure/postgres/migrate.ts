@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { StoreFileError } from '../sqlite/store-file-error.js';
+import { withPoolClient } from './pool-client.js';
 
 /** One numbered step of a component's schema. `${schema}` in the SQL is the configured schema. Never edit a released one. */
 export interface PgMigration {
@@ -26,8 +27,7 @@ const checksum = (m: PgMigration): string => createHash('sha256').update(m.sql).
  */
 export const migratePostgres = async (pool: pg.Pool, schema: string, component: string, migrations: readonly PgMigration[]): Promise<void> => {
   const s = schemaIdentifier(schema);
-  const client = await pool.connect();
-  try {
+  await withPoolClient(pool, async (client) => {
     await client.query('SELECT pg_advisory_lock(hashtext($1))', [`${s}.migrate`]);
     try {
       await client.query('BEGIN');
@@ -63,7 +63,5 @@ export const migratePostgres = async (pool: pg.Pool, schema: string, component: 
     } finally {
       await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`${s}.migrate`]).catch(() => undefined);
     }
-  } finally {
-    client.release();
-  }
+  });
 };

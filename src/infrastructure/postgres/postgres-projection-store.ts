@@ -11,6 +11,7 @@ import {
   type SmtpConfigView,
 } from '../../application/index.js';
 import { pgStoreError } from './errors.js';
+import { withPoolClient } from './pool-client.js';
 import { ReadBatcher } from './read-batcher.js';
 import { channelName } from './live-feed.js';
 import { migratePostgres, schemaIdentifier } from './migrate.js';
@@ -476,19 +477,20 @@ export class PostgresProjectionStore implements ProjectionStore {
    * and the projection applies that tail again from the events; a crash never leaves it torn.
    */
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>, asyncCommit = false): Promise<T> {
-    const client = await this.pool.connect().catch((e: unknown) => Promise.reject(pgStoreError(e)));
-    let broken: unknown;
     try {
-      await client.query(asyncCommit ? 'BEGIN; SET LOCAL synchronous_commit TO OFF' : 'BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
+      return await withPoolClient(this.pool, async (client) => {
+        await client.query(asyncCommit ? 'BEGIN; SET LOCAL synchronous_commit TO OFF' : 'BEGIN');
+        try {
+          const result = await work(client);
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      });
     } catch (error) {
-      broken = error;
-      await client.query('ROLLBACK').catch(() => undefined);
       throw pgStoreError(error);
-    } finally {
-      client.release(broken instanceof Error ? broken : undefined);
     }
   }
 
