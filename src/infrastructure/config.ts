@@ -56,6 +56,12 @@ export const ConfigSchema = z
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (a-z, 0-9, _)')
       .default('smtp_config'),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
+    /**
+     * How long a new PostgreSQL connection may take (TCP and start-up) before it fails as Unavailable:
+     * a database behind a dropped route otherwise holds a start, or a request waiting for a
+     * connection, until the operating system gives up minutes later.
+     */
+    DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
     EVENTSTORE_CONNECTION_STRING: z.string().regex(/^esdb(\+discover)?:\/\//, 'must start with esdb:// or esdb+discover://').optional(),
   })
   .superRefine((c, ctx) => {

@@ -71,8 +71,16 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
     if (config.DATABASE_URL) {
       const { default: driver } = await import('pg');
       // Every session (the pool's, the LISTEN connections', the projection lock's: they all take the
-      // pool's options) is named in pg_stat_activity, unless DATABASE_URL or PGAPPNAME names it.
-      const p = new driver.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE, fallback_application_name: 'smtp-config' });
+      // pool's options) is named in pg_stat_activity, unless DATABASE_URL or PGAPPNAME names it, gives
+      // up connecting after DATABASE_CONNECT_TIMEOUT_MS, and has TCP keep-alive on, so that a
+      // connection to a database that vanished from the network is found dead.
+      const p = new driver.Pool({
+        connectionString: config.DATABASE_URL,
+        max: config.DATABASE_POOL_SIZE,
+        fallback_application_name: 'smtp-config',
+        connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS,
+        keepAlive: true,
+      });
       p.on('error', (err) => logger.warn({ err: withoutClient(err) }, 'an idle database connection failed'));
       pool = p;
       closers.push(() => p.end());
@@ -142,9 +150,28 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
     return { events, readModel, shared, description, close };
   } catch (error) {
     await close();
+    if (config.DATABASE_URL && (await import('../postgres/errors.js')).isPgUnavailable(error)) throw postgresUnreachable(config, error);
     throw error;
   }
 };
+
+/** Where DATABASE_URL points, without its user and password: for messages. */
+const databaseAddress = (url: string): string => {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || 'localhost'}:${u.port || '5432'}${u.pathname.length > 1 ? u.pathname : ''}`;
+  } catch {
+    return 'the address in DATABASE_URL';
+  }
+};
+
+/** A start that could not reach PostgreSQL: where it tried, what failed, and what to check. */
+const postgresUnreachable = (config: Config, error: unknown): Error =>
+  new Error(
+    `cannot reach PostgreSQL at ${databaseAddress(config.DATABASE_URL!)} (DATABASE_URL): ${error instanceof Error ? error.message : String(error)}. ` +
+      `Check that it runs and accepts connections from this host; a connection may take up to DATABASE_CONNECT_TIMEOUT_MS (${config.DATABASE_CONNECT_TIMEOUT_MS} ms).`,
+    { cause: error },
+  );
 
 /**
  * A failed idle connection's error as logged: pg-pool hangs the client on it (`err.client`), whose

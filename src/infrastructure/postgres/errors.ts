@@ -6,12 +6,12 @@ const codeOf = (error: unknown): string => (typeof error === 'object' && error !
 /**
  * The database cannot be reached or cannot take the write: connection errors (class 08), too little
  * disk or memory (class 53), the server shutting down (57P0x), a socket that failed, or the pool's
- * own "connection terminated".
+ * own "connection terminated" and connect timeouts (the client's, and the pool's wait for a client).
  */
 export const isPgUnavailable = (error: unknown): boolean => {
   const code = codeOf(error);
   if (/^(08|53|57P0)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
-  return error instanceof Error && /Connection terminated|connection timeout|Client has encountered a connection error/i.test(error.message);
+  return error instanceof Error && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
 };
 
 /** A database error as the use cases understand it: Unavailable when the database could not take it. */
