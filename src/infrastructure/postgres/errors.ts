@@ -14,8 +14,32 @@ export const isPgUnavailable = (error: unknown): boolean => {
   return error instanceof Error && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
 };
 
+/**
+ * Why the database could not take it, in words a client and an operator can act on (the client is
+ * told to try again later; the operator what to fix). PostgreSQL's own message stays in the cause:
+ * it names server paths, which are no business of a client's.
+ */
+export const pgUnavailableReason = (error: unknown): string => {
+  const code = codeOf(error);
+  switch (code) {
+    case '53100':
+      return "PostgreSQL is out of disk space, SQLSTATE 53100: free space on the database server's disk";
+    case '53200':
+      return 'PostgreSQL is out of memory, SQLSTATE 53200';
+    case '53300':
+      return 'PostgreSQL has no connection slot free, SQLSTATE 53300: raise max_connections or lower the pools (DATABASE_POOL_SIZE)';
+    case '53400':
+      return 'PostgreSQL refused it by a configured limit, SQLSTATE 53400';
+  }
+  if (code.startsWith('53')) return `PostgreSQL is short of resources, SQLSTATE ${code}`;
+  if (code.startsWith('57P0')) return `PostgreSQL is shutting down, restarting or not yet accepting connections, SQLSTATE ${code}`;
+  if (code.startsWith('08')) return `the connection to PostgreSQL failed, SQLSTATE ${code}`;
+  if (code) return `PostgreSQL cannot be reached, ${code}`;
+  return 'the connection to PostgreSQL was lost or timed out';
+};
+
 /** A database error as the use cases understand it: Unavailable when the database could not take it. */
-export const pgStoreError = (error: unknown): unknown => (isPgUnavailable(error) ? storeUnavailable(codeOf(error) || 'database unreachable', error) : error);
+export const pgStoreError = (error: unknown): unknown => (isPgUnavailable(error) ? storeUnavailable(pgUnavailableReason(error), error) : error);
 
 /** A JSON escape, preceded by an even number of backslashes (so not itself escaped): NUL, or any surrogate (JSON.stringify writes a pair as it is and escapes only a lone one). */
 const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/i;
