@@ -12,6 +12,7 @@ import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, JwtAuthenticator, loadOrCreateDevSigningKey, signToken, verificationKeyFrom, DEV_ISSUER, type AddSmtpConfigUseCase, type GetSmtpConfigQuery } from '../support/everything.js';
 import { startGrpcServer, type GrpcServer } from '../../src/infrastructure/grpc/index.js';
+import { pgStoreError } from '../../src/infrastructure/postgres/errors.js';
 import { createHarness, seedRequest, type Harness } from '../support/fixtures.js';
 import { toLoopback } from '../support/grpc.js';
 
@@ -134,6 +135,26 @@ describe('the gRPC listener', () => {
     expect(e.rawMessage).toBe('Internal error (HTTP-500)');
     expect(JSON.stringify(e.findDetails(ErrorDetailSchema))).not.toContain('hunter2');
     expect(logs.some((l) => JSON.parse(l).msg === 'request failed' && l.includes('hunter2'))).toBe(true);
+  });
+
+  it('answers a store that cannot take the write UNAVAILABLE (14) with its reason, and logs it as a warning with the store’s own error', async () => {
+    const cause = Object.assign(new Error('could not extend file "base/1/2": No space left on device'), { code: '53100', hint: 'Check free disk space.' });
+    await start({ addSmtpConfig: { execute: async () => Promise.reject(pgStoreError(cause)) } as unknown as AddSmtpConfigUseCase });
+    const e = await failure(client().addSMTPConfig(seedRequest));
+    expect(e.code).toBe(Code.Unavailable);
+    expect(e.rawMessage).toMatch(/^the store cannot write now \(PostgreSQL is out of disk space.*\(STORE-unav-7q3m\)$/);
+    expect(e.rawMessage).not.toContain('base/1/2');
+    const logged = logs.map((l) => JSON.parse(l) as Record<string, any>).filter((l) => l.method === 'zitadel.admin.v1.AdminService/AddSMTPConfig');
+    expect(logged).toEqual([
+      expect.objectContaining({
+        level: 40,
+        msg: 'request failed: the store cannot take it',
+        code: 14,
+        errorId: 'STORE-unav-7q3m',
+        reason: expect.stringMatching(/out of disk space/),
+        err: expect.objectContaining({ code: '53100', message: cause.message, hint: 'Check free disk space.' }),
+      }),
+    ]);
   });
 
   it('logs each call with a request id, the method and its code, and never the token or the password', async () => {

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, isDomainError } from '../../domain/index.js';
 import { errorBodyOf, HttpErrors, statusOf } from './error-body.js';
+import { isStoreFault, STORE_FAULT_MSG, storeFaultLog } from './store-fault-log.js';
 
 /** Fastify's own errors (body parsing, the router) as the API's errors; anything unknown is Internal. */
 export const toDomainError = (error: unknown): DomainError => {
@@ -28,6 +29,7 @@ export const sendError = (request: FastifyRequest, reply: FastifyReply, error: u
   const domainError = toDomainError(error);
   const status = statusOf(domainError);
   if (status >= 500 && status !== 503) request.log.error({ err: error }, 'request failed');
+  else if (isStoreFault(domainError)) request.log.warn(storeFaultLog(domainError), STORE_FAULT_MSG);
   else request.log.info({ errorId: domainError.id, code: domainError.grpcCode }, 'request rejected');
   return reply.status(status).type('application/json').send(errorBodyOf(domainError));
 };
