@@ -17,6 +17,7 @@ describe('pgStoreError', () => {
     ['53300', /PostgreSQL has no connection slot free, SQLSTATE 53300: raise max_connections or lower the pools \(DATABASE_POOL_SIZE\)/],
     ['53400', /configured limit, SQLSTATE 53400/],
     ['53000', /PostgreSQL is short of resources, SQLSTATE 53000/],
+    ['58030', /PostgreSQL could not read or write its files, SQLSTATE 58030 \(I\/O error\): check the database server's disk/],
     ['57P01', /PostgreSQL is shutting down, restarting or not yet accepting connections, SQLSTATE 57P01/],
     ['57P03', /SQLSTATE 57P03/],
     ['08006', /the connection to PostgreSQL failed, SQLSTATE 08006/],
@@ -41,6 +42,9 @@ describe('pgStoreError', () => {
     ['23505', 'a unique violation'],
     ['42P01', 'an undefined table'],
     ['22P05', 'untranslatable text'],
+    // Also what a data file on a file system remounted read-only gives (EROFS): it cannot be told from a
+    // real lack of privilege by its code, so it stays a 500 (see the README).
+    ['42501', 'insufficient privilege'],
   ])('passes %s (%s) through unchanged', (code) => {
     const error = pgError(code);
     expect(pgStoreError(error)).toBe(error);

@@ -5,12 +5,13 @@ const codeOf = (error: unknown): string => (typeof error === 'object' && error !
 
 /**
  * The database cannot be reached or cannot take the write: connection errors (class 08), too little
- * disk or memory (class 53), the server shutting down (57P0x), a socket that failed, or the pool's
- * own "connection terminated" and connect timeouts (the client's, and the pool's wait for a client).
+ * disk or memory (class 53), an I/O error on its files (58030), the server shutting down (57P0x), a
+ * socket that failed, or the pool's own "connection terminated" and connect timeouts (the client's,
+ * and the pool's wait for a client).
  */
 export const isPgUnavailable = (error: unknown): boolean => {
   const code = codeOf(error);
-  if (/^(08|53|57P0)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
+  if (/^(08|53|57P0)/.test(code) || code === '58030' || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
   return error instanceof Error && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
 };
 
@@ -30,6 +31,8 @@ export const pgUnavailableReason = (error: unknown): string => {
       return 'PostgreSQL has no connection slot free, SQLSTATE 53300: raise max_connections or lower the pools (DATABASE_POOL_SIZE)';
     case '53400':
       return 'PostgreSQL refused it by a configured limit, SQLSTATE 53400';
+    case '58030':
+      return "PostgreSQL could not read or write its files, SQLSTATE 58030 (I/O error): check the database server's disk";
   }
   if (code.startsWith('53')) return `PostgreSQL is short of resources, SQLSTATE ${code}`;
   if (code.startsWith('57P0')) return `PostgreSQL is shutting down, restarting or not yet accepting connections, SQLSTATE ${code}`;
