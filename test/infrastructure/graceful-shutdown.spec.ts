@@ -94,3 +94,19 @@ describe('SIGTERM during a burst of requests', () => {
     }
   });
 });
+
+describe('a signal while gRPC is still loading', () => {
+  it('drains and stops (exit 0, "stopped" last) when it comes as soon as the REST port is up', { timeout: 60_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'smtp-early-signal-'));
+    dirs.push(dataDir);
+    // gRPC on: its modules take a few hundred milliseconds to load after "listening on".
+    const server = await startServer(dataDir, 'plain', { GRPC_PORT: '0' });
+    process.kill(server.serverPid, 'SIGINT');
+    const { code, signal } = await server.exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    const lines = server.stdout().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string });
+    const messages = lines.map((l) => l.msg);
+    expect(messages).toContain('shutting down: finishing in-flight requests');
+    expect(messages.at(-1)).toBe('stopped');
+  });
+});

@@ -8,32 +8,7 @@ export const runStart = async (): Promise<void> => {
   const config = loadConfig();
   const server = await createServerApp(config);
   await server.listen();
-  const grpcPort = grpcPortOf(config);
-  if (grpcPort !== undefined) {
-    try {
-      // Loaded only when gRPC is on, and after the REST port is up: @zitadel/proto's schemas take a while to load.
-      const { startGrpcServer } = await import('../grpc/index.js');
-      server.attach(
-        await startGrpcServer({
-          ...server.services,
-          logger: server.logger,
-          host: config.HOST,
-          port: grpcPort,
-          limits: {
-            headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
-            requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
-            keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
-            maxConnections: config.HTTP_MAX_CONNECTIONS,
-          },
-        }),
-      );
-    } catch (error) {
-      await server.close();
-      throw (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND'
-        ? new Error(`gRPC needs the optional packages @zitadel/proto, @bufbuild/protobuf, @connectrpc/connect and @connectrpc/connect-node (${(error as Error).message}); install them, or set GRPC_PORT=off`)
-        : error;
-    }
-  }
+  // From the moment the REST port is up, a signal drains and stops, even while gRPC still loads.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -53,6 +28,36 @@ export const runStart = async (): Promise<void> => {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  const grpcPort = grpcPortOf(config);
+  if (grpcPort !== undefined) {
+    let grpc: Awaited<ReturnType<typeof import('../grpc/index.js').startGrpcServer>>;
+    try {
+      // Loaded only when gRPC is on, and after the REST port is up: @zitadel/proto's schemas take a while to load.
+      const { startGrpcServer } = await import('../grpc/index.js');
+      if (stopping) return;
+      grpc = await startGrpcServer({
+        ...server.services,
+        logger: server.logger,
+        host: config.HOST,
+        port: grpcPort,
+        limits: {
+          headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+          requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+          keepAliveTimeoutMs: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+          maxConnections: config.HTTP_MAX_CONNECTIONS,
+        },
+      });
+    } catch (error) {
+      if (stopping) return; // the stop under way closes the server and exits
+      await server.close();
+      throw (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND'
+        ? new Error(`gRPC needs the optional packages @zitadel/proto, @bufbuild/protobuf, @connectrpc/connect and @connectrpc/connect-node (${(error as Error).message}); install them, or set GRPC_PORT=off`)
+        : error;
+    }
+    // A stop that began while gRPC was starting did not see it: close it here.
+    if (stopping) await grpc.close();
+    else server.attach(grpc);
+  }
 };
 
 export const reportStartFailure = (error: unknown): never => {
