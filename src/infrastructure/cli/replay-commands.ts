@@ -1,7 +1,7 @@
 // The replay commands of `smtp-config`: events export/import/copy, projection status/rebuild/verify.
 // Each returns its exit code; see EXIT in smtp-config.ts.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -43,8 +43,23 @@ const interruptible = () => {
   return { signal: abort.signal, dispose: () => process.removeListener('SIGINT', onSignal) };
 };
 
-const withStores = async <T>(work: (stores: OpenedStores, config: Config) => Promise<T>): Promise<T> => {
+/**
+ * A command that reads a history (export, copy's source, projection status, rebuild, verify) must
+ * not make an empty SQLite store in a mistyped DATA_DIR and report nothing to do: without
+ * DATABASE_URL or EVENTSTORE_CONNECTION_STRING, DATA_DIR must already hold the events.
+ */
+const requireExistingStore = (config: Config): void => {
+  if (config.DATABASE_URL || config.EVENTSTORE_CONNECTION_STRING) return;
+  const dir = resolve(config.DATA_DIR);
+  if (existsSync(join(dir, SqliteEventStore.FILE))) return;
+  throw new UsageError(
+    `DATA_DIR ${dir} holds no event store (no ${SqliteEventStore.FILE}): check DATA_DIR (or set DATABASE_URL / EVENTSTORE_CONNECTION_STRING); this command only reads and creates nothing`,
+  );
+};
+
+const withStores = async <T>(work: (stores: OpenedStores, config: Config) => Promise<T>, mode: 'reads' | 'may-create' = 'reads'): Promise<T> => {
   const config = loadConfig();
+  if (mode === 'reads') requireExistingStore(config);
   const stores = await openStores(config, resolve(config.DATA_DIR), pino({ level: 'silent' }), 'tool');
   try {
     return await work(stores, config);
@@ -140,7 +155,7 @@ export const eventsImport = (options: { in?: string }, out: Output): Promise<num
     } finally {
       dispose();
     }
-  });
+  }, 'may-create');
 
 // ---------------------------------------------------------------- events copy
 
