@@ -37,6 +37,8 @@ export const ErrorIds = {
   ProjectionTimeout: 'PROJ-wait-7t2k',
   // Adapters.
   DecryptionFailed: 'CRYPT-gcm-d3cr',
+  /** A secret under a key id the server has not got (another DATA_DIR's development key, a key missing from ENCRYPTION_KEYS). */
+  DecryptionKeyUnknown: 'CRYPT-key-n0k3',
   StoreUnavailable: 'STORE-unav-7q3m',
   StoreDamaged: 'STORE-dmg-2k8v',
   /** An append whose events hold text the store cannot keep (PostgreSQL: NUL, a lone surrogate); refused alone. */

@@ -74,6 +74,10 @@ export const ConfigSchema = z
     if (c.ENCRYPTION_KEYS && !c.ENCRYPTION_ACTIVE_KEY_ID) {
       ctx.addIssue({ code: 'custom', path: ['ENCRYPTION_ACTIVE_KEY_ID'], message: 'is required with ENCRYPTION_KEYS' });
     }
+    if (!c.ENCRYPTION_KEYS && c.ENCRYPTION_ACTIVE_KEY_ID) {
+      // Else the server would start on the development key in DATA_DIR, not the key named here.
+      ctx.addIssue({ code: 'custom', path: ['ENCRYPTION_ACTIVE_KEY_ID'], message: 'is set but ENCRYPTION_KEYS is not: set ENCRYPTION_KEYS with that key, or unset ENCRYPTION_ACTIVE_KEY_ID to use the development key' });
+    }
     if (c.ENCRYPTION_KEYS && c.ENCRYPTION_ACTIVE_KEY_ID && !(c.ENCRYPTION_ACTIVE_KEY_ID in c.ENCRYPTION_KEYS)) {
       ctx.addIssue({ code: 'custom', path: ['ENCRYPTION_ACTIVE_KEY_ID'], message: 'must name a key in ENCRYPTION_KEYS' });
     }
@@ -89,9 +93,14 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Parses the environment; a bad value throws a ConfigError that names every bad variable (never its value). */
+/**
+ * Parses the environment; a bad value throws a ConfigError that names every bad variable (never its
+ * value). A variable set to nothing or only white space counts as unset, so its default applies
+ * (`PORT=` would otherwise coerce to 0, a random port).
+ */
 export const loadConfig = (env: Record<string, string | undefined> = process.env): Config => {
-  const result = ConfigSchema.safeParse(env);
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const result = ConfigSchema.safeParse(set);
   if (result.success) return result.data;
   const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);

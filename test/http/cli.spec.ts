@@ -44,17 +44,17 @@ describe('the command-line entry points', () => {
     expect(await exited).toBe(0);
   });
 
-  it('refuses to start on a bad configuration value, naming the variable', () => {
+  it('refuses to start on a bad configuration value, naming the variable (exit 2)', () => {
     const [cmd, args] = node(START);
     const run = spawnSync(cmd, args, { cwd: ROOT, env: { ...process.env, PORT: 'eighty', DATA_DIR: dataDir }, encoding: 'utf8', timeout: 30_000 });
-    expect(run.status).toBe(1);
+    expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/invalid configuration:\n\s+PORT:/);
   });
 
   it('token refuses an instance that does not exist', () => {
     const [cmd, args] = node(TOKEN);
     const run = spawnSync(cmd, [...args, '--instance', 'nowhere.example.com', '--role', 'IAM_OWNER'], { cwd: ROOT, env: { ...process.env, DATA_DIR: dataDir }, encoding: 'utf8' });
-    expect(run.status).toBe(1);
+    expect(run.status).toBe(2);
     expect(run.stderr).toContain('no instance');
   });
 });

@@ -1,7 +1,7 @@
 // The replay commands of `smtp-config`: events export/import/copy, projection status/rebuild/verify.
 // Each returns its exit code; see EXIT in smtp-config.ts.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -24,7 +24,9 @@ import {
 import { INSTANCE_STREAM_PREFIX } from '../../domain/index.js';
 import { openStores, readModelUpToDate, type OpenedStores } from '../bootstrap/open-stores.js';
 import { loadConfig, type Config } from '../config.js';
+import { DEV_KEY_RING_FILE } from '../crypto/dev-key-ring.js';
 import { InMemoryProjectionStore } from '../in-memory/in-memory-projection-store.js';
+import { createFileOnce } from '../system/create-file-once.js';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store.js';
 import { SqliteProjectionStore } from '../sqlite/sqlite-projection-store.js';
 import { progress } from './progress.js';
@@ -43,8 +45,23 @@ const interruptible = () => {
   return { signal: abort.signal, dispose: () => process.removeListener('SIGINT', onSignal) };
 };
 
-const withStores = async <T>(work: (stores: OpenedStores, config: Config) => Promise<T>): Promise<T> => {
+/**
+ * A command that reads a history (export, copy's source, projection status, rebuild, verify) must
+ * not make an empty SQLite store in a mistyped DATA_DIR and report nothing to do: without
+ * DATABASE_URL or EVENTSTORE_CONNECTION_STRING, DATA_DIR must already hold the events.
+ */
+const requireExistingStore = (config: Config): void => {
+  if (config.DATABASE_URL || config.EVENTSTORE_CONNECTION_STRING) return;
+  const dir = resolve(config.DATA_DIR);
+  if (existsSync(join(dir, SqliteEventStore.FILE))) return;
+  throw new UsageError(
+    `DATA_DIR ${dir} holds no event store (no ${SqliteEventStore.FILE}): check DATA_DIR (or set DATABASE_URL / EVENTSTORE_CONNECTION_STRING); this command only reads and creates nothing`,
+  );
+};
+
+const withStores = async <T>(work: (stores: OpenedStores, config: Config) => Promise<T>, mode: 'reads' | 'may-create' = 'reads'): Promise<T> => {
   const config = loadConfig();
+  if (mode === 'reads') requireExistingStore(config);
   const stores = await openStores(config, resolve(config.DATA_DIR), pino({ level: 'silent' }), 'tool');
   try {
     return await work(stores, config);
@@ -140,15 +157,43 @@ export const eventsImport = (options: { in?: string }, out: Output): Promise<num
     } finally {
       dispose();
     }
-  });
+  }, 'may-create');
 
 // ---------------------------------------------------------------- events copy
 
 interface Target {
   readonly events: EventStore;
   readonly description: string;
+  /** The data directory, for a SQLite target. */
+  readonly dataDir?: string;
   close(): Promise<void>;
 }
+
+/**
+ * The copied events' passwords are encrypted with the source's keys. Without ENCRYPTION_KEYS that is
+ * the development key file in DATA_DIR: a SQLite target without one gets a copy (mode 0600); for
+ * any other target the result says where the key is, since servers on it need it too.
+ */
+const carryDevKey = (config: Config, target: Target): { devKeyFile: 'copied' | 'target-has-its-own' | 'not-copied'; note: string } | undefined => {
+  if (config.ENCRYPTION_KEYS) return undefined;
+  const source = join(resolve(config.DATA_DIR), DEV_KEY_RING_FILE);
+  if (!existsSync(source)) return undefined;
+  if (target.dataDir) {
+    const path = join(target.dataDir, DEV_KEY_RING_FILE);
+    if (createFileOnce(path, readFileSync(source, 'utf8'))) {
+      return { devKeyFile: 'copied', note: `copied the development encryption key file to ${path}: servers on the target decrypt the copied passwords with it` };
+    }
+    if (readFileSync(path, 'utf8') === readFileSync(source, 'utf8')) return undefined;
+    return {
+      devKeyFile: 'target-has-its-own',
+      note: `${path} holds other development keys than ${source}: servers on the target cannot decrypt the copied passwords unless they get these keys (ENCRYPTION_KEYS)`,
+    };
+  }
+  return {
+    devKeyFile: 'not-copied',
+    note: `the copied passwords are encrypted with the development key in ${source}: give the target's servers that file in their DATA_DIR, or set ENCRYPTION_KEYS with its key`,
+  };
+};
 
 const openTarget = async (to: string, schema: string): Promise<Target> => {
   if (/^postgres(ql)?:\/\//.test(to)) {
@@ -171,7 +216,7 @@ const openTarget = async (to: string, schema: string): Promise<Target> => {
   const dir = resolve(to);
   mkdirSync(dir, { recursive: true });
   const events = SqliteEventStore.open(dir);
-  return { events, description: `SQLite (${events.file})`, close: () => events.close() };
+  return { events, description: `SQLite (${events.file})`, dataDir: dir, close: () => events.close() };
 };
 
 export const eventsCopy = (options: { to: string; toSchema?: string }, out: Output): Promise<number> =>
@@ -196,10 +241,12 @@ export const eventsCopy = (options: { to: string; toSchema?: string }, out: Outp
       }
       const [from, to] = [await digestHistory(stores.events), await digestHistory(target.events)];
       const same = from.count === to.count && from.sha256 === to.sha256;
+      const key = carryDevKey(config, target);
       out.result(
-        { ...report, source: from, target: to, same },
+        { ...report, source: from, target: to, same, ...(key ? { devKeyFile: key.devKeyFile } : {}) },
         `copied ${report.appended} events (${report.skipped} were there already) to ${target.description}\n` +
-          `source: ${from.count} events, sha256 ${from.sha256}\ntarget: ${to.count} events, sha256 ${to.sha256}\n${same ? 'the same' : 'DIFFERENT'}`,
+          `source: ${from.count} events, sha256 ${from.sha256}\ntarget: ${to.count} events, sha256 ${to.sha256}\n${same ? 'the same' : 'DIFFERENT'}` +
+          (key ? `\n${key.note}` : ''),
       );
       return same ? EXIT.ok : EXIT.failed;
     } finally {

@@ -60,8 +60,12 @@ export const buildProgram = (exit: (code: number) => void): Command => {
     .option('--role <role>', 'a role to grant (repeatable)', collect)
     .option('--user <id>', 'the user id', 'dev-user')
     .option('--expires-in <duration>', 'lifetime, e.g. 1h', '1h')
-    .action(async (o: { instance: string; role?: string[]; user: string; expiresIn: string }) => {
-      await runToken(['--instance', o.instance, ...(o.role ?? []).flatMap((r) => ['--role', r]), '--user', o.user, '--expires-in', o.expiresIn]);
+    .option('--audience <aud>', 'the `aud` claim (default: JWT_AUDIENCE, when set)')
+    .action(async (o: { instance: string; role?: string[]; user: string; expiresIn: string; audience?: string }) => {
+      await runToken([
+        '--instance', o.instance, ...(o.role ?? []).flatMap((r) => ['--role', r]), '--user', o.user, '--expires-in', o.expiresIn,
+        ...(o.audience !== undefined ? ['--audience', o.audience] : []),
+      ]);
     });
 
   const instance = program.command('instance').description('set up and list instances (what `npm run instance` runs)');
@@ -82,7 +86,7 @@ export const buildProgram = (exit: (code: number) => void): Command => {
   const events = program.command('events').description('move the event history: export, import, copy to another store');
   events
     .command('export')
-    .description('write events as JSON lines (format: README, "Event history") to stdout or --out')
+    .description('write events as JSON lines (format: README, "The operator CLI: smtp-config") to stdout or --out')
     .option('--after <position>', 'only events after this position (commit/prepare, as in the export)')
     .option('--stream-prefix <prefix>', 'only streams starting with this (repeatable)', collect)
     .option('--out <file>', 'write to a file instead of stdout')

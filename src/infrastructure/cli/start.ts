@@ -61,8 +61,12 @@ export const runStart = async (): Promise<void> => {
 };
 
 export const reportStartFailure = (error: unknown): never => {
-  if (error instanceof ConfigError) process.stderr.write(`${error.message}\n`);
-  else process.stderr.write(`failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  if (error instanceof ConfigError) {
+    // A configuration error exits 2, as the README's exit codes say.
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 };
 

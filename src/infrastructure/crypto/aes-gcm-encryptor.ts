@@ -20,6 +20,19 @@ export const keyRingFrom = (activeKeyId: string, keys: Record<string, Buffer>): 
   return { activeKeyId, keys: map };
 };
 
+/**
+ * A secret under a key id this server has not got: another DATA_DIR's development key, or a key
+ * left out of ENCRYPTION_KEYS. Names the id (never a key) and the remedy.
+ */
+const keyUnknown = (keyId: string) =>
+  new DomainError(
+    ErrorKind.Internal,
+    'CRYPT-key-n0k3',
+    'Errors.Crypto.KeyUnknown',
+    `the secret was encrypted with the key "${keyId}", which this server does not have: give every server on this store the same ` +
+      `development key file (encryption-keys.json in DATA_DIR), or set ENCRYPTION_KEYS with that key`,
+  );
+
 const decryptionFailed = (cause?: unknown) =>
   new DomainError(ErrorKind.Internal, 'CRYPT-gcm-d3cr', 'Errors.Crypto.DecryptionFailed', 'the secret could not be decrypted', [], { cause });
 
@@ -90,7 +103,8 @@ export class AesGcmEncryptor implements SecretEncryptor {
 
   async decrypt(secret: EncryptedSecret): Promise<string> {
     const key = this.ring.keys.get(secret.keyId);
-    if (!key || secret.algorithm !== 'AES-256-GCM') throw decryptionFailed();
+    if (secret.algorithm !== 'AES-256-GCM') throw decryptionFailed();
+    if (!key) throw keyUnknown(secret.keyId);
     const raw = Buffer.from(secret.crypted, 'base64');
     if (raw.length < NONCE_BYTES + TAG_BYTES) throw decryptionFailed();
     try {

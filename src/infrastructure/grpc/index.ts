@@ -6,7 +6,7 @@ import { createContextValues, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import { isDomainError } from '../../domain/index.js';
-import { HttpErrors } from '../http/error-body.js';
+import { HttpErrors, logReasonOf } from '../http/error-body.js';
 import { isStoreFault, STORE_FAULT_MSG, storeFaultLog } from '../http/store-fault-log.js';
 import { adminServiceRoutes, AUTHORITY, REQUEST_ID, type AdminServiceDeps } from './admin-service.js';
 import { connectErrorOf, toConnectError } from './error-details.js';
@@ -62,7 +62,7 @@ export const startGrpcServer = async (options: GrpcServerOptions): Promise<GrpcS
       const { connectError, internal } = toConnectError(error);
       if (internal) log.error({ err: error, method }, 'request failed');
       else if (isDomainError(error) && isStoreFault(error)) log.warn({ method, ...storeFaultLog(error), responseTime: performance.now() - started }, STORE_FAULT_MSG);
-      else log.info({ method, code: connectError.code, errorId: (error as { id?: string }).id, responseTime: performance.now() - started }, 'request rejected');
+      else log.info({ method, code: connectError.code, errorId: (error as { id?: string }).id, ...logReasonOf(error), responseTime: performance.now() - started }, 'request rejected');
       throw connectError;
     } finally {
       inFlight--;

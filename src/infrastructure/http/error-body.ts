@@ -53,11 +53,27 @@ export const errorBodyOf = (error: DomainError): ErrorBody => ({
   ],
 });
 
+/**
+ * A refusal whose answer stays general (a client is not told which token check failed), with the
+ * reason for the log only: `request rejected` lines carry it as `reason`.
+ */
+export class ReasonedDomainError extends DomainError {
+  constructor(kind: ErrorKind, id: string, messageKey: string, message: string, readonly logReason: string, cause?: unknown) {
+    super(kind, id, messageKey, message, [], { cause });
+  }
+}
+
+/** `{ reason }` for a log line, when the error carries one; else nothing. */
+export const logReasonOf = (error: unknown): { reason?: string } => (error instanceof ReasonedDomainError ? { reason: error.logReason } : {});
+
 /** What the HTTP layer itself rejects, before a use case runs. */
 export const HttpErrors = {
   badRequest: (id: string, message: string) => new DomainError(ErrorKind.InvalidArgument, id, 'Errors.Invalid.Argument', message),
-  unauthenticated: (id: string, message: string, cause?: unknown) =>
-    new DomainError(ErrorKind.Unauthenticated, id, 'Errors.Token.Invalid', message, [], { cause }),
+  /** `logReason`: which check failed, for the log only (never the token). */
+  unauthenticated: (id: string, message: string, cause?: unknown, logReason?: string) =>
+    logReason === undefined
+      ? new DomainError(ErrorKind.Unauthenticated, id, 'Errors.Token.Invalid', message, [], { cause })
+      : new ReasonedDomainError(ErrorKind.Unauthenticated, id, 'Errors.Token.Invalid', message, logReason, cause),
   instanceNotFound: () => new DomainError(ErrorKind.NotFound, 'INST-NotFound', 'Errors.IAM.NotFound', 'Instance not found'),
   routeNotFound: () => new DomainError(ErrorKind.NotFound, 'HTTP-404', 'Errors.NotFound', 'Not Found'),
   internal: (cause: unknown) => new DomainError(ErrorKind.Internal, 'HTTP-500', 'Errors.Internal', 'Internal error', [], { cause }),

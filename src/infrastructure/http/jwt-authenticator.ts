@@ -63,6 +63,44 @@ const sha256: (input: string) => string =
 export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
 export const DEFAULT_MAX_TOKEN_AGE_SECONDS = 12 * 3600;
 
+/**
+ * Which of jose's checks refused a token, for the log (the client's answer stays `invalid token`):
+ * `expired`, `too old` (past the maximum token age), `not yet valid` (`nbf`, or `iat` in the
+ * future), `issuer`, `audience`, `signature`, `algorithm`, `unknown key id`, `key unavailable` (the
+ * JWKS timed out or is not a key set), `missing claim <name>`, `malformed`, or `other`. The checks
+ * of our own log `no bearer token`, `subject`, `lifetime`, `audience` and `instance`. Never the token.
+ */
+export const tokenRejectionReason = (error: unknown): string => {
+  const e = error as { code?: unknown; claim?: unknown; reason?: unknown };
+  switch (e?.code) {
+    case 'ERR_JWT_EXPIRED':
+      return e.claim === 'iat' ? 'too old' : 'expired';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (e.reason === 'missing') return `missing claim ${String(e.claim)}`;
+      if (e.claim === 'nbf' || (e.claim === 'iat' && e.reason === 'check_failed')) return 'not yet valid';
+      if (e.claim === 'iss') return 'issuer';
+      if (e.claim === 'aud') return 'audience';
+      return 'malformed';
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'signature';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      return 'algorithm';
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+      return 'unknown key id';
+    case 'ERR_JWKS_TIMEOUT':
+    case 'ERR_JWKS_INVALID':
+      return 'key unavailable';
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return 'malformed';
+    default:
+      // Among others a JWKS fetch that failed (network, an HTTP status).
+      return 'other';
+  }
+};
+
 /** `Bearer <token>`, the scheme matched case-insensitively (RFC 9110 §11.1). */
 const BEARER = /^bearer +([A-Za-z0-9_.~+/=-]+) *$/i;
 
@@ -89,7 +127,7 @@ export class JwtAuthenticator {
 
   async authenticate(authorization: string | undefined, instanceId: string): Promise<Principal> {
     const match = BEARER.exec(authorization ?? '');
-    if (!match) throw HttpErrors.unauthenticated('AUTH-7fs1e', 'auth header missing or not a bearer token');
+    if (!match) throw HttpErrors.unauthenticated('AUTH-7fs1e', 'auth header missing or not a bearer token', undefined, 'no bearer token');
     const token = match[1]!;
     const cacheSize = this.options.cacheSize ?? DEFAULT_TOKEN_CACHE_SIZE;
     let claims: VerifiedToken | undefined;
@@ -111,7 +149,7 @@ export class JwtAuthenticator {
         this.verified.set(cacheKey, claims);
       }
     }
-    if (claims.instanceId !== instanceId) throw HttpErrors.unauthenticated('AUTH-Bs7Ds', 'token was not issued for this instance');
+    if (claims.instanceId !== instanceId) throw HttpErrors.unauthenticated('AUTH-Bs7Ds', 'token was not issued for this instance', undefined, 'instance');
     return { userId: claims.sub, instanceId, roles: claims.roles };
   }
 
@@ -170,17 +208,17 @@ export class JwtAuthenticator {
       header = verified.protectedHeader;
       key = typeof this.options.key === 'function' ? (verified as { key?: unknown }).key : this.options.key;
     } catch (error) {
-      throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token', error);
+      throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token', error, tokenRejectionReason(error));
     }
-    if (typeof payload.sub !== 'string' || payload.sub.trim() === '') throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: empty sub');
+    if (typeof payload.sub !== 'string' || payload.sub.trim() === '') throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: empty sub', undefined, 'subject');
     // The sub is stored as the editor of every event the request appends: a NUL or a lone surrogate
     // there would fail the write in PostgreSQL, and with it every command sharing its transaction.
     if (payload.sub.includes('\u0000') || !isWellFormedUnicode(payload.sub)) {
-      throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: sub is not well-formed text (NUL or a lone surrogate)');
+      throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: sub is not well-formed text (NUL or a lone surrogate)', undefined, 'subject');
     }
-    if (payload.exp! - payload.iat! > maxAge) throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: lifetime longer than the maximum token age');
+    if (payload.exp! - payload.iat! > maxAge) throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: lifetime longer than the maximum token age', undefined, 'lifetime');
     if (!this.options.audience && payload.aud !== undefined) {
-      throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: it names an audience and this server has none configured (JWT_AUDIENCE)');
+      throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: it names an audience and this server has none configured (JWT_AUDIENCE)', undefined, 'audience');
     }
     const roles = payload[CLAIMS.roles];
     return {

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, isDomainError } from '../../domain/index.js';
-import { errorBodyOf, HttpErrors, statusOf } from './error-body.js';
+import { errorBodyOf, HttpErrors, logReasonOf, statusOf } from './error-body.js';
 import { isStoreFault, STORE_FAULT_MSG, storeFaultLog } from './store-fault-log.js';
 
 /** Fastify's own errors (body parsing, the router) as the API's errors; anything unknown is Internal. */
@@ -30,6 +30,6 @@ export const sendError = (request: FastifyRequest, reply: FastifyReply, error: u
   const status = statusOf(domainError);
   if (status >= 500 && status !== 503) request.log.error({ err: error }, 'request failed');
   else if (isStoreFault(domainError)) request.log.warn(storeFaultLog(domainError), STORE_FAULT_MSG);
-  else request.log.info({ errorId: domainError.id, code: domainError.grpcCode }, 'request rejected');
+  else request.log.info({ errorId: domainError.id, code: domainError.grpcCode, ...logReasonOf(domainError) }, 'request rejected');
   return reply.status(status).type('application/json').send(errorBodyOf(domainError));
 };

@@ -1,0 +1,93 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, ROOT, runCli } from '../support/cli.js';
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smtp-cli-errors-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('read-only operator tools on a DATA_DIR without a store', () => {
+  it.each([
+    ['projection status', ['projection', 'status']],
+    ['projection verify', ['projection', 'verify']],
+    ['events export', ['events', 'export']],
+  ])('%s exits 2 naming the directory, and creates nothing', (_name, args) => {
+    const typo = join(tempDir(), 'dta');
+    const run = runCli(CLI.smtpConfig, args, typo);
+    expect(run.status, run.stderr).toBe(2);
+    expect(run.stderr).toContain(`DATA_DIR ${typo} holds no event store`);
+    expect(run.stdout).toBe('');
+    expect(existsSync(typo)).toBe(false);
+  });
+
+  it('events import still creates the store it imports into', () => {
+    const fresh = join(tempDir(), 'new');
+    const run = runCli(CLI.smtpConfig, ['events', 'import'], fresh, '');
+    expect(run.status, run.stderr).toBe(0);
+    expect(existsSync(join(fresh, 'events.db'))).toBe(true);
+  });
+});
+
+describe('exit codes: 2 for a configuration or usage error', () => {
+  it('smtp-config start exits 2 on a bad PORT, naming it', () => {
+    const run = runCli(CLI.smtpConfig, ['start'], tempDir(), undefined, { PORT: 'abc', GRPC_PORT: 'off' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/invalid configuration:\n\s+PORT:/);
+  });
+
+  it.each([
+    ['npm run token', CLI.token],
+    ['smtp-config token', CLI.smtpConfig],
+  ])('%s exits 2 on an --expires-in that is not a time span', (_name, script) => {
+    const args = script === CLI.smtpConfig ? ['token'] : [];
+    const run = runCli(script, [...args, '--instance', 'localhost', '--expires-in', 'abc'], tempDir());
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--expires-in: "abc" is not a time span');
+  });
+});
+
+describe('npm run token --audience', () => {
+  let dataDir: string;
+  beforeAll(() => {
+    dataDir = tempDir();
+    const added = runCli(CLI.instance, ['add', '--name', 'Acme', '--domain', 'acme.example.com'], dataDir);
+    expect(added.status, added.stderr).toBe(0);
+  });
+
+  it('puts --audience into aud; defaults it to JWT_AUDIENCE; none without either', () => {
+    const given = runCli(CLI.token, ['--instance', 'acme.example.com', '--audience', 'smtp-api'], dataDir);
+    expect(given.status, given.stderr).toBe(0);
+    expect(decodeJwt(given.stdout.trim()).aud).toBe('smtp-api');
+
+    const fromEnv = runCli(CLI.smtpConfig, ['token', '--instance', 'acme.example.com'], dataDir, undefined, { JWT_AUDIENCE: 'from-env' });
+    expect(fromEnv.status, fromEnv.stderr).toBe(0);
+    expect(decodeJwt(fromEnv.stdout.trim()).aud).toBe('from-env');
+
+    const none = runCli(CLI.token, ['--instance', 'acme.example.com'], dataDir, undefined, { JWT_AUDIENCE: '' });
+    expect(none.status, none.stderr).toBe(0);
+    expect(decodeJwt(none.stdout.trim()).aud).toBeUndefined();
+  });
+});
+
+describe('events export --help', () => {
+  it('points at a README section that exists', () => {
+    const run = runCli(CLI.smtpConfig, ['events', 'export', '--help'], tempDir());
+    expect(run.status).toBe(0);
+    const section = /README, "([^"]+)"/.exec(run.stdout.replace(/\s+/g, ' '))?.[1];
+    expect(section).toBeDefined();
+    const headings = readFileSync(join(ROOT, 'README.md'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('#'))
+      .map((l) => l.replace(/^#+\s*/, '').replace(/`/g, ''));
+    expect(headings).toContain(section);
+  });
+});
