@@ -3,6 +3,7 @@ import type { AddSmtpConfigUseCase, GetSmtpConfigQuery, InstanceView, Principal,
 import { HttpErrors } from './error-body.js';
 import { utf8JsonParser } from './json-body.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { protoJsonBody, SmtpProtoJsonMessages } from './protojson-body.js';
 import { sendError } from './send-error.js';
 import { registerSmtpLifecycleRoutes, smtpConfigResponse, type SmtpLifecycleRoutesDeps } from './smtp-lifecycle-routes.js';
 
@@ -97,7 +98,7 @@ export const smtpConfigPlugin: FastifyPluginAsync<SmtpConfigPluginOptions> = asy
     return caller;
   };
 
-  app.post('/admin/v1/smtp', async (request) => {
+  app.post('/admin/v1/smtp', { preValidation: protoJsonBody(SmtpProtoJsonMessages.add) }, async (request) => {
     const { instance, principal } = await resolveCaller(request);
     const key = options.commandIdOf?.(request);
     const commandId = typeof key === 'string' && key.length > 0 && key.length <= 200 ? key : undefined;
