@@ -1,5 +1,6 @@
 // The REST bodies as ZITADEL's gateway (grpc-gateway with protojson) reads them: a field under its
-// proto name or its JSON name, `null` as absent, both names of one field refused.
+// proto name or its JSON name, `null` as absent, both names of one field refused; DELETE with any
+// body; a Content-Type other than JSON named as such.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -238,6 +239,54 @@ describe('REST request bodies read as protojson reads them', () => {
       expect((await t.call('POST', `/admin/v1/smtp/${id}/_test`, { receiverAddress: 'a@customer.example.com' })).status).toBe(200);
       expect(mails.map((m) => m.config.password)).toEqual(['stored-secret']);
     });
+  });
+
+  describe('DELETE takes no body', () => {
+    it.each([
+      ['application/json, empty', { 'content-type': 'application/json' }, ''],
+      ['application/json; charset=utf-8, empty', { 'content-type': 'application/json; charset=utf-8' }, ''],
+      ['text/plain, empty', { 'content-type': 'text/plain' }, ''],
+      ['application/xml, empty', { 'content-type': 'application/xml' }, ''],
+      ['application/json with {}', { 'content-type': 'application/json' }, '{}'],
+      ['application/json with text that is not JSON', { 'content-type': 'application/json' }, 'not json'],
+      ['no Content-Type, with a body', {}, 'whatever'],
+    ])('DELETE /admin/v1/smtp/{id} with %s removes the configuration', async (name, headers, payload) => {
+      const t = await tenant(`delete-${label(name)}`);
+      const id = (await t.call('POST', '/admin/v1/smtp', seedRequest)).json.id as string;
+      const res = await t.call('DELETE', `/admin/v1/smtp/${id}`, payload, headers);
+      expect(res.status, JSON.stringify(res.json)).toBe(200);
+      expect(res.json.details.resourceOwner).toBe(t.instanceId);
+      expect((await t.call('GET', '/admin/v1/smtp')).status).toBe(404);
+    });
+  });
+
+  describe('other content types', () => {
+    it.each([
+      ['text/plain', 'Content-Type "text/plain" is not supported; send application/json'],
+      ['text/plain; charset=utf-8', 'Content-Type "text/plain" is not supported; send application/json'],
+      ['application/x-www-form-urlencoded', 'Content-Type "application/x-www-form-urlencoded" is not supported; send application/json'],
+    ])('a JSON body sent as %s is 400, code 3, saying the type is not supported', async (type, message) => {
+      const t = await tenant(`type-${label(type)}`);
+      const before = await t.revision();
+      const res = await t.call('POST', '/admin/v1/smtp', JSON.stringify(seedRequest), { 'content-type': type });
+      expect(res.status).toBe(400);
+      expect(res.json.code).toBe(3);
+      expect(res.json.details[0]).toEqual({ '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id: 'HTTP-BODY', message });
+      expect(await t.revision()).toEqual(before);
+    });
+
+    it('a body without a Content-Type says so', async () => {
+      const t = await tenant('type-none');
+      const res = await t.call('PUT', '/admin/v1/smtp/1/password', '{"password":"x"}');
+      expect(res.status).toBe(400);
+      expect(res.json.details[0].message).toBe('a body without a Content-Type is not supported; send application/json');
+    });
+  });
+
+  it('says "without a scheme" for a host given as a URL', async () => {
+    const t = await tenant('host-scheme');
+    const res = await t.call('POST', '/admin/v1/smtp', { ...seedRequest, host: 'smtp://smtp.example.com:25' });
+    expect(violationsOf(res.json)).toEqual([{ field: 'host', description: 'must be host:port without a scheme (drop "smtp://")' }]);
   });
 });
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AddSmtpConfigUseCase, GetSmtpConfigQuery, InstanceView, Principal, SmtpConfigQueries } from '../../application/index.js';
 import { HttpErrors } from './error-body.js';
-import { utf8JsonParser } from './json-body.js';
+import { installBodyParsers } from './json-body.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { protoJsonBody, SmtpProtoJsonMessages } from './protojson-body.js';
 import { sendError } from './send-error.js';
@@ -80,8 +80,7 @@ export const smtpConfigPlugin: FastifyPluginAsync<SmtpConfigPluginOptions> = asy
   app.setErrorHandler((error, request, reply) => {
     void sendError(request, reply, error);
   });
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, utf8JsonParser(app.getDefaultJsonParser('error', 'error')));
+  installBodyParsers(app, bodyLimit);
 
   const openApiPath = options.openApiPath ?? '/openapi.json';
   if (openApiPath !== false) {

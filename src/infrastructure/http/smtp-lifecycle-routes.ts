@@ -10,6 +10,7 @@ import type {
   UpdateSmtpConfigPasswordUseCase,
   UpdateSmtpConfigUseCase,
 } from '../../application/index.js';
+import { takesNoBody } from './json-body.js';
 import { protoJsonBody, SmtpProtoJsonMessages } from './protojson-body.js';
 
 export interface SmtpLifecycleRoutesDeps {
@@ -44,7 +45,7 @@ type WithId = { Params: { id: string } };
  * The SMTP configuration's life after `POST /admin/v1/smtp`: read the instance's configuration,
  * update it, change its password, remove it and send test mails. Instances, callers, validation
  * and errors go the same way as the add route's (the server's hooks and error handler); bodies are
- * read as protojson reads them (protojson-body.ts).
+ * read as protojson reads them (protojson-body.ts), and DELETE's body, if any, is dropped.
  */
 export const registerSmtpLifecycleRoutes = (app: FastifyInstance, deps: SmtpLifecycleRoutesDeps, resolveCaller: ResolveCaller): void => {
   app.get('/admin/v1/smtp', async (request) => {
@@ -68,7 +69,7 @@ export const registerSmtpLifecycleRoutes = (app: FastifyInstance, deps: SmtpLife
     });
   });
 
-  app.delete<WithId>('/admin/v1/smtp/:id', async (request) => {
+  app.delete<WithId>('/admin/v1/smtp/:id', { onRequest: takesNoBody }, async (request) => {
     const { instance, principal } = await resolveCaller(request);
     return deps.removeSmtpConfig.execute({ principal, instanceId: instance.id, id: request.params.id, correlationId: request.id });
   });
