@@ -1,6 +1,6 @@
 // The REST bodies as ZITADEL's gateway (grpc-gateway with protojson) reads them: a field under its
 // proto name or its JSON name, `null` as absent, both names of one field refused; DELETE with any
-// body; a Content-Type other than JSON named as such.
+// body; a Content-Type other than JSON named as such; a `__proto__` key dropped like any unknown field.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -280,6 +280,22 @@ describe('REST request bodies read as protojson reads them', () => {
       const res = await t.call('PUT', '/admin/v1/smtp/1/password', '{"password":"x"}');
       expect(res.status).toBe(400);
       expect(res.json.details[0].message).toBe('a body without a Content-Type is not supported; send application/json');
+    });
+  });
+
+  describe('a "__proto__" key is dropped, as protojson drops a field the message does not have', () => {
+    it('POST with "__proto__" beside the fields adds the configuration', async () => {
+      const t = await tenant('proto-key');
+      const res = await t.call('POST', '/admin/v1/smtp', `{"__proto__":{"x":1},${JSON.stringify(seedRequest).slice(1)}`, JSON_TYPE);
+      expect(res.status, JSON.stringify(res.json)).toBe(200);
+    });
+
+    it('fields inside "__proto__" are not read as the body’s', async () => {
+      const t = await tenant('proto-fields');
+      const { host: _host, ...withoutHost } = seedRequest;
+      const res = await t.call('POST', '/admin/v1/smtp', `{"__proto__":{"host":"smtp.example.com:25"},${JSON.stringify(withoutHost).slice(1)}`, JSON_TYPE);
+      expect(res.status).toBe(400);
+      expect(violationsOf(res.json)).toEqual([{ field: 'host', description: 'is required' }]);
     });
   });
 

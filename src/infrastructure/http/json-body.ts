@@ -66,10 +66,12 @@ export const otherMediaTypeParser = (request: FastifyRequest, _body: Buffer | st
 
 /**
  * The body parsers of the SMTP routes: UTF-8 JSON ({@link utf8JsonParser}) and, for every other
- * Content-Type, {@link otherMediaTypeParser}.
+ * Content-Type, {@link otherMediaTypeParser}. A `__proto__` key (and a `constructor` key holding a
+ * `prototype`) is dropped from the parsed body, as protojson drops a field the message does not
+ * have: no message has one, and it never reaches an object's prototype.
  */
 export const installBodyParsers = (app: FastifyInstance, bodyLimit: number): void => {
-  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const parseJson = app.getDefaultJsonParser('remove', 'remove');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, utf8JsonParser(parseJson));
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, otherMediaTypeParser);
