@@ -123,6 +123,21 @@ describe('the SMTP configuration’s life over HTTP', () => {
     expect((await events().readStream(instanceStreamId(instanceId))).currentRevision).toBe(before);
   });
 
+  it('removes with DELETE sent with "Content-Type: application/json" and no body, over TCP (with Content-Length: 0 and without)', async () => {
+    const { token, call } = await tenant('delete-json.example.com');
+    for (const length of [{ 'content-length': '0' }, {}] as Record<string, string>[]) {
+      const { json } = await call('POST', '/admin/v1/smtp', seedRequest);
+      const res = await send(server.url, {
+        method: 'DELETE',
+        path: `/admin/v1/smtp/${json.id}`,
+        host: 'delete-json.example.com',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...length },
+      });
+      expect(res.status, res.text).toBe(200);
+      expect((await call('GET', '/admin/v1/smtp')).status).toBe(404);
+    }
+  });
+
   it('answers 404, code 5 for unknown ids and for another instance’s configuration; 403 for a viewer’s writes; 400 for bad input', async () => {
     const a = await tenant('tenant-a.example.com');
     const b = await tenant('tenant-b.example.com');

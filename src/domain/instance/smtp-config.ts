@@ -92,6 +92,18 @@ export const isIPv6Address = (s: string): boolean => {
   return halves.length === 2 ? units <= 7 : units === 8;
 };
 
+/** `smtp://`, `smtps://`, `https://`: a URL scheme in front of what should be host:port. */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]{0,19}:\/\//;
+
+/**
+ * Whether an unbracketed `host` value is an IPv6 address, with or without a `:port` after it (and
+ * a zone id): then the hint to use brackets fits; `h:25:26` is just one colon too many.
+ */
+const looksLikeIPv6 = (value: string): boolean => {
+  const address = value.split('%')[0]!;
+  return isIPv6Address(address) || isIPv6Address(address.slice(0, address.lastIndexOf(':')));
+};
+
 /**
  * Splits `host:port` the way Go's net.SplitHostPort does for our purposes, and checks both halves.
  * Returns a reason when it is not a host with a port, or undefined when it is.
@@ -99,6 +111,8 @@ export const isIPv6Address = (s: string): boolean => {
 export const hostPortProblem = (value: string): string | undefined => {
   let hostPart: string;
   let portPart: string;
+  const scheme = SCHEME.exec(value)?.[0];
+  if (scheme !== undefined) return `must be host:port without a scheme (drop "${scheme}")`;
   if (value.startsWith('[')) {
     const close = value.indexOf(']');
     if (close === -1) return 'has an opening "[" without a closing "]"';
@@ -113,7 +127,9 @@ export const hostPortProblem = (value: string): string | undefined => {
     if (colon < 0) return 'must include the port (host:port)';
     hostPart = value.slice(0, colon);
     portPart = value.slice(colon + 1);
-    if (hostPart.includes(':')) return 'IPv6 addresses must be in brackets ([address]:port)';
+    if (hostPart.includes(':')) {
+      return looksLikeIPv6(value) ? 'IPv6 addresses must be in brackets ([address]:port)' : 'must be host:port with a single ":"';
+    }
     if (hostPart.length === 0) return 'must name a host before the port';
     if (!HOSTNAME.test(hostPart)) return 'has an invalid host name';
   }

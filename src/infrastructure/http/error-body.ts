@@ -84,6 +84,12 @@ export const HttpErrors = {
   headersTooLarge: () => new HttpStatusError(431, ErrorKind.InvalidArgument, 'HTTP-HEADERS-TOO-LARGE', 'the request headers are too large'),
   malformedRequest: () => new DomainError(ErrorKind.InvalidArgument, 'HTTP-MALFORMED', 'Errors.Invalid.Argument', 'malformed HTTP request'),
   requestTimeout: () => new HttpStatusError(408, ErrorKind.Unavailable, 'HTTP-TIMEOUT', 'the request was not received in time', 4),
+  /** A Content-Type no parser takes; still 400, as every body the gateway cannot read. */
+  unsupportedMediaType: (contentType: string | undefined) => {
+    const type = (contentType ?? '').split(';')[0]!.trim().slice(0, 60);
+    const what = type === '' ? 'a body without a Content-Type' : `Content-Type "${type}"`;
+    return new DomainError(ErrorKind.InvalidArgument, 'HTTP-BODY', 'Errors.Invalid.Argument', `${what} is not supported; send application/json`);
+  },
   unsupportedCharset: (charset: string) =>
     new HttpStatusError(415, ErrorKind.InvalidArgument, 'HTTP-CHARSET', `the body must be UTF-8 (Content-Type charset is "${charset.slice(0, 40)}")`),
 } as const;

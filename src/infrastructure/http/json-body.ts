@@ -1,8 +1,21 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { HttpErrors } from './error-body.js';
 
 type Done = (err: Error | null, body?: unknown) => void;
 type StringJsonParser = (request: FastifyRequest, body: string, done: Done) => void;
+
+const bodiless = new WeakSet<FastifyRequest>();
+
+/**
+ * A route's onRequest hook for a request that has no body (DELETE): whatever body comes, with any
+ * Content-Type or none, empty or not, is read (within the body limit) and dropped, as grpc-gateway
+ * never reads the body of a method whose HTTP rule has none. Clients that send
+ * `Content-Type: application/json` on every request, with nothing after it, are served.
+ */
+export const takesNoBody: onRequestHookHandler = (request, _reply, done) => {
+  bodiless.add(request);
+  done();
+};
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -25,6 +38,7 @@ export const charsetOf = (contentType: string | undefined): string | undefined =
 export const utf8JsonParser =
   (parseJson: StringJsonParser) =>
   (request: FastifyRequest, body: Buffer | string, done: Done): void => {
+    if (bodiless.has(request)) return done(null, undefined);
     const charset = charsetOf(request.headers['content-type']);
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return done(HttpErrors.unsupportedCharset(charset));
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
@@ -39,3 +53,26 @@ export const utf8JsonParser =
     }
     parseJson(request, text, done);
   };
+
+/**
+ * A body whose Content-Type no parser takes (text/plain, a form, none at all) is refused naming
+ * the type and the one that is supported, instead of reaching validation as a string. For a route
+ * that takes no body ({@link takesNoBody}) it is dropped.
+ */
+export const otherMediaTypeParser = (request: FastifyRequest, _body: Buffer | string, done: Done): void => {
+  if (bodiless.has(request)) return done(null, undefined);
+  done(HttpErrors.unsupportedMediaType(request.headers['content-type']));
+};
+
+/**
+ * The body parsers of the SMTP routes: UTF-8 JSON ({@link utf8JsonParser}) and, for every other
+ * Content-Type, {@link otherMediaTypeParser}. A `__proto__` key (and a `constructor` key holding a
+ * `prototype`) is dropped from the parsed body, as protojson drops a field the message does not
+ * have: no message has one, and it never reaches an object's prototype.
+ */
+export const installBodyParsers = (app: FastifyInstance, bodyLimit: number): void => {
+  const parseJson = app.getDefaultJsonParser('remove', 'remove');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, utf8JsonParser(parseJson));
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, otherMediaTypeParser);
+};

@@ -10,7 +10,7 @@ export const toDomainError = (error: unknown): DomainError => {
   if (typeof e.code === 'string' && e.code.startsWith('FST_ERR_CTP_')) {
     const reason =
       e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-        ? 'Content-Type must be application/json'
+        ? 'the Content-Type is not supported; send application/json'
         : e.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
           ? 'request body is too large'
           : e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'

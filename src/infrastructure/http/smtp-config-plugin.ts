@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AddSmtpConfigUseCase, GetSmtpConfigQuery, InstanceView, Principal, SmtpConfigQueries } from '../../application/index.js';
 import { HttpErrors } from './error-body.js';
-import { utf8JsonParser } from './json-body.js';
+import { installBodyParsers } from './json-body.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { protoJsonBody, SmtpProtoJsonMessages } from './protojson-body.js';
 import { sendError } from './send-error.js';
 import { registerSmtpLifecycleRoutes, smtpConfigResponse, type SmtpLifecycleRoutesDeps } from './smtp-lifecycle-routes.js';
 
@@ -79,8 +80,7 @@ export const smtpConfigPlugin: FastifyPluginAsync<SmtpConfigPluginOptions> = asy
   app.setErrorHandler((error, request, reply) => {
     void sendError(request, reply, error);
   });
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, utf8JsonParser(app.getDefaultJsonParser('error', 'error')));
+  installBodyParsers(app, bodyLimit);
 
   const openApiPath = options.openApiPath ?? '/openapi.json';
   if (openApiPath !== false) {
@@ -97,7 +97,7 @@ export const smtpConfigPlugin: FastifyPluginAsync<SmtpConfigPluginOptions> = asy
     return caller;
   };
 
-  app.post('/admin/v1/smtp', async (request) => {
+  app.post('/admin/v1/smtp', { preValidation: protoJsonBody(SmtpProtoJsonMessages.add) }, async (request) => {
     const { instance, principal } = await resolveCaller(request);
     const key = options.commandIdOf?.(request);
     const commandId = typeof key === 'string' && key.length > 0 && key.length <= 200 ? key : undefined;

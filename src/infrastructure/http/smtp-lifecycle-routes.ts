@@ -10,6 +10,8 @@ import type {
   UpdateSmtpConfigPasswordUseCase,
   UpdateSmtpConfigUseCase,
 } from '../../application/index.js';
+import { takesNoBody } from './json-body.js';
+import { protoJsonBody, SmtpProtoJsonMessages } from './protojson-body.js';
 
 export interface SmtpLifecycleRoutesDeps {
   readonly getInstanceSmtpConfig: Pick<GetInstanceSmtpConfigQuery, 'execute'>;
@@ -42,7 +44,8 @@ type WithId = { Params: { id: string } };
 /**
  * The SMTP configuration's life after `POST /admin/v1/smtp`: read the instance's configuration,
  * update it, change its password, remove it and send test mails. Instances, callers, validation
- * and errors go the same way as the add route's (the server's hooks and error handler).
+ * and errors go the same way as the add route's (the server's hooks and error handler); bodies are
+ * read as protojson reads them (protojson-body.ts), and DELETE's body, if any, is dropped.
  */
 export const registerSmtpLifecycleRoutes = (app: FastifyInstance, deps: SmtpLifecycleRoutesDeps, resolveCaller: ResolveCaller): void => {
   app.get('/admin/v1/smtp', async (request) => {
@@ -50,12 +53,12 @@ export const registerSmtpLifecycleRoutes = (app: FastifyInstance, deps: SmtpLife
     return smtpConfigResponse(await deps.getInstanceSmtpConfig.execute({ principal, instanceId: instance.id }));
   });
 
-  app.put<WithId>('/admin/v1/smtp/:id', async (request) => {
+  app.put<WithId>('/admin/v1/smtp/:id', { preValidation: protoJsonBody(SmtpProtoJsonMessages.update) }, async (request) => {
     const { instance, principal } = await resolveCaller(request);
     return deps.updateSmtpConfig.execute({ principal, instanceId: instance.id, id: request.params.id, body: request.body, correlationId: request.id });
   });
 
-  app.put<WithId>('/admin/v1/smtp/:id/password', async (request) => {
+  app.put<WithId>('/admin/v1/smtp/:id/password', { preValidation: protoJsonBody(SmtpProtoJsonMessages.password) }, async (request) => {
     const { instance, principal } = await resolveCaller(request);
     return deps.updateSmtpConfigPassword.execute({
       principal,
@@ -66,17 +69,17 @@ export const registerSmtpLifecycleRoutes = (app: FastifyInstance, deps: SmtpLife
     });
   });
 
-  app.delete<WithId>('/admin/v1/smtp/:id', async (request) => {
+  app.delete<WithId>('/admin/v1/smtp/:id', { onRequest: takesNoBody }, async (request) => {
     const { instance, principal } = await resolveCaller(request);
     return deps.removeSmtpConfig.execute({ principal, instanceId: instance.id, id: request.params.id, correlationId: request.id });
   });
 
-  app.post('/admin/v1/smtp/_test', async (request) => {
+  app.post('/admin/v1/smtp/_test', { preValidation: protoJsonBody(SmtpProtoJsonMessages.test) }, async (request) => {
     const { instance, principal } = await resolveCaller(request);
     return deps.testSmtpConfig.execute({ principal, instanceId: instance.id, body: request.body });
   });
 
-  app.post<WithId>('/admin/v1/smtp/:id/_test', async (request) => {
+  app.post<WithId>('/admin/v1/smtp/:id/_test', { preValidation: protoJsonBody(SmtpProtoJsonMessages.testById) }, async (request) => {
     const { instance, principal } = await resolveCaller(request);
     return deps.testStoredSmtpConfig.execute({ principal, instanceId: instance.id, id: request.params.id, body: request.body });
   });
