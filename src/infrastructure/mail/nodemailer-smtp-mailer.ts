@@ -138,9 +138,9 @@ const BASE64_RUN = /[A-Za-z0-9+/]{4,}={0,2}/g;
 
 /**
  * The server's answer or the error's message, without the password and at most 300 characters. A
- * server may echo what the client sent (a 535 that quotes the AUTH PLAIN blob): every form of the
- * run of base64 that decodes to text containing the password is cut out (whatever the authzid or
- * layout), then every form of it, also where the server ran it together with other text.
+ * server may echo what the client sent (a 535 that quotes the AUTH PLAIN blob): first every run of
+ * base64 that decodes to text containing the password is cut out (whatever the authzid or layout),
+ * then every form of it in secretForms, also where the server ran one together with other text.
  */
 const sanitized = (text: string, user: string, password: string): string => {
   let out = text;
