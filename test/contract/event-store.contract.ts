@@ -86,6 +86,21 @@ export const eventStoreContract = (adapter: StoreAdapter): void => {
       ]);
     });
 
+    it('reads a stream id with a NUL as empty, alone and beside reads of streams that exist', async () => {
+      const streams = [1, 2, 3].map((i) => `${stream}-${i}`);
+      await Promise.all(streams.map((s, i) => t.store.appendToStream(s, [event('test.n', { s: i })], 'no_stream')));
+      const nul = `${stream}-a\u0000b`;
+      expect(await t.store.readStream(nul)).toEqual({ currentRevision: undefined, events: [] });
+      const reads = await Promise.all([streams[0]!, nul, streams[1]!, nul, streams[2]!].map((s) => t.store.readStream(s)));
+      expect(reads.map((r) => [r.currentRevision, r.events.map((e) => e.streamId)])).toEqual([
+        [0n, [streams[0]]],
+        [undefined, []],
+        [0n, [streams[1]]],
+        [undefined, []],
+        [0n, [streams[2]]],
+      ]);
+    });
+
     it('rejects an append whose expected revision does not hold, and writes nothing', async () => {
       await t.store.appendToStream(stream, [event()], 'no_stream');
       await expect(t.store.appendToStream(stream, [event()], 'no_stream')).rejects.toBeInstanceOf(WrongExpectedRevisionError);

@@ -102,6 +102,24 @@ export const projectionStoreContract = (adapter: ProjectionStoreAdapter): void =
       expect(alone).toEqual(['i1', 'i2', 'i1', undefined]);
     });
 
+    it.each([
+      ['a NUL', 'a\u0000b'],
+      ['a lone surrogate', 'a\ud800b'],
+    ])('answers keys with %s as not found, alone and beside reads of keys that exist', async (_what, bad) => {
+      await store.applyBatch([...history, { changes: [config('i2', 'c2'), config('i1', 'a\ufffdb'), instance('a\ufffdb')], position: at(8) }]);
+      // Alone: every read that takes a caller's key.
+      expect(await store.smtpConfigById('i1', bad)).toBeUndefined();
+      expect(await store.smtpConfigById(bad, 'c1')).toBeUndefined();
+      expect(await store.smtpConfigOfInstance(bad)).toBeUndefined();
+      expect(await store.instanceById(bad)).toBeUndefined();
+      expect(await store.instanceByDomain(`${bad}.example.com`)).toBeUndefined();
+      // Asked together with reads of keys that exist (a store may answer them with one query).
+      const configs = await Promise.all([['i1', 'c1'], ['i1', bad], ['i2', 'c2'], [bad, 'c1'], ['i1', 'c1']].map(([i, c]) => store.smtpConfigById(i!, c!)));
+      expect(configs.map((c) => c && `${c.instanceId}/${c.id}`)).toEqual(['i1/c1', undefined, 'i2/c2', undefined, 'i1/c1']);
+      const domains = await Promise.all(['one.example.com', `${bad}.example.com`, 'two.example.com'].map((d) => store.instanceByDomain(d)));
+      expect(domains.map((i) => i?.id)).toEqual(['i1', undefined, 'i2']);
+    });
+
     it('applies a batch and answers every query from it, the checkpoint at the last position', async () => {
       await store.applyBatch(history);
       expect(await store.checkpoint()).toEqual(at(7));

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { isDomainError, NodemailerSmtpMailer, testMail, type DomainError, type SmtpSenderConfig } from '../support/everything.js';
-import { closedPort, startSilentServer, startTestSmtpServer, testCertificate, type TestSmtpServer } from '../support/smtp-test-server.js';
+import { isDomainError, NodemailerSmtpMailer, testMail, toTestFailure, type DomainError, type SmtpSenderConfig } from '../support/everything.js';
+import { closedPort, startEchoingAuthServer, startSilentServer, startTestSmtpServer, testCertificate, type TestSmtpServer } from '../support/smtp-test-server.js';
 
 const PASSWORD = 'correct horse battery staple';
 const sender = (host: string, overrides: Partial<SmtpSenderConfig> = {}): SmtpSenderConfig => ({
@@ -79,6 +79,50 @@ describe('NodemailerSmtpMailer against an SMTP server in the test process', () =
     expect(JSON.stringify({ message: error.message, violations: error.violations, cause: error.cause })).not.toContain(wrong);
     expect(smtp.authAttempts).toEqual([{ method, user: 'mailer', ok: false }]);
     expect(smtp.mails).toEqual([]);
+  });
+
+  describe('a server whose 535 quotes what the client sent', () => {
+    const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+    const user = 'bob';
+    const password = 'bad-Secret-PW-13';
+    /** Every form of the password that must not leave: typed, and base64 of it alone and in AUTH PLAIN's layouts, padded or not. */
+    const forms = [password, b64(password), b64(`\u0000${user}\u0000${password}`), b64(`${user}\u0000${user}\u0000${password}`), b64(`${user}\u0000${password}`)].flatMap((f) => [
+      f,
+      f.replace(/=+$/, ''),
+    ]);
+    const leaked = (error: DomainError) => {
+      const text = JSON.stringify({ message: error.message, violations: error.violations, cause: error.cause });
+      return forms.filter((f) => text.includes(f));
+    };
+
+    it.each([
+      ['PLAIN', `AUTH PLAIN ${b64(`\u0000${user}\u0000${password}`)}`],
+      ['LOGIN', b64(password)],
+    ] as const)('AUTH %s: the answer is kept, every form of the password is cut out of it', async (method, sent) => {
+      const echo = await startEchoingAuthServer(method);
+      servers.push(echo);
+      const error = await failureOf((await trustingMailer()).send(sender(echo.host, { tls: false, user, password }), testMail('a@b.example.com')));
+      expect(echo.received).toContain(sent);
+      expect(error.id).toBe('SMTP-TEST-auth1');
+      expect(error.message).toMatch(/535.*Auth failed: .*\[REDACTED\]/);
+      expect(leaked(error)).toEqual([]);
+    });
+
+    it.each([
+      ['AUTH PLAIN with an empty authzid', b64(`\u0000${user}\u0000${password}`)],
+      ['AUTH PLAIN with the user as authzid', b64(`${user}\u0000${user}\u0000${password}`)],
+      ['AUTH PLAIN without authzid', b64(`${user}\u0000${password}`)],
+      ['AUTH PLAIN without padding', b64(`\u0000${user}\u0000${password}`).replace(/=+$/, '')],
+      ['AUTH PLAIN with an authzid nobody guessed', b64(`admin\u0000${user}\u0000${password}`)],
+      ['AUTH LOGIN', b64(password)],
+      ['the password', password],
+    ])('cuts %s out of every line of the answer', (_what, blob) => {
+      const response = `535-5.7.8 Sent: ${blob}\n535-5.7.8 (${blob})\n535 5.7.8 Auth failed:${blob}`;
+      const error = toTestFailure({ code: 'EAUTH', responseCode: 535, response }, sender('127.0.0.1:25', { user, password }), testMail('a@b.example.com'));
+      expect(error.message).toContain('535 5.7.8 Auth failed:[REDACTED]');
+      expect(error.message).not.toContain(blob);
+      expect(leaked(error)).toEqual([]);
+    });
   });
 
   it('refuses a certificate it does not trust as a TLS handshake failure', async () => {

@@ -57,6 +57,39 @@ describe('ReadBatcher', () => {
     expect(await second).toBe('v2');
   });
 
+  it('reads the keys of a batch that failed with a key error alone: each caller gets its own key\'s answer', async () => {
+    const loads: number[][] = [];
+    const keyError = Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' });
+    const load = async (keys: readonly number[]) => {
+      loads.push([...keys]);
+      if (keys.includes(0)) throw keyError;
+      return keys.map((k) => `v${k}`);
+    };
+    const batcher = new ReadBatcher(load, 1, 500, (e) => (e as { code?: string }).code === '22021');
+    const first = batcher.get(9);
+    const batch = [1, 0, 2, 3].map((k) => batcher.get(k));
+    expect(await first).toBe('v9');
+    const settled = await Promise.allSettled(batch);
+    expect(settled.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(['v1', keyError.message, 'v2', 'v3']);
+    expect(loads).toEqual([[9], [1, 0, 2, 3], [1], [0], [2], [3]]);
+  });
+
+  it('does not read a batch again key by key after an error that is not about the keys', async () => {
+    const loads: number[][] = [];
+    const batcher = new ReadBatcher(
+      async (keys: readonly number[]) => {
+        loads.push([...keys]);
+        throw new Error('connection lost');
+      },
+      1,
+      500,
+      (e) => (e as { code?: string }).code === '22021',
+    );
+    const reads = [1, 2, 3].map((k) => batcher.get(k));
+    for (const r of reads) await expect(r).rejects.toThrow('connection lost');
+    expect(loads).toEqual([[1], [2, 3]]);
+  });
+
   it('turns a load that throws at once into failed reads', async () => {
     const batcher = new ReadBatcher<number, string>(() => {
       throw new Error('closed');

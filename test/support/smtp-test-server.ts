@@ -134,3 +134,59 @@ export const closedPort = async (): Promise<string> => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `127.0.0.1:${port}`;
 };
+
+/**
+ * A plain SMTP server that refuses every AUTH with a 535 quoting, on each of its lines, what the
+ * client sent (the AUTH PLAIN blob; for AUTH LOGIN the user and the password lines), as some servers
+ * do. For checking that no form of the password leaves in an error.
+ */
+export const startEchoingAuthServer = async (method: 'PLAIN' | 'LOGIN'): Promise<{ host: string; received: string[]; close(): Promise<void> }> => {
+  const sockets = new Set<import('node:net').Socket>();
+  const received: string[] = [];
+  const server: Server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const reply = (text: string) => socket.write(`${text}\r\n`);
+    /** The lines of the AUTH exchange so far (LOGIN: the user's, then the password's). */
+    let login: string[] | undefined;
+    const refuse = (echoed: string) => reply(`535-5.7.8 You sent: ${echoed}\r\n535 5.7.8 Auth failed: ${echoed}`);
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let end: number;
+      while ((end = buffered.indexOf('\r\n')) >= 0) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        received.push(line);
+        if (login) {
+          login.push(line);
+          if (login.length === 1) reply('334 UGFzc3dvcmQ6');
+          else {
+            refuse(login.join(' '));
+            login = undefined;
+          }
+        } else if (/^EHLO /i.test(line)) reply(`250-echo.example.com\r\n250 AUTH ${method}`);
+        else if (/^AUTH PLAIN /i.test(line)) refuse(line.slice('AUTH PLAIN '.length));
+        else if (/^AUTH LOGIN$/i.test(line)) {
+          login = [];
+          reply('334 VXNlcm5hbWU6');
+        } else if (/^QUIT/i.test(line)) {
+          reply('221 bye');
+          socket.end();
+        } else reply('502 5.5.2 not here');
+      }
+    });
+    reply('220 echo.example.com ESMTP');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+};

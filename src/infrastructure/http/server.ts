@@ -49,6 +49,23 @@ export const LOG_REDACT_PATHS = [
   '*.token',
 ];
 
+/**
+ * A request as its log lines show it: Fastify's fields, with the path for the URL. The query string
+ * is left out (a client may put anything there, a password too); `query` says that one was sent.
+ */
+export const requestLogValue = (request: FastifyRequest): Record<string, unknown> => {
+  const url = request.url;
+  const q = url.indexOf('?');
+  return {
+    method: request.method,
+    url: q < 0 ? url : url.slice(0, q),
+    ...(q < 0 ? {} : { query: '[REDACTED]' }),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
+};
+
 /** How many Host headers the request carried (Node keeps only the first in `headers.host`). */
 const hostHeaderCount = (rawHeaders: readonly string[]): number => {
   let n = 0;
@@ -83,7 +100,8 @@ export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
   const limits = deps.limits ?? DEFAULT_HTTP_LIMITS;
   const bodyLimit = deps.bodyLimitBytes ?? 16 * 1024;
   const app = Fastify({
-    loggerInstance: deps.logger,
+    // Every line that logs the request (`req`) shows it without its query string (requestLogValue).
+    loggerInstance: deps.logger.child({}, { serializers: { req: requestLogValue } }),
     bodyLimit,
     genReqId: () => randomUUID(),
     logController: new OneLinePerRequest(),

@@ -120,11 +120,33 @@ export class NodemailerSmtpMailer implements SmtpMailer {
   }
 }
 
-/** The server's answer or the error's message, without the password and at most 300 characters. */
-const sanitized = (text: string, password: string): string => {
+const base64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
+
+/**
+ * The forms the password takes on the wire, longest first: as typed; AUTH LOGIN's base64 of it; AUTH
+ * PLAIN's base64 of `authzid NUL user NUL password` (nodemailer sends an empty authzid; other clients
+ * the user) and of `user NUL password`. Each with and without its `=` padding.
+ */
+const secretForms = (user: string, password: string): string[] => {
+  const encoded = [password, `\u0000${user}\u0000${password}`, `${user}\u0000${user}\u0000${password}`, `${user}\u0000${password}`].map(base64);
+  const forms = new Set([password, ...encoded, ...encoded.map((e) => e.replace(/=+$/, ''))]);
+  return [...forms].filter((f) => f !== '').sort((x, y) => y.length - x.length);
+};
+
+/** A run of base64 text long enough to hold a password. */
+const BASE64_RUN = /[A-Za-z0-9+/]{4,}={0,2}/g;
+
+/**
+ * The server's answer or the error's message, without the password and at most 300 characters. A
+ * server may echo what the client sent (a 535 that quotes the AUTH PLAIN blob): first every run of
+ * base64 that decodes to text containing the password is cut out (whatever the authzid or layout),
+ * then every form of it in secretForms, also where the server ran one together with other text.
+ */
+const sanitized = (text: string, user: string, password: string): string => {
   let out = text;
   if (password !== '') {
-    for (const secret of [password, Buffer.from(password).toString('base64')]) out = out.split(secret).join('[REDACTED]');
+    out = out.replace(BASE64_RUN, (run) => (Buffer.from(run, 'base64').toString('utf8').includes(password) ? '[REDACTED]' : run));
+    for (const secret of secretForms(user, password)) out = out.split(secret).join('[REDACTED]');
   }
   out = out.replace(/[\r\n]+/g, ' ').trim();
   return out.length > 300 ? `${out.slice(0, 300)}…` : out;
@@ -132,8 +154,8 @@ const sanitized = (text: string, password: string): string => {
 
 export const toTestFailure = (e: MailerError, config: SmtpSenderConfig, mail: SmtpMail): DomainError => {
   const server = `the SMTP server ${config.host}`;
-  const answer = sanitized(e.response ?? e.message ?? 'unknown error', config.password);
-  const fail = (reason: SmtpTestFailureReason, message: string) => Errors.smtpTestFailed(reason, sanitized(message, config.password));
+  const answer = sanitized(e.response ?? e.message ?? 'unknown error', config.user, config.password);
+  const fail = (reason: SmtpTestFailureReason, message: string) => Errors.smtpTestFailed(reason, sanitized(message, config.user, config.password));
   if (e.code === 'ETIMEDOUT') return fail('timeout', `${server} did not answer in time (${(e.timeoutType ?? 'timeout').toLowerCase()})`);
   if (e.code === 'EDNS') return fail('connection', `could not connect to ${server}: host not found`);
   if (e.code === 'EAUTH' || e.code === 'ENOAUTH' || e.responseCode === 530 || e.responseCode === 535) {

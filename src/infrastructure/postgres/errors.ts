@@ -1,4 +1,4 @@
-import { ErrorIds, PortErrors, type DomainError } from '../../domain/index.js';
+import { ErrorIds, isWellFormedUnicode, PortErrors, type DomainError } from '../../domain/index.js';
 import { storeUnavailable } from '../sql/store-errors.js';
 
 const codeOf = (error: unknown): string => (typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '');
@@ -43,6 +43,21 @@ export const pgUnavailableReason = (error: unknown): string => {
 
 /** A database error as the use cases understand it: Unavailable when the database could not take it. */
 export const pgStoreError = (error: unknown): unknown => (isPgUnavailable(error) ? storeUnavailable(pgUnavailableReason(error), error) : error);
+
+/**
+ * A data exception (SQLSTATE class 22: a value the statement cannot take, such as a NUL in text,
+ * 22021). It is about the values sent, not the database: a batched read that fails with one is
+ * read again key by key (see ReadBatcher), so that one caller's key cannot fail the others'.
+ */
+export const isPgDataError = (error: unknown): boolean => codeOf(error).startsWith('22');
+
+/**
+ * Whether a caller's key (an id, a domain, a stream id) can be sent to PostgreSQL as text: its text
+ * type refuses NUL (the query fails, 22021), and node-postgres sends a lone surrogate as U+FFFD
+ * (the query would then find another key's row). Nothing with such a key is ever stored (appends
+ * refuse it, see unstorableInJson), so a read by it is answered "not found" without a query.
+ */
+export const pgCanHoldKey = (key: string): boolean => !key.includes('\u0000') && isWellFormedUnicode(key);
 
 /** A JSON escape, preceded by an even number of backslashes (so not itself escaped): NUL, or any surrogate (JSON.stringify writes a pair as it is and escapes only a lone one). */
 const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/i;

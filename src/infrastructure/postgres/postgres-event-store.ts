@@ -18,7 +18,7 @@ import type { LogEntry } from '../sql/log-follower.js';
 import { GroupCommit, type Outcome } from '../sql/group-commit.js';
 import { LogFollower } from '../sql/log-follower.js';
 import type { InlineProjectionOptions } from '../inline-projection.js';
-import { pgStoreError, unstorableAppend, unstorableInJson } from './errors.js';
+import { isPgDataError, pgCanHoldKey, pgStoreError, unstorableAppend, unstorableInJson } from './errors.js';
 import { ReadBatcher } from './read-batcher.js';
 import { channelName, PgListener } from './live-feed.js';
 import { migratePostgres, schemaIdentifier } from './migrate.js';
@@ -68,7 +68,7 @@ export class PostgresEventStore implements EventStore {
   private readonly follower: LogFollower;
   private readonly appender: GroupCommit<AppendRequest, AppendResult>;
   private readonly listener: PgListener;
-  private readonly streamReads = new ReadBatcher<string, ReadStreamResult>((ids) => this.readStreams(ids));
+  private readonly streamReads = new ReadBatcher<string, ReadStreamResult>((ids) => this.readStreams(ids), 2, 500, isPgDataError);
   private closed = false;
   /** How many append batches of this process are being committed (see announce). */
   private committing = 0;
@@ -125,8 +125,10 @@ export class PostgresEventStore implements EventStore {
     this.inline = { ...options, readModel };
   }
 
+  /** A stream id PostgreSQL's text cannot hold is a stream nobody could append to: empty, without a query (see pgCanHoldKey). */
   readStream(streamId: string): Promise<ReadStreamResult> {
     if (this.closed) return Promise.reject(new Error('the event store is closed'));
+    if (!pgCanHoldKey(streamId)) return Promise.resolve({ currentRevision: undefined, events: [] });
     return this.streamReads.get(streamId);
   }
 

@@ -10,7 +10,7 @@ import {
   type ReadModelChange,
   type SmtpConfigView,
 } from '../../application/index.js';
-import { pgStoreError } from './errors.js';
+import { isPgDataError, pgCanHoldKey, pgStoreError } from './errors.js';
 import { withPoolClient } from './pool-client.js';
 import { ReadBatcher } from './read-batcher.js';
 import { channelName } from './live-feed.js';
@@ -80,8 +80,8 @@ const SMTP_COLUMNS =
  */
 export class PostgresProjectionStore implements ProjectionStore {
   private readonly s: string;
-  private readonly configReads = new ReadBatcher<readonly [string, string], SmtpConfigView | undefined>((keys) => this.smtpConfigsById(keys));
-  private readonly domainReads = new ReadBatcher<string, InstanceView | undefined>((domains) => this.instancesByDomain(domains));
+  private readonly configReads = new ReadBatcher<readonly [string, string], SmtpConfigView | undefined>((keys) => this.smtpConfigsById(keys), 2, 500, isPgDataError);
+  private readonly domainReads = new ReadBatcher<string, InstanceView | undefined>((domains) => this.instancesByDomain(domains), 2, 500, isPgDataError);
   /** Configuration rows an inline projection in this process wrote, by the append that wrote them (see takeSmtpConfigProjectedAt). */
   private readonly projectedRows = new Map<string, SmtpConfigView>();
 
@@ -351,7 +351,13 @@ export class PostgresProjectionStore implements ProjectionStore {
     });
   }
 
+  /**
+   * Reads by a caller's key (this one, smtpConfigOfInstance, instanceById, instanceByDomain): a key
+   * PostgreSQL's text cannot hold names nothing stored, and is answered so without a query (see
+   * pgCanHoldKey); sent in a batch, it would fail the other callers' reads beside it.
+   */
   smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
+    if (!pgCanHoldKey(instanceId) || !pgCanHoldKey(id)) return Promise.resolve(undefined);
     return this.configReads.get([instanceId, id]);
   }
 
@@ -408,6 +414,7 @@ export class PostgresProjectionStore implements ProjectionStore {
   }
 
   async smtpConfigOfInstance(instanceId: string): Promise<SmtpConfigView | undefined> {
+    if (!pgCanHoldKey(instanceId)) return undefined;
     const rows = await this.query<SmtpConfigRow>(
       `SELECT ${SMTP_COLUMNS} FROM ${this.s}.smtp_configs WHERE instance_id = $1 ORDER BY id COLLATE "C" LIMIT 1`,
       [instanceId],
@@ -416,11 +423,13 @@ export class PostgresProjectionStore implements ProjectionStore {
   }
 
   async instanceById(instanceId: string): Promise<InstanceView | undefined> {
+    if (!pgCanHoldKey(instanceId)) return undefined;
     const rows = await this.query<InstanceRow>(`SELECT id, name, domains, sequence, creation_date FROM ${this.s}.instances WHERE id = $1`, [instanceId]);
     return rows[0] && toInstance(rows[0]);
   }
 
   instanceByDomain(domain: string): Promise<InstanceView | undefined> {
+    if (!pgCanHoldKey(domain)) return Promise.resolve(undefined);
     return this.domainReads.get(domain.toLowerCase());
   }
 
