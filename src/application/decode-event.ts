@@ -1,6 +1,6 @@
 import { decodeStoredEvent, type KnownEventType } from '../domain/index.js';
 import { deepFreeze, isDeepFrozen } from './frozen.js';
-import { positionToString, type RecordedEvent } from './ports/event-store.js';
+import { positionToString, type GlobalPosition, type RecordedEvent } from './ports/event-store.js';
 
 type Decoded = NonNullable<ReturnType<typeof decodeStoredEvent>>;
 
@@ -56,7 +56,7 @@ const isImmutable = (event: RecordedEvent): boolean =>
  * every reader sees the same value).
  */
 export const decodeRecordedEvent = (event: RecordedEvent): ReturnType<typeof decodeStoredEvent> => {
-  const own = CheckedRecord.payloadOf(event);
+  const own = LocatedRecord.payloadOf(event) ?? CheckedRecord.payloadOf(event);
   if (own !== undefined) return own === NO_SCHEMA ? undefined : ({ type: event.type, data: own } as Decoded);
   const known = decodedData.get(event);
   if (known !== undefined) return { type: event.type, data: known } as Decoded;
@@ -137,5 +137,89 @@ const checkOnce = (record: RecordedEvent): Decoded['data'] | typeof NO_SCHEMA | 
  * to be kept; otherwise every decode checks it, as for any other record.
  */
 export const checkedRecord = (fields: RecordedEvent): RecordedEvent => new CheckedRecord(fields);
+
+/**
+ * Where a store that keeps its records compactly finds a record's id and global position, by the
+ * record's place in its log (see {@link locatedRecord}).
+ */
+export interface RecordLocator {
+  idAt(at: number): string;
+  positionAt(at: number): GlobalPosition;
+}
+
+/** The payload state kept in a located record beside its place in the log (see LocatedRecord). */
+const PAYLOAD_IS_DATA = 0;
+const PAYLOAD_NO_SCHEMA = 1;
+const PAYLOAD_NOT_KEPT = 2;
+
+/**
+ * A checked record (see CheckedRecord) that keeps neither its id nor its position: both are its
+ * store's, found by the record's place in the store's log when read, through own enumerable
+ * accessors (so that key listings, spreads and JSON show them as they show any other field). A
+ * position object with its bigint is some 64 bytes and a UUID string 56, for every event kept in
+ * memory; most are never read. The checked payload is not kept either: it is the record's own data
+ * (the common case), or the type has no schema, or it is not kept (a payload that was upcast, which
+ * the memo above then keeps on its first decode, or one that does not fit, checked on every decode).
+ * Those three states share one number with the record's place.
+ */
+class LocatedRecord implements RecordedEvent {
+  declare readonly id: string;
+  declare readonly position: GlobalPosition;
+  readonly streamId: string;
+  readonly revision: bigint;
+  readonly type: string;
+  readonly data: unknown;
+  readonly metadata: RecordedEvent['metadata'];
+  readonly #locator: RecordLocator;
+  /** The record's place in the log times 4, plus its payload state. */
+  readonly #at: number;
+
+  /** Own accessors on every record, the same functions for all, so that records share one shape. */
+  static readonly #located: PropertyDescriptorMap = {
+    id: {
+      enumerable: true,
+      get(this: LocatedRecord) {
+        return this.#locator.idAt(Math.floor(this.#at / 4));
+      },
+    },
+    position: {
+      enumerable: true,
+      get(this: LocatedRecord) {
+        return this.#locator.positionAt(Math.floor(this.#at / 4));
+      },
+    },
+  };
+
+  constructor(locator: RecordLocator, at: number, fields: Omit<RecordedEvent, 'id' | 'position'>) {
+    this.streamId = fields.streamId;
+    this.revision = fields.revision;
+    this.type = fields.type;
+    this.data = fields.data;
+    this.metadata = fields.metadata;
+    this.#locator = locator;
+    this.#at = at * 4 + PAYLOAD_NOT_KEPT;
+    Object.defineProperties(this, LocatedRecord.#located);
+    if (Object.isFrozen(this.metadata) && isDeepFrozen(this.data)) {
+      const payload = checkOnce(this);
+      if (payload === NO_SCHEMA) this.#at = at * 4 + PAYLOAD_NO_SCHEMA;
+      else if (payload !== undefined && payload === this.data) this.#at = at * 4 + PAYLOAD_IS_DATA;
+    }
+    Object.freeze(this);
+  }
+
+  static payloadOf(event: RecordedEvent): Decoded['data'] | typeof NO_SCHEMA | undefined {
+    if (!(#at in event)) return undefined;
+    const state = event.#at % 4;
+    return state === PAYLOAD_IS_DATA ? (event.data as Decoded['data']) : state === PAYLOAD_NO_SCHEMA ? NO_SCHEMA : undefined;
+  }
+}
+
+/**
+ * The record a store keeps at place `at` of its log, frozen, its id and position found through
+ * `locator` when read, its payload checked now (see LocatedRecord). Data and metadata must be frozen
+ * already (deeply, for the data) for the check to be kept, as for {@link checkedRecord}.
+ */
+export const locatedRecord = (locator: RecordLocator, at: number, fields: Omit<RecordedEvent, 'id' | 'position'>): RecordedEvent =>
+  new LocatedRecord(locator, at, fields);
 
 export type { KnownEventType };
