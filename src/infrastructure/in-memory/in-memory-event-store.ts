@@ -58,6 +58,9 @@ const unpackUuid = (bytes: Uint8Array, offset: number): string => {
   return idScratch.toString('latin1', 0, 36);
 };
 
+/** Event ids kept in one chunk of bytes (64 KiB). */
+const IDS_PER_CHUNK = 4096;
+
 /** Whether two frozen metadata objects hold the same fields with the same values (they hold only strings and numbers). */
 const sameMetadata = (a: object, b: object): boolean => {
   let keys = 0;
@@ -99,9 +102,11 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
   /**
    * Each stream is a frozen array of exactly its events, replaced by a longer one on append: a read
    * hands out the stored array itself (no copy per read), and a stream holds no spare capacity (a
-   * growing array keeps room for 16 more elements, about 130 bytes per stream).
+   * growing array keeps room for 16 more elements, about 130 bytes per stream). A stream of one
+   * event (every domain claim) is kept as that record alone, and a read of it makes its array: one
+   * array less, 56 bytes, for each.
    */
-  private readonly streams = new Map<string, readonly RecordedEvent[]>();
+  private readonly streams = new Map<string, readonly RecordedEvent[] | RecordedEvent>();
   /**
    * The stream last looked up: a command reads its stream and then appends to it, so the append
    * usually finds its stream here rather than in a map of every stream (an append to it replaces
@@ -111,11 +116,12 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
   private lastStream: readonly RecordedEvent[] | undefined;
   /**
    * The records keep neither their ids nor their positions (see locatedRecord): a position is the
-   * record's place in the log, and an id that is a UUID (as every command's is) is kept here, 16
-   * bytes at 16 times that place, rather than as a 36-character string of 56 bytes. Other ids are
-   * kept as they are, in `otherIds`.
+   * record's place in the log, and an id that is a UUID (as every command's is) is kept here, as 16
+   * bytes, rather than as a 36-character string of 56 bytes; in chunks of {@link IDS_PER_CHUNK}, so
+   * that the store neither copies them as it grows nor holds more than one chunk of spare room.
+   * Other ids are kept as they are, in `otherIds`.
    */
-  private idBytes = new Uint8Array(16 * 1024);
+  private readonly idChunks: Uint8Array[] = [];
   private readonly otherIds = new Map<number, string>();
   /**
    * The metadata last stored: an event whose metadata holds the same (the events of one command,
@@ -148,17 +154,17 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
 
   private stream(streamId: string): readonly RecordedEvent[] | undefined {
     if (streamId === this.lastStreamId) return this.lastStream;
-    const stream = this.streams.get(streamId);
-    if (stream) {
-      this.lastStreamId = streamId;
-      this.lastStream = stream;
-    }
+    const kept = this.streams.get(streamId);
+    if (kept === undefined) return undefined;
+    const stream = Array.isArray(kept) ? (kept as readonly RecordedEvent[]) : Object.freeze([kept as RecordedEvent]);
+    this.lastStreamId = streamId;
+    this.lastStream = stream;
     return stream;
   }
 
   /** For the records (see RecordLocator): the id of the event at place `at` of the log. */
   idAt(at: number): string {
-    return this.otherIds.get(at) ?? unpackUuid(this.idBytes, at * 16);
+    return this.otherIds.get(at) ?? unpackUuid(this.idChunks[Math.floor(at / IDS_PER_CHUNK)]!, (at % IDS_PER_CHUNK) * 16);
   }
 
   /** For the records (see RecordLocator): the global position of the event at place `at` of the log. */
@@ -168,12 +174,12 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
   }
 
   private keepId(at: number, id: string): void {
-    if (this.idBytes.length < (at + 1) * 16) {
-      const grown = new Uint8Array(Math.max(this.idBytes.length * 2, (at + 1) * 16));
-      grown.set(this.idBytes);
-      this.idBytes = grown;
-    }
-    if (!packUuid(id, this.idBytes, at * 16)) this.otherIds.set(at, id);
+    const chunk = Math.floor(at / IDS_PER_CHUNK);
+    // Places are taken in order, one at a time, so a new chunk is needed only at a chunk's first place.
+    if (chunk === this.idChunks.length) this.idChunks.push(new Uint8Array(16 * IDS_PER_CHUNK));
+    if (!packUuid(id, this.idChunks[chunk]!, (at % IDS_PER_CHUNK) * 16)) this.otherIds.set(at, id);
+    // An append that failed after keeping an id leaves its place to the next one.
+    else if (this.otherIds.size !== 0) this.otherIds.delete(at);
   }
 
   /** Frozen metadata of its own, or the metadata last stored when this holds the same. */
@@ -287,7 +293,7 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
   /** The records of a stream that is new. */
   protected index(records: readonly RecordedEvent[]): void {
     for (const r of records) this.log.push(r);
-    this.streams.set(records[0]!.streamId, Object.freeze(records.slice()));
+    this.streams.set(records[0]!.streamId, records.length === 1 ? records[0]! : Object.freeze(records.slice()));
   }
 
   /**
