@@ -140,7 +140,7 @@ export const checkedRecord = (fields: RecordedEvent): RecordedEvent => new Check
 
 /**
  * Where a store that keeps its records compactly finds a record's id and global position, by the
- * record's place in its log (see {@link locatedRecord}).
+ * record's place in its log (see {@link recordMaker}).
  */
 export interface RecordLocator {
   idAt(at: number): string;
@@ -152,25 +152,30 @@ const PAYLOAD_IS_DATA = 0;
 const PAYLOAD_NO_SCHEMA = 1;
 const PAYLOAD_NOT_KEPT = 2;
 
+/** Where a located record finds its store's locator: on the prototype of its store's own subclass. */
+const LOCATOR = Symbol('record locator');
+
 /**
  * A checked record (see CheckedRecord) that keeps neither its id nor its position: both are its
  * store's, found by the record's place in the store's log when read, through own enumerable
  * accessors (so that key listings, spreads and JSON show them as they show any other field). A
  * position object with its bigint is some 64 bytes and a UUID string 56, for every event kept in
- * memory; most are never read. The checked payload is not kept either: it is the record's own data
- * (the common case), or the type has no schema, or it is not kept (a payload that was upcast, which
- * the memo above then keeps on its first decode, or one that does not fit, checked on every decode).
- * Those three states share one number with the record's place.
+ * memory; most are never read. Nor does it keep its store: each store makes records of a subclass
+ * of its own, whose prototype holds the store's locator (see {@link recordMaker}). The checked
+ * payload is not kept either: it is the record's own data (the common case), or the type has no
+ * schema, or it is not kept (a payload that was upcast, which the memo above then keeps on its first
+ * decode, or one that does not fit, checked on every decode). Those three states share one number
+ * with the record's place.
  */
-class LocatedRecord implements RecordedEvent {
+abstract class LocatedRecord implements RecordedEvent {
   declare readonly id: string;
   declare readonly position: GlobalPosition;
+  declare readonly [LOCATOR]: RecordLocator;
   readonly streamId: string;
   readonly revision: bigint;
   readonly type: string;
   readonly data: unknown;
   readonly metadata: RecordedEvent['metadata'];
-  readonly #locator: RecordLocator;
   /** The record's place in the log times 4, plus its payload state. */
   readonly #at: number;
 
@@ -179,24 +184,23 @@ class LocatedRecord implements RecordedEvent {
     id: {
       enumerable: true,
       get(this: LocatedRecord) {
-        return this.#locator.idAt(Math.floor(this.#at / 4));
+        return this[LOCATOR].idAt(Math.floor(this.#at / 4));
       },
     },
     position: {
       enumerable: true,
       get(this: LocatedRecord) {
-        return this.#locator.positionAt(Math.floor(this.#at / 4));
+        return this[LOCATOR].positionAt(Math.floor(this.#at / 4));
       },
     },
   };
 
-  constructor(locator: RecordLocator, at: number, fields: Omit<RecordedEvent, 'id' | 'position'>) {
+  constructor(at: number, fields: Omit<RecordedEvent, 'id' | 'position'>) {
     this.streamId = fields.streamId;
     this.revision = fields.revision;
     this.type = fields.type;
     this.data = fields.data;
     this.metadata = fields.metadata;
-    this.#locator = locator;
     this.#at = at * 4 + PAYLOAD_NOT_KEPT;
     Object.defineProperties(this, LocatedRecord.#located);
     if (Object.isFrozen(this.metadata) && isDeepFrozen(this.data)) {
@@ -215,11 +219,15 @@ class LocatedRecord implements RecordedEvent {
 }
 
 /**
- * The record a store keeps at place `at` of its log, frozen, its id and position found through
- * `locator` when read, its payload checked now (see LocatedRecord). Data and metadata must be frozen
- * already (deeply, for the data) for the check to be kept, as for {@link checkedRecord}.
+ * For a store that keeps its records compactly: makes the record at place `at` of its log, frozen,
+ * its id and position found through `locator` when read, its payload checked now (see
+ * LocatedRecord). Data and metadata must be frozen already (deeply, for the data) for the check to
+ * be kept, as for {@link checkedRecord}.
  */
-export const locatedRecord = (locator: RecordLocator, at: number, fields: Omit<RecordedEvent, 'id' | 'position'>): RecordedEvent =>
-  new LocatedRecord(locator, at, fields);
+export const recordMaker = (locator: RecordLocator): ((at: number, fields: Omit<RecordedEvent, 'id' | 'position'>) => RecordedEvent) => {
+  class StoreRecord extends LocatedRecord {}
+  Object.defineProperty(StoreRecord.prototype, LOCATOR, { value: locator });
+  return (at, fields) => new StoreRecord(at, fields);
+};
 
 export type { KnownEventType };

@@ -1,6 +1,6 @@
 import {
   bigintOf,
-  locatedRecord,
+  recordMaker,
   isDeepFrozen,
   deepFreeze,
   WrongExpectedRevisionError,
@@ -115,7 +115,7 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
   private lastStreamId: string | undefined;
   private lastStream: readonly RecordedEvent[] | undefined;
   /**
-   * The records keep neither their ids nor their positions (see locatedRecord): a position is the
+   * The records keep neither their ids nor their positions (see recordMaker): a position is the
    * record's place in the log, and an id that is a UUID (as every command's is) is kept here, as 16
    * bytes, rather than as a 36-character string of 56 bytes; in chunks of {@link IDS_PER_CHUNK}, so
    * that the store neither copies them as it grows nor holds more than one chunk of spare room.
@@ -128,6 +128,8 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
    * or of the commands of one set-up, which share their command id and time) keeps that very object.
    */
   private lastMetadata: RecordedEvent['metadata'] | undefined;
+  /** Makes this store's records (see recordMaker). */
+  private readonly record = recordMaker(this);
   private wake: (() => void)[] = [];
   private dropError: Error | undefined;
   private dropGeneration = 0;
@@ -222,10 +224,10 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
       // Recorded events are frozen and shared by every reader. Data and metadata that are frozen
       // already (the command handler freezes what it appends) are kept as they are; anything else
       // is copied first, so that the caller cannot change a stored event afterwards.
-      // The payload is checked here, once, and its state kept with the record (see locatedRecord),
+      // The payload is checked here, once, and its state kept with the record (see recordMaker),
       // for every fold and the projection to read rather than check again.
       this.keepId(base + i, e.id);
-      records[i] = locatedRecord(this, base + i, {
+      records[i] = this.record(base + i, {
         streamId: id,
         revision: revisionAt(length + i),
         type: e.type,
