@@ -246,14 +246,16 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
       this.index(records);
     }
     const last = records[records.length - 1]!;
+    // Made once here from the places (a record makes a new one on every read of its position).
+    const position = this.positionAt(base + records.length - 1);
     // Projected inline before anyone hears of the append (the feed, the appender), so that a command
     // waiting for its own position finds it reached. Subscribers hear of an append at once, unless
     // the read model holds it already: then the runner has nothing to do for it but move on, and
     // they hear of it on the event loop's next turn, with whatever else went inline in this one (one
     // wake-up for a burst of commands instead of one per command).
-    if (this.inline && this.projectNow(this.inline, records, base === 0 ? undefined : this.log[base - 1]!.position, last.position)) this.notifySoon();
+    if (this.inline && this.projectNow(this.inline, records, base === 0 ? undefined : this.positionAt(base - 1), position)) this.notifySoon();
     else this.notify();
-    return { nextExpectedRevision: last.revision, position: last.position };
+    return { nextExpectedRevision: last.revision, position };
   }
 
   /**
