@@ -177,19 +177,20 @@ class LocatedRecord implements RecordedEvent {
   /** The record's place in the log times 4, plus its payload state. */
   readonly #at: number;
 
-  /** Own accessors on every record, the same functions for all, so that records share one shape. */
-  static readonly #located: PropertyDescriptorMap = {
-    id: {
-      enumerable: true,
-      get(this: LocatedRecord) {
-        return this.#locator.idAt(Math.floor(this.#at / 4));
-      },
+  /**
+   * Own accessors on every record, the same functions for all, so that records share one shape.
+   * Defined one by one: Object.defineProperties with both took about three times as long.
+   */
+  static readonly #id: PropertyDescriptor = {
+    enumerable: true,
+    get(this: LocatedRecord) {
+      return this.#locator.idAt(Math.floor(this.#at / 4));
     },
-    position: {
-      enumerable: true,
-      get(this: LocatedRecord) {
-        return this.#locator.positionAt(Math.floor(this.#at / 4));
-      },
+  };
+  static readonly #position: PropertyDescriptor = {
+    enumerable: true,
+    get(this: LocatedRecord) {
+      return this.#locator.positionAt(Math.floor(this.#at / 4));
     },
   };
 
@@ -201,7 +202,8 @@ class LocatedRecord implements RecordedEvent {
     this.data = fields.data;
     this.metadata = fields.metadata;
     this.#at = at * 4 + PAYLOAD_NOT_KEPT;
-    Object.defineProperties(this, LocatedRecord.#located);
+    Object.defineProperty(this, 'id', LocatedRecord.#id);
+    Object.defineProperty(this, 'position', LocatedRecord.#position);
     if (Object.isFrozen(this.metadata) && isDeepFrozen(this.data)) {
       const payload = checkOnce(this);
       if (payload === NO_SCHEMA) this.#at = at * 4 + PAYLOAD_NO_SCHEMA;
