@@ -2,6 +2,7 @@ import * as crypto from 'node:crypto';
 import { currentSchemaVersion, DomainError, ErrorKind, type Decider } from '../domain/index.js';
 import { decodeRecordedEvent } from './decode-event.js';
 import { deepFreeze } from './frozen.js';
+import { isoTimeOf } from './iso-time.js';
 import {
   WrongExpectedRevisionError,
   type AppendResult,
@@ -98,7 +99,7 @@ export const handleCommand = async <C, E extends { type: string; data: unknown }
     }
     const expected = currentRevision ?? 'no_stream';
     const expectedText = String(expected);
-    const createdAt = context.createdAt ?? context.now.toISOString();
+    const createdAt = context.createdAt ?? isoTimeOf(context.now);
     const newEvents: NewEvent[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;

@@ -20,5 +20,7 @@ export * from './command-replay.js';
 export * from './json.js';
 export * from './frozen.js';
 export * from './decode-event.js';
+export * from './small-bigints.js';
+export * from './iso-time.js';
 export * from './replay/event-lines.js';
 export * from './replay/replay.js';

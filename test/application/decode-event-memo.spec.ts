@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkedRecord, decodeRecordedEvent, deepFreeze, InstanceEventTypes, type RecordedEvent } from '../support/everything.js';
+import { checkedRecord, decodeRecordedEvent, deepFreeze, InstanceEventTypes, recordMaker, type RecordedEvent } from '../support/everything.js';
 
 const at = { commit: 7n, prepare: 7n };
 const metadata = { instanceId: 'inst1', editorUserId: 'u', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'c', causationId: 'c' };
@@ -129,5 +129,93 @@ describe('checkedRecord: a record a store keeps, its payload checked once when i
     expect(decodeRecordedEvent(event)!.data).toEqual({ name: 'acme' });
     (data as { name: unknown }).name = 42;
     expect(() => decodeRecordedEvent(event)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q' }));
+  });
+});
+
+describe('recordMaker: records that find their id and position through their store', () => {
+  const locator = {
+    reads: 0,
+    idAt(place: number) {
+      this.reads++;
+      return `00000000-0000-8000-8000-${String(place).padStart(12, '0')}`;
+    },
+    positionAt(place: number) {
+      this.reads++;
+      return Object.freeze({ commit: BigInt(place), prepare: BigInt(place) });
+    },
+  };
+  const fields = (data: unknown, extra: Partial<RecordedEvent> = {}) => ({
+    streamId: 'instance-inst1',
+    revision: 0n,
+    type: InstanceEventTypes.InstanceAdded,
+    data: deepFreeze(data),
+    metadata: Object.freeze({ ...metadata, schemaVersion: 1 }),
+    ...extra,
+  });
+  const locatedRecord = recordMaker(locator);
+
+  it('shows its id and position as own fields, read from its place, in key listings, spreads and JSON', () => {
+    const event = locatedRecord(7, fields({ name: 'acme' }));
+    expect(Object.isFrozen(event)).toBe(true);
+    expect(Object.keys(event).sort()).toEqual(['data', 'id', 'metadata', 'position', 'revision', 'streamId', 'type']);
+    expect({ ...event }).toEqual({ ...fields({ name: 'acme' }), id: '00000000-0000-8000-8000-000000000007', position: { commit: 7n, prepare: 7n } });
+    expect(JSON.parse(JSON.stringify(event, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))).toMatchObject({
+      id: '00000000-0000-8000-8000-000000000007',
+      position: { commit: '7', prepare: '7' },
+    });
+    const before = locator.reads;
+    expect(decodeRecordedEvent(event)!.data).toBe(event.data);
+    expect(locator.reads).toBe(before);
+  });
+
+  it('decodes an upcast payload to the same frozen copy every time, and a type without a schema to nothing', () => {
+    const stored = { senderAddress: 'a@b.ch', senderName: 'A', tls: true, host: 'smtp.b.ch:465', user: 'u', replyToAddress: '', description: '' };
+    const event = locatedRecord(1, fields(stored, { type: InstanceEventTypes.SMTPConfigAdded, metadata: Object.freeze({ ...metadata, schemaVersion: 0 }) }));
+    const decoded = decodeRecordedEvent(event);
+    expect(decoded!.data).toEqual({ ...stored, id: 'inst1' });
+    expect(Object.isFrozen(decoded!.data)).toBe(true);
+    expect(decodeRecordedEvent(event)!.data).toBe(decoded!.data);
+    expect(decodeRecordedEvent(locatedRecord(2, fields({ anything: 1 }, { type: 'some.other.event' })))).toBeUndefined();
+  });
+
+  it('refuses a payload that does not fit on every decode, naming the position it finds then', () => {
+    const event = locatedRecord(42, fields({ name: 42 }));
+    for (let i = 0; i < 2; i++) {
+      expect(() => decodeRecordedEvent(event)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q', message: expect.stringContaining('42/42') }));
+    }
+  });
+
+  it('leaves a copy with other data to be checked on its own', () => {
+    const event = locatedRecord(3, fields({ name: 'acme' }));
+    expect(() => decodeRecordedEvent({ ...event, data: { name: 42 } })).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q' }));
+  });
+
+  it('checks on every decode a payload that could still change when the record was built', () => {
+    const data = { name: 'acme' };
+    const event = locatedRecord(4, { ...fields({}), data });
+    expect(decodeRecordedEvent(event)!.data).toEqual({ name: 'acme' });
+    data.name = 42 as unknown as string;
+    expect(() => decodeRecordedEvent(event)).toThrow(expect.objectContaining({ id: 'EVENT-DEC-7m3q' }));
+  });
+});
+
+describe('recordMaker for two stores', () => {
+  it('makes records that each find their id and position in their own store', () => {
+    const store = (prefix: string) => ({
+      idAt: (place: number) => `${prefix}-${place}`,
+      positionAt: (place: number) => ({ commit: BigInt(place), prepare: BigInt(place) }),
+    });
+    const fields = {
+      streamId: 's',
+      revision: 0n,
+      type: 'some.other.event',
+      data: Object.freeze({}),
+      metadata: Object.freeze({ ...metadata, schemaVersion: 1 }),
+    };
+    const a = recordMaker(store('a'))(1, fields);
+    const b = recordMaker(store('b'))(2, fields);
+    expect([a.id, b.id]).toEqual(['a-1', 'b-2']);
+    expect([a.position.commit, b.position.commit]).toEqual([1n, 2n]);
+    expect(Object.getOwnPropertySymbols(a)).toEqual([]);
   });
 });

@@ -146,9 +146,14 @@ export interface HeapResult {
   readonly perInstance: Record<string, { setUp: number; config: number; total: number }>;
 }
 
+/**
+ * The heap in use plus the memory of array buffers, which lies outside the heap: a store that keeps
+ * bytes in a typed array (the in-memory store's event ids) must not look smaller than it is.
+ */
 const heapUsed = async (): Promise<number> => {
   await settle();
-  return process.memoryUsage().heapUsed;
+  const { heapUsed: heap, arrayBuffers } = process.memoryUsage();
+  return heap + arrayBuffers;
 };
 
 const measureHeap = async (make: (n: number) => Promise<Contender & { harness?: Harness }>, n: number) => {
@@ -168,7 +173,7 @@ const measureHeap = async (make: (n: number) => Promise<Contender & { harness?: 
 
 async function heapPerInstance(): Promise<HeapResult> {
   const n = envNumber('BENCH_HEAP_INSTANCES', 100_000);
-  console.log(`\n[perf] heap per instance: ${fmt(n)} instances set up, then each given a configuration (gc before each reading)`);
+  console.log(`\n[perf] heap per instance: ${fmt(n)} instances set up, then each given a configuration (gc before each reading; heap plus array buffers)`);
   const perInstance: HeapResult['perInstance'] = {};
   for (const [key, make] of [
     ['ours', createOurs],
@@ -211,13 +216,13 @@ export const perfSummary = (r: PerfBenchResult): string[] => {
     );
   }
   if (r.heap) {
-    // The issue's baseline (1.7 KB per configuration, 1.1 KB in the hand loop) is the configuration's
-    // share; the instance's own set-up (its claim stream, its domain) is printed beside it.
+    // The goal is the heap per instance with a configuration: its set-up (its events, its domain
+    // claim, its read-model rows) and its configuration together; both parts are printed beside it.
     const ours = r.heap.perInstance.ours!;
     const hand = r.heap.perInstance.hand!;
     lines.push(
-      `perf, heap per configuration added to an instance (in-memory stores): ${fmt(ours.config)} B (goal < 1 536): ${ours.config < 1536 ? 'MET' : 'NOT MET'}; hand loop ${fmt(hand.config)} B. ` +
-        `With the instance's set-up: ${fmt(ours.total)} B, hand loop ${fmt(hand.total)} B`,
+      `perf, heap per instance with a configuration (in-memory stores): ${fmt(ours.total)} B (goal < 1 536): ${ours.total < 1536 ? 'MET' : 'NOT MET'}; hand loop ${fmt(hand.total)} B. ` +
+        `Set-up + configuration: ${fmt(ours.setUp)} + ${fmt(ours.config)} B, hand loop ${fmt(hand.setUp)} + ${fmt(hand.config)} B`,
     );
   }
   if (r.http) lines.push(...r.http.summary);

@@ -66,6 +66,71 @@ describe('InMemoryEventStore', () => {
     expect((await store.appendToStream('s', [event('00000000-0000-8000-8000-100000000000', {})], 4099n)).nextExpectedRevision).toBe(4100n);
   });
 
+  it('gives back every event id exactly as appended, UUIDs, upper-case ones and others, past a chunk of ids', async () => {
+    const store = new InMemoryEventStore();
+    const ids = Array.from({ length: 4200 }, (_, i) => `0f1e2d3c-4b5a-8697-a8b9-${String(i).padStart(12, '0')}`);
+    ids[1] = 'E1';
+    ids[2] = '0F1E2D3C-4B5A-8697-A8B9-000000000002';
+    ids[3] = '0f1e2d3c-4b5a-8697-a8b9-00000000000g';
+    ids[4] = '0f1e2d3c4b5a-8697-a8b9-0000000000004';
+    ids[4097] = 'another id';
+    await store.appendToStream('s', ids.map((id, i) => event(id, { i })), 'no_stream');
+    const { events } = await store.readStream('s');
+    expect(events.map((e) => e.id)).toEqual(ids);
+    expect(events.map((e) => e.position.commit)).toEqual(ids.map((_, i) => BigInt(i)));
+  });
+
+  it('gives the place of an append that failed to the next one, with its own id', async () => {
+    const store = new InMemoryEventStore();
+    await expect(store.appendToStream('s', [event('not a uuid', { cannot: () => 'be cloned' })], 'no_stream')).rejects.toThrow();
+    await store.appendToStream('s', [event('00000000-0000-8000-8000-000000000001', {})], 'no_stream');
+    const [stored] = (await store.readStream('s')).events;
+    expect(stored!.id).toBe('00000000-0000-8000-8000-000000000001');
+    expect(stored!.position).toEqual({ commit: 0n, prepare: 0n });
+  });
+
+  it('shows a stored event with its id and position in key listings, spreads and JSON, and answers with the same position', async () => {
+    const store = new InMemoryEventStore();
+    const result = await store.appendToStream('s', [event('00000000-0000-8000-8000-000000000001', { n: 1 })], 'no_stream');
+    const [stored] = (await store.readStream('s')).events;
+    expect(Object.keys(stored!).sort()).toEqual(['data', 'id', 'metadata', 'position', 'revision', 'streamId', 'type']);
+    expect({ ...stored! }).toEqual({ ...event('00000000-0000-8000-8000-000000000001', { n: 1 }), streamId: 's', revision: 0n, position: result.position });
+    expect(JSON.stringify(stored, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))).toContain('"id":"00000000-0000-8000-8000-000000000001"');
+    expect(Object.isFrozen(stored!.position)).toBe(true);
+  });
+
+  it('keeps one metadata object for events that hold the same, and their own for the others', async () => {
+    const store = new InMemoryEventStore();
+    await store.appendToStream('a', [event('00000000-0000-8000-8000-000000000001', {})], 'no_stream');
+    await store.appendToStream('b', [event('00000000-0000-8000-8000-000000000002', {}), event('00000000-0000-8000-8000-000000000003', {})], 'no_stream');
+    const other = { ...event('00000000-0000-8000-8000-000000000004', {}), metadata: { ...metadata, correlationId: 'd' } };
+    await store.appendToStream('b', [other], 1n);
+    const [a] = (await store.readStream('a')).events;
+    const b = (await store.readStream('b')).events;
+    expect(b[0]!.metadata).toBe(a!.metadata);
+    expect(b[1]!.metadata).toBe(a!.metadata);
+    expect(b[2]!.metadata).toEqual({ ...metadata, correlationId: 'd' });
+    expect(Object.isFrozen(a!.metadata) && Object.isFrozen(b[2]!.metadata)).toBe(true);
+  });
+
+  it('reads a stream of one event as an array of it, again after reading another, and appends to it', async () => {
+    const store = new InMemoryEventStore();
+    await store.appendToStream('one', [event('00000000-0000-8000-8000-000000000001', { n: 1 })], 'no_stream');
+    await store.appendToStream('other', [event('00000000-0000-8000-8000-000000000002', { n: 2 })], 'no_stream');
+    const first = await store.readStream('one');
+    await store.readStream('other');
+    const again = await store.readStream('one');
+    expect(again.currentRevision).toBe(0n);
+    expect(again.events.map((e) => e.data)).toEqual([{ n: 1 }]);
+    expect(again.events[0]).toBe(first.events[0]);
+    expect(Object.isFrozen(again.events)).toBe(true);
+    await store.appendToStream('one', [event('00000000-0000-8000-8000-000000000003', { n: 3 })], 0n);
+    expect((await store.readStream('one')).events.map((e) => [e.revision, e.data])).toEqual([
+      [0n, { n: 1 }],
+      [1n, { n: 3 }],
+    ]);
+  });
+
   describe('subscribeToAll', () => {
     it('hands over what is stored already without waiting for a timer, then follows appends in order', async () => {
       const store = new InMemoryEventStore();

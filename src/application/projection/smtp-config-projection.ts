@@ -1,5 +1,6 @@
 import { InstanceEventTypes } from '../../domain/index.js';
 import { decodeRecordedEvent } from '../decode-event.js';
+import { nextOf } from '../small-bigints.js';
 import type { RecordedEvent } from '../ports/event-store.js';
 import type { ReadModelChange, SmtpConfigPatch } from '../ports/read-model.js';
 
@@ -14,7 +15,8 @@ export const projectEvent = (event: RecordedEvent): ReadModelChange[] => {
   const decoded = decodeRecordedEvent(event);
   if (!decoded) return [];
   const instanceId = event.metadata.instanceId;
-  const sequence = event.revision + 1n;
+  // Shared when small (see small-bigints.ts): a read model in memory keeps it in every row.
+  const sequence = nextOf(event.revision);
   const at = event.metadata.createdAt;
   switch (decoded.type) {
     case InstanceEventTypes.InstanceAdded: {

@@ -11,6 +11,7 @@ import {
 } from '../../domain/index.js';
 import { handleCommand } from '../command-handler.js';
 import { eventsOfCommand } from '../command-replay.js';
+import { isoTimeOf } from '../iso-time.js';
 import type { EventStore, RecordedEvent } from '../ports/event-store.js';
 import type { Logger } from '../ports/logger.js';
 import type { SmtpConfigQueries } from '../ports/read-model.js';
@@ -102,7 +103,7 @@ export class AddSmtpConfigUseCase {
     const now = clock.now();
     const command: AddSmtpConfig = { type: 'AddSmtpConfig', instanceId: call.instanceId, configId, config, password: encrypted, now };
     const commandId = call.commandId ?? `add-smtp-${configId}`;
-    const at = now.toISOString();
+    const at = isoTimeOf(now);
     const result = await handleCommand(events, Instance, streamId, command, {
       instanceId: call.instanceId,
       editorUserId: call.principal.userId,

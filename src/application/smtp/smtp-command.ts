@@ -1,5 +1,6 @@
 import { Instance, instanceStreamId, type InstanceCommand } from '../../domain/index.js';
 import { handleCommand } from '../command-handler.js';
+import { isoTimeOf } from '../iso-time.js';
 import type { EventStore } from '../ports/event-store.js';
 import type { Clock, IdGenerator, PermissionChecker, Principal, SecretEncryptor } from '../ports/services.js';
 import type { ProjectionRunner } from '../projection/projection-runner.js';
@@ -59,5 +60,5 @@ export const executeSmtpCommand = async (
   if (deps.projection) {
     await deps.projection.waitFor(result.append.position, deps.projectionTimeoutMs ?? 5_000).catch((error: unknown) => deps.onReadModelLag?.(error));
   }
-  return { details: { sequence: result.sequence.toString(), changeDate: now.toISOString(), resourceOwner: call.instanceId } };
+  return { details: { sequence: result.sequence.toString(), changeDate: isoTimeOf(now), resourceOwner: call.instanceId } };
 };

@@ -1,5 +1,6 @@
 import {
-  checkedRecord,
+  bigintOf,
+  recordMaker,
   isDeepFrozen,
   deepFreeze,
   WrongExpectedRevisionError,
@@ -12,6 +13,7 @@ import {
   type ReadModelChange,
   type ReadStreamResult,
   type RecordedEvent,
+  type RecordLocator,
   type SubscribeOptions,
   type SubscriptionItem,
 } from '../../application/index.js';
@@ -21,8 +23,55 @@ const NO_EVENTS: readonly RecordedEvent[] = Object.freeze([]);
 const NO_CHANGES: readonly ReadModelChange[] = Object.freeze([]);
 
 /** Revisions as bigints, the first few thousand shared rather than allocated on every read and append. */
-const SMALL_REVISIONS: readonly bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
-const revisionAt = (n: number): bigint => (n < 4096 ? SMALL_REVISIONS[n]! : BigInt(n));
+const revisionAt = bigintOf;
+
+/** The value of a lowercase hex digit's char code, or -1. */
+const hexValue = (c: number): number => (c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1);
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+/** Where an id is written out again (ids are read one at a time, synchronously). */
+const idScratch = Buffer.alloc(36);
+/** The places of a UUID's hex digits in its 36 characters. */
+const UUID_DIGITS: readonly number[] = Array.from({ length: 36 }, (_, i) => i).filter((i) => i !== 8 && i !== 13 && i !== 18 && i !== 23);
+
+/**
+ * Writes `id` into `bytes` at `offset` as 16 bytes if it is a UUID in canonical lowercase form (as
+ * deriveEventId makes them), so that it reads back exactly; says whether it was one.
+ */
+const packUuid = (id: string, bytes: Uint8Array, offset: number): boolean => {
+  if (id.length !== 36 || id.charCodeAt(8) !== 0x2d || id.charCodeAt(13) !== 0x2d || id.charCodeAt(18) !== 0x2d || id.charCodeAt(23) !== 0x2d) return false;
+  for (let i = 0; i < 32; i += 2) {
+    const hi = hexValue(id.charCodeAt(UUID_DIGITS[i]!));
+    const lo = hexValue(id.charCodeAt(UUID_DIGITS[i + 1]!));
+    if (hi < 0 || lo < 0) return false;
+    bytes[offset + i / 2] = (hi << 4) | lo;
+  }
+  return true;
+};
+
+const unpackUuid = (bytes: Uint8Array, offset: number): string => {
+  idScratch[8] = idScratch[13] = idScratch[18] = idScratch[23] = 0x2d;
+  for (let i = 0; i < 32; i += 2) {
+    const b = bytes[offset + i / 2]!;
+    idScratch[UUID_DIGITS[i]!] = HEX_DIGITS[b >> 4]!;
+    idScratch[UUID_DIGITS[i + 1]!] = HEX_DIGITS[b & 15]!;
+  }
+  return idScratch.toString('latin1', 0, 36);
+};
+
+/** Event ids kept in one chunk of bytes (64 KiB). */
+const IDS_PER_CHUNK = 4096;
+
+/** Whether two frozen metadata objects hold the same fields with the same values (they hold only strings and numbers). */
+const sameMetadata = (a: object, b: object): boolean => {
+  let keys = 0;
+  for (const key in a) {
+    if (!Object.hasOwn(a, key)) continue;
+    keys++;
+    if (!Object.hasOwn(b, key) || (a as Record<string, unknown>)[key] !== (b as Record<string, unknown>)[key]) return false;
+  }
+  for (const key in b) if (Object.hasOwn(b, key)) keys--;
+  return keys === 0;
+};
 
 /**
  * A read model that an append can write in the same synchronous step (see
@@ -48,23 +97,39 @@ const CAUGHT_UP: IteratorResult<SubscriptionItem> = Object.freeze({ done: false,
  * the log). Appends check the expected revision and are idempotent when retried with the same event
  * ids at the same revision, as EventStoreDB's are.
  */
-export class InMemoryEventStore implements EventStore {
+export class InMemoryEventStore implements EventStore, RecordLocator {
   protected readonly log: RecordedEvent[] = [];
   /**
    * Each stream is a frozen array of exactly its events, replaced by a longer one on append: a read
    * hands out the stored array itself (no copy per read), and a stream holds no spare capacity (a
-   * growing array keeps room for 16 more elements, about 130 bytes per stream). The array sits in a
-   * holder that stays the same for the stream's life, so an append replaces it without writing the
-   * map again.
+   * growing array keeps room for 16 more elements, about 130 bytes per stream). A stream of one
+   * event (every domain claim) is kept as that record alone, and a read of it makes its array: one
+   * array less, 56 bytes, for each.
    */
-  private readonly streams = new Map<string, { events: readonly RecordedEvent[] }>();
+  private readonly streams = new Map<string, readonly RecordedEvent[] | RecordedEvent>();
   /**
    * The stream last looked up: a command reads its stream and then appends to it, so the append
-   * usually finds its stream here rather than in a map of every stream (holders are never replaced
-   * or removed, so this can never be stale).
+   * usually finds its stream here rather than in a map of every stream (an append to it replaces
+   * both, and streams are never removed, so this can never be stale).
    */
   private lastStreamId: string | undefined;
-  private lastStream: { events: readonly RecordedEvent[] } | undefined;
+  private lastStream: readonly RecordedEvent[] | undefined;
+  /**
+   * The records keep neither their ids nor their positions (see recordMaker): a position is the
+   * record's place in the log, and an id that is a UUID (as every command's is) is kept here, as 16
+   * bytes, rather than as a 36-character string of 56 bytes; in chunks of {@link IDS_PER_CHUNK}, so
+   * that the store neither copies them as it grows nor holds more than one chunk of spare room.
+   * Other ids are kept as they are, in `otherIds`.
+   */
+  private readonly idChunks: Uint8Array[] = [];
+  private readonly otherIds = new Map<number, string>();
+  /**
+   * The metadata last stored: an event whose metadata holds the same (the events of one command,
+   * or of the commands of one set-up, which share their command id and time) keeps that very object.
+   */
+  private lastMetadata: RecordedEvent['metadata'] | undefined;
+  /** Makes this store's records (see recordMaker). */
+  private readonly record = recordMaker(this);
   private wake: (() => void)[] = [];
   private dropError: Error | undefined;
   private dropGeneration = 0;
@@ -84,19 +149,48 @@ export class InMemoryEventStore implements EventStore {
   }
 
   async readStream(streamId: string): Promise<ReadStreamResult> {
-    const stream = this.holder(streamId)?.events;
+    const stream = this.stream(streamId);
     if (!stream) return { currentRevision: undefined, events: NO_EVENTS };
     return { currentRevision: revisionAt(stream.length - 1), events: stream };
   }
 
-  private holder(streamId: string): { events: readonly RecordedEvent[] } | undefined {
+  private stream(streamId: string): readonly RecordedEvent[] | undefined {
     if (streamId === this.lastStreamId) return this.lastStream;
-    const holder = this.streams.get(streamId);
-    if (holder) {
-      this.lastStreamId = streamId;
-      this.lastStream = holder;
-    }
-    return holder;
+    const kept = this.streams.get(streamId);
+    if (kept === undefined) return undefined;
+    const stream = Array.isArray(kept) ? (kept as readonly RecordedEvent[]) : Object.freeze([kept as RecordedEvent]);
+    this.lastStreamId = streamId;
+    this.lastStream = stream;
+    return stream;
+  }
+
+  /** For the records (see RecordLocator): the id of the event at place `at` of the log. */
+  idAt(at: number): string {
+    return this.otherIds.get(at) ?? unpackUuid(this.idChunks[Math.floor(at / IDS_PER_CHUNK)]!, (at % IDS_PER_CHUNK) * 16);
+  }
+
+  /** For the records (see RecordLocator): the global position of the event at place `at` of the log. */
+  positionAt(at: number): GlobalPosition {
+    const index = BigInt(at);
+    return Object.freeze({ commit: index, prepare: index });
+  }
+
+  private keepId(at: number, id: string): void {
+    const chunk = Math.floor(at / IDS_PER_CHUNK);
+    // Places are taken in order, one at a time, so a new chunk is needed only at a chunk's first place.
+    if (chunk === this.idChunks.length) this.idChunks.push(new Uint8Array(16 * IDS_PER_CHUNK));
+    if (!packUuid(id, this.idChunks[chunk]!, (at % IDS_PER_CHUNK) * 16)) this.otherIds.set(at, id);
+    // An append that failed after keeping an id leaves its place to the next one.
+    else if (this.otherIds.size !== 0) this.otherIds.delete(at);
+  }
+
+  /** Frozen metadata of its own, or the metadata last stored when this holds the same. */
+  private sharedMetadata(metadata: RecordedEvent['metadata']): RecordedEvent['metadata'] {
+    const kept = Object.isFrozen(metadata) ? metadata : Object.freeze({ ...metadata });
+    const last = this.lastMetadata;
+    if (last !== undefined && sameMetadata(last, kept)) return last;
+    this.lastMetadata = kept;
+    return kept;
   }
 
   async appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -105,8 +199,7 @@ export class InMemoryEventStore implements EventStore {
 
   /** Synchronous, so that the check and the write are one step that no other append can split. */
   protected appendNow(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult {
-    const holder = this.holder(streamId);
-    const stream = holder?.events;
+    const stream = this.stream(streamId);
     const length = stream ? stream.length : 0;
     const ok =
       expected === 'any' ||
@@ -124,41 +217,45 @@ export class InMemoryEventStore implements EventStore {
     }
     const records: RecordedEvent[] = new Array(events.length);
     const base = this.log.length;
+    // The stream's own id string, when it has one already, rather than the caller's copy of it.
+    const id = stream ? stream[0]!.streamId : streamId;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      const index = BigInt(base + i);
       // Recorded events are frozen and shared by every reader. Data and metadata that are frozen
       // already (the command handler freezes what it appends) are kept as they are; anything else
       // is copied first, so that the caller cannot change a stored event afterwards.
-      // The payload is checked here, once, and kept with the record (see checkedRecord), for every
-      // fold and the projection to read rather than check again.
-      records[i] = checkedRecord({
-        id: e.id,
-        streamId,
+      // The payload is checked here, once, and its state kept with the record (see recordMaker),
+      // for every fold and the projection to read rather than check again.
+      this.keepId(base + i, e.id);
+      records[i] = this.record(base + i, {
+        streamId: id,
         revision: revisionAt(length + i),
-        position: Object.freeze({ commit: index, prepare: index }),
         type: e.type,
         data: isDeepFrozen(e.data) ? e.data : deepFreeze(structuredClone(e.data)),
-        metadata: Object.isFrozen(e.metadata) ? e.metadata : Object.freeze({ ...e.metadata }),
+        metadata: this.sharedMetadata(e.metadata),
       });
     }
     this.persist(records);
-    if (holder) {
-      // The common case, one stream known already: no second lookup by stream id.
+    if (stream) {
+      // The common case, one stream known already: no second lookup to find it.
       for (const r of records) this.log.push(r);
-      holder.events = Object.freeze(holder.events.concat(records));
+      const longer = Object.freeze(stream.concat(records));
+      this.streams.set(id, longer);
+      if (this.lastStreamId === streamId) this.lastStream = longer;
     } else {
       this.index(records);
     }
     const last = records[records.length - 1]!;
+    // Made once here from the places (a record makes a new one on every read of its position).
+    const position = this.positionAt(base + records.length - 1);
     // Projected inline before anyone hears of the append (the feed, the appender), so that a command
     // waiting for its own position finds it reached. Subscribers hear of an append at once, unless
     // the read model holds it already: then the runner has nothing to do for it but move on, and
     // they hear of it on the event loop's next turn, with whatever else went inline in this one (one
     // wake-up for a burst of commands instead of one per command).
-    if (this.inline && this.projectNow(this.inline, records, base === 0 ? undefined : this.log[base - 1]!.position, last.position)) this.notifySoon();
+    if (this.inline && this.projectNow(this.inline, records, base === 0 ? undefined : this.positionAt(base - 1), position)) this.notifySoon();
     else this.notify();
-    return { nextExpectedRevision: last.revision, position: last.position };
+    return { nextExpectedRevision: last.revision, position };
   }
 
   /**
@@ -197,13 +294,10 @@ export class InMemoryEventStore implements EventStore {
   /** Hook for durable subclasses: called before the events become visible; throwing aborts the append. */
   protected persist(_records: readonly RecordedEvent[]): void {}
 
+  /** The records of a stream that is new. */
   protected index(records: readonly RecordedEvent[]): void {
-    for (const r of records) {
-      const holder = this.streams.get(r.streamId);
-      if (holder) holder.events = Object.freeze([...holder.events, r]);
-      else this.streams.set(r.streamId, { events: Object.freeze([r]) });
-      this.log.push(r);
-    }
+    for (const r of records) this.log.push(r);
+    this.streams.set(records[0]!.streamId, records.length === 1 ? records[0]! : Object.freeze(records.slice()));
   }
 
   /**

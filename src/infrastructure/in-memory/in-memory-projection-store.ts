@@ -11,9 +11,29 @@ import {
 } from '../../application/index.js';
 import type { InlineProjectionTarget } from './in-memory-event-store.js';
 
+/** The configurations of one instance: the row itself when it has one (as it always has, at most), or its rows in the order they were added. */
+type ConfigsOfInstance = SmtpConfigView | readonly SmtpConfigView[];
+
+const rowsOf = (configs: ConfigsOfInstance): readonly SmtpConfigView[] => (Array.isArray(configs) ? configs : [configs as SmtpConfigView]);
+
+/** The configurations with `row` in place of the one with its id, or added after the others. */
+const withRow = (configs: ConfigsOfInstance | undefined, row: SmtpConfigView): ConfigsOfInstance => {
+  if (configs === undefined) return row;
+  const rows = rowsOf(configs);
+  const at = rows.findIndex((r) => r.id === row.id);
+  if (at < 0) return [...rows, row];
+  if (rows.length === 1) return row;
+  return rows.map((r, i) => (i === at ? row : r));
+};
+
 /** The read model in memory, with its checkpoint. Each apply is one synchronous, atomic step. */
 export class InMemoryProjectionStore implements ProjectionStore, InlineProjectionTarget {
-  private configs = new Map<string, SmtpConfigView>();
+  /**
+   * Configuration rows by instance: an instance has one at most, so keyed by the instance alone
+   * (no key string of instance and id to keep for every row), and the instance's configuration is
+   * found without looking through every row.
+   */
+  private configs = new Map<string, ConfigsOfInstance>();
   private instanceRows = new Map<string, InstanceView>();
   private domains = new Map<string, string>();
   private position: GlobalPosition | undefined;
@@ -67,12 +87,19 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
   async smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined> {
     const last = this.lastConfig;
     if (last !== undefined && last.id === id && last.instanceId === instanceId) return last;
-    return this.configs.get(`${instanceId}/${id}`);
+    return this.configOf(instanceId, id);
+  }
+
+  private configOf(instanceId: string, id: string): SmtpConfigView | undefined {
+    const configs = this.configs.get(instanceId);
+    if (configs === undefined) return undefined;
+    if (!Array.isArray(configs)) return (configs as SmtpConfigView).id === id ? (configs as SmtpConfigView) : undefined;
+    return configs.find((r: SmtpConfigView) => r.id === id);
   }
 
   async smtpConfigOfInstance(instanceId: string): Promise<SmtpConfigView | undefined> {
-    for (const config of this.configs.values()) if (config.instanceId === instanceId) return config;
-    return undefined;
+    const configs = this.configs.get(instanceId);
+    return configs === undefined ? undefined : rowsOf(configs)[0];
   }
 
   async instanceById(instanceId: string): Promise<InstanceView | undefined> {
@@ -94,7 +121,7 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
       checkpoint: this.position,
       instances: this.instanceRows.values(),
       domains: this.domains.entries(),
-      smtpConfigs: this.configs.values(),
+      smtpConfigs: [...this.configs.values()].flatMap(rowsOf),
     });
   }
 
@@ -106,26 +133,33 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
       case 'addInstanceDomain': {
         const instance = this.instanceRows.get(change.instanceId);
         if (!instance) return;
-        const domains = instance.domains.includes(change.domain) ? instance.domains : [...instance.domains, change.domain];
+        // concat makes an array of exactly the domains; a spread leaves room for 16 more (128 bytes per instance).
+        const domains = instance.domains.includes(change.domain) ? instance.domains : instance.domains.concat([change.domain]);
         this.instanceRows.set(change.instanceId, { ...instance, domains, sequence: change.sequence });
         this.domains.set(change.domain, change.instanceId);
         return;
       }
-      case 'upsertSmtpConfig':
-        this.configs.set(`${change.config.instanceId}/${change.config.id}`, change.config);
+      case 'upsertSmtpConfig': {
+        const { instanceId } = change.config;
+        this.configs.set(instanceId, withRow(this.configs.get(instanceId), change.config));
         this.lastConfig = change.config;
         return;
+      }
       case 'patchSmtpConfig': {
         this.lastConfig = undefined;
-        const key = `${change.instanceId}/${change.id}`;
-        const row = this.configs.get(key);
-        if (row) this.configs.set(key, patchedSmtpConfig(row, change));
+        const row = this.configOf(change.instanceId, change.id);
+        if (row) this.configs.set(change.instanceId, withRow(this.configs.get(change.instanceId), patchedSmtpConfig(row, change)));
         return;
       }
-      case 'removeSmtpConfig':
+      case 'removeSmtpConfig': {
         this.lastConfig = undefined;
-        this.configs.delete(`${change.instanceId}/${change.id}`);
+        const configs = this.configs.get(change.instanceId);
+        if (configs === undefined) return;
+        const rows = rowsOf(configs).filter((r) => r.id !== change.id);
+        if (rows.length === 0) this.configs.delete(change.instanceId);
+        else this.configs.set(change.instanceId, rows.length === 1 ? rows[0]! : rows);
         return;
+      }
     }
   }
 }

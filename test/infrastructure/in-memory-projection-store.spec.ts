@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { InMemoryProjectionStore, type ReadModelChange, type SmtpConfigView } from '../support/everything.js';
+
+const at = (n: number) => ({ commit: BigInt(n), prepare: BigInt(n) });
+const row = (instanceId: string, id: string, overrides: Partial<SmtpConfigView> = {}): SmtpConfigView => ({
+  instanceId,
+  id,
+  senderAddress: 'noreply@example.com',
+  senderName: 'Sender',
+  tls: true,
+  host: 'smtp.example.com:587',
+  user: 'user',
+  replyToAddress: '',
+  description: '',
+  hasPassword: true,
+  sequence: 4n,
+  creationDate: '2024-06-11T10:37:15.680Z',
+  changeDate: '2024-06-11T10:37:15.680Z',
+  resourceOwner: instanceId,
+  ...overrides,
+});
+const upsert = (config: SmtpConfigView): ReadModelChange => ({ kind: 'upsertSmtpConfig', config });
+
+// The domain allows one configuration per instance; the read model keeps rows by instance for that,
+// and still answers like the other stores for histories that hold several (events written by hand).
+describe('InMemoryProjectionStore with several configurations in one instance', () => {
+  it('keeps each row by its id, answers the first added for the instance, and patches and removes one alone', async () => {
+    const store = new InMemoryProjectionStore();
+    await store.apply([upsert(row('i1', 'c1')), upsert(row('i1', 'c2', { senderName: 'second' })), upsert(row('i2', 'c1', { user: 'other' }))], at(1));
+    expect(await store.smtpConfigById('i1', 'c2')).toMatchObject({ senderName: 'second' });
+    expect(await store.smtpConfigById('i2', 'c1')).toMatchObject({ user: 'other' });
+    expect(await store.smtpConfigById('i1', 'c3')).toBeUndefined();
+    expect(await store.smtpConfigOfInstance('i1')).toMatchObject({ id: 'c1' });
+
+    await store.apply([{ kind: 'patchSmtpConfig', instanceId: 'i1', id: 'c2', changes: { user: 'patched' }, sequence: 5n, changeDate: '2024-06-12T00:00:00.000Z' }], at(2));
+    expect(await store.smtpConfigById('i1', 'c2')).toEqual(row('i1', 'c2', { senderName: 'second', user: 'patched', sequence: 5n, changeDate: '2024-06-12T00:00:00.000Z' }));
+    expect(await store.smtpConfigById('i1', 'c1')).toEqual(row('i1', 'c1'));
+
+    await store.apply([upsert(row('i1', 'c1', { description: 'again' }))], at(3));
+    expect(await store.smtpConfigOfInstance('i1')).toMatchObject({ id: 'c1', description: 'again' });
+
+    await store.apply([{ kind: 'removeSmtpConfig', instanceId: 'i1', id: 'c1' }], at(4));
+    expect(await store.smtpConfigById('i1', 'c1')).toBeUndefined();
+    expect(await store.smtpConfigOfInstance('i1')).toMatchObject({ id: 'c2', user: 'patched' });
+    expect(((await store.snapshot()) as { smtpConfigs: [string, unknown][] }).smtpConfigs.map(([key]) => key)).toEqual(['i1/c2', 'i2/c1']);
+
+    await store.apply([{ kind: 'removeSmtpConfig', instanceId: 'i1', id: 'c2' }, upsert(row('i1', 'c3'))], at(5));
+    expect(await store.smtpConfigOfInstance('i1')).toMatchObject({ id: 'c3' });
+    await store.apply([{ kind: 'removeSmtpConfig', instanceId: 'i1', id: 'c3' }], at(6));
+    expect(await store.smtpConfigOfInstance('i1')).toBeUndefined();
+    expect(await store.smtpConfigOfInstance('i2')).toMatchObject({ id: 'c1' });
+  });
+
+  it('keeps an instance with exactly its domains, once each', async () => {
+    const store = new InMemoryProjectionStore();
+    await store.apply(
+      [
+        { kind: 'upsertInstance', instance: { id: 'i1', name: 'one', domains: [], sequence: 1n, creationDate: '2024-06-11T10:37:15.680Z' } },
+        { kind: 'addInstanceDomain', instanceId: 'i1', domain: 'a.example.com', sequence: 2n },
+        { kind: 'addInstanceDomain', instanceId: 'i1', domain: 'b.example.com', sequence: 3n },
+        { kind: 'addInstanceDomain', instanceId: 'i1', domain: 'a.example.com', sequence: 4n },
+      ],
+      at(1),
+    );
+    expect((await store.instanceByDomain('b.example.com'))?.domains).toEqual(['a.example.com', 'b.example.com']);
+  });
+});
