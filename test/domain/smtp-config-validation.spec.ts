@@ -125,6 +125,10 @@ describe('AddSmtpConfig request validation: errors and reasons', () => {
     ['SMTP+TLS://[::1]:465', 'must be host:port without a scheme (drop "SMTP+TLS://")'],
     [':25', 'must name a host before the port'],
     ['smtp example.com:25', 'has an invalid host name'],
+    ['smtp.müller.example:25', 'has a host name that is not ASCII (give an internationalized name in its ASCII form, xn--…)'],
+    ['smtp.xn--mller-kva.example:25', undefined],
+    [`${'a'.repeat(63)}.example.com:25`, undefined],
+    [`${'a'.repeat(64)}.example.com:25`, 'has a host name label longer than 63 characters'],
     ['smtp.example.com:25x', 'must end with a numeric port (host:port)'],
     ['[::1]:x25', 'must end with a numeric port (host:port)'],
     ['smtp.example.com:0', 'port must be between 1 and 65535 (got 0)'],
@@ -153,6 +157,9 @@ describe('AddSmtpConfig request validation: errors and reasons', () => {
       description: 'host:port of the SMTP server. Make sure to include the port.',
       example: 'smtp.postmarkapp.com:587',
     });
+    // The sender must be an e-mail address (stricter than the seed, see above); the schema says so.
+    expect(schema.properties.senderAddress!.format).toBe('email');
+    expect(schema.properties.replyToAddress!.format).toBeUndefined(); // may be empty
   });
 
   it('counts code points, not UTF-16 units', () => {

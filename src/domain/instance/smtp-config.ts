@@ -131,7 +131,11 @@ export const hostPortProblem = (value: string): string | undefined => {
       return looksLikeIPv6(value) ? 'IPv6 addresses must be in brackets ([address]:port)' : 'must be host:port with a single ":"';
     }
     if (hostPart.length === 0) return 'must name a host before the port';
+    if (/[^\u0000-\u007f]/.test(hostPart)) return 'has a host name that is not ASCII (give an internationalized name in its ASCII form, xn--…)';
     if (!HOSTNAME.test(hostPart)) return 'has an invalid host name';
+    // DNS (RFC 1035): labels of at most 63 octets. The whole name's length is the API's (host at
+    // most 500 code points), not DNS's 253, so that the seed's limit stays the one that counts.
+    if (hostPart.split('.').some((label) => label.length > 63)) return 'has a host name label longer than 63 characters';
   }
   if (!/^[0-9]{1,5}$/.test(portPart)) return 'must end with a numeric port (host:port)';
   const port = Number(portPart);
@@ -143,7 +147,7 @@ export const AddSmtpConfigRequestSchema = z
   .object({
     // A refinement runs only when the field passed its length check (zod skips it after an issue),
     // so an empty or over-long value gets one violation, not two; the validation table pins that.
-    senderAddress: boundedText('senderAddress').refine(isEmail, 'must be an e-mail address'),
+    senderAddress: boundedText('senderAddress').refine(isEmail, 'must be an e-mail address').meta({ format: 'email' }),
     senderName: boundedText('senderName'),
     tls: z.boolean().default(false),
     host: boundedText('host')
@@ -212,7 +216,7 @@ export const UpdateSmtpConfigPasswordRequestSchema = z
 export const parseUpdateSmtpConfigPasswordRequest = (input: unknown): { password: string } =>
   parseWith(UpdateSmtpConfigPasswordRequestSchema, 'UpdateSMTPConfigPasswordRequest', input);
 
-const receiverAddress = boundedText('senderAddress').refine(isEmail, 'must be an e-mail address').meta({ description: 'Where the test mail goes.' });
+const receiverAddress = boundedText('senderAddress').refine(isEmail, 'must be an e-mail address').meta({ description: 'Where the test mail goes.', format: 'email' });
 
 /**
  * `POST /admin/v1/smtp/_test`: the add request's fields plus where to send the test mail. Nothing is
