@@ -62,6 +62,13 @@ export const ConfigSchema = z
      * connection, until the operating system gives up minutes later.
      */
     DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    /**
+     * How long the server waits for PostgreSQL to answer one statement before the request fails as
+     * Unavailable and the connection is dropped: a database whose route vanished without a reset
+     * (a failover that moves its address) otherwise holds every write for the minutes TCP takes to
+     * give up.
+     */
+    DATABASE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
     EVENTSTORE_CONNECTION_STRING: z.string().regex(/^esdb(\+discover)?:\/\//, 'must start with esdb:// or esdb+discover://').optional(),
   })
   .superRefine((c, ctx) => {

@@ -72,13 +72,15 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
       const { default: driver } = await import('pg');
       // Every session (the pool's, the LISTEN connections', the projection lock's: they all take the
       // pool's options) is named in pg_stat_activity, unless DATABASE_URL or PGAPPNAME names it, gives
-      // up connecting after DATABASE_CONNECT_TIMEOUT_MS, and has TCP keep-alive on, so that a
-      // connection to a database that vanished from the network is found dead.
+      // up connecting after DATABASE_CONNECT_TIMEOUT_MS and waiting for an answer after
+      // DATABASE_QUERY_TIMEOUT_MS (the pool then drops the connection), and has TCP keep-alive on,
+      // so that a connection to a database that vanished from the network is found dead.
       const p = new driver.Pool({
         connectionString: config.DATABASE_URL,
         max: config.DATABASE_POOL_SIZE,
         fallback_application_name: 'smtp-config',
         connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS,
+        query_timeout: config.DATABASE_QUERY_TIMEOUT_MS,
         keepAlive: true,
       });
       p.on('error', (err) => logger.warn({ err: withoutClient(err) }, 'an idle database connection failed'));

@@ -7,12 +7,13 @@ const codeOf = (error: unknown): string => (typeof error === 'object' && error !
  * The database cannot be reached or cannot take the write: connection errors (class 08), too little
  * disk or memory (class 53), an I/O error on its files (58030), the server shutting down (57P0x), a
  * socket that failed, or the pool's own "connection terminated" and connect timeouts (the client's,
- * and the pool's wait for a client).
+ * and the pool's wait for a client), and a statement not answered within the client's read timeout
+ * (DATABASE_QUERY_TIMEOUT_MS).
  */
 export const isPgUnavailable = (error: unknown): boolean => {
   const code = codeOf(error);
   if (/^(08|53|57P0)/.test(code) || code === '58030' || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
-  return error instanceof Error && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
+  return error instanceof Error && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i.test(error.message);
 };
 
 /**
