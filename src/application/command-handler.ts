@@ -100,6 +100,11 @@ export const handleCommand = async <C, E extends { type: string; data: unknown }
     const expected = currentRevision ?? 'no_stream';
     const expectedText = String(expected);
     const createdAt = context.createdAt ?? isoTimeOf(context.now);
+    // The instance id string the stream's events hold already, when it is the same: a command brings
+    // its own copy of it, and a store that keeps the metadata (and a read model whose rows take the
+    // id from it) then keeps one string per instance rather than one per command.
+    const kept = recorded.length > 0 ? recorded[0]!.metadata.instanceId : undefined;
+    const instanceId = kept === context.instanceId ? kept : context.instanceId;
     const newEvents: NewEvent[] = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
@@ -110,7 +115,7 @@ export const handleCommand = async <C, E extends { type: string; data: unknown }
         // the metadata holds only strings and numbers, so freezing it once is freezing it deeply.
         data: deepFreeze(e.data),
         metadata: Object.freeze<EventMetadata>({
-          instanceId: context.instanceId,
+          instanceId,
           editorUserId: context.editorUserId,
           createdAt,
           correlationId: context.correlationId,
