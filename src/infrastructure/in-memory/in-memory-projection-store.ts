@@ -26,15 +26,48 @@ const withRow = (configs: ConfigsOfInstance | undefined, row: SmtpConfigView): C
   return rows.map((r, i) => (i === at ? row : r));
 };
 
+/**
+ * An instance's row, which also keeps the instance's configurations: one map entry less for every
+ * instance with a configuration (about 37 bytes, for 8 more in the row). They are in a private
+ * field, so that the row reads as the view it is: spreads, JSON and equality see the view's fields
+ * alone. A row is replaced, never changed, when the instance changes; only its configurations are
+ * set in place, which a reader holding the row never sees.
+ */
+class InstanceRow implements InstanceView {
+  readonly id: string;
+  readonly name: string;
+  readonly domains: readonly string[];
+  readonly sequence: bigint;
+  readonly creationDate: string;
+  #configs: ConfigsOfInstance | undefined;
+
+  constructor(view: InstanceView, domains: readonly string[], sequence: bigint, configs: ConfigsOfInstance | undefined) {
+    this.id = view.id;
+    this.name = view.name;
+    this.domains = domains;
+    this.sequence = sequence;
+    this.creationDate = view.creationDate;
+    this.#configs = configs;
+  }
+
+  static configsOf(row: InstanceRow): ConfigsOfInstance | undefined {
+    return row.#configs;
+  }
+
+  static setConfigs(row: InstanceRow, configs: ConfigsOfInstance | undefined): void {
+    row.#configs = configs;
+  }
+}
+
 /** The read model in memory, with its checkpoint. Each apply is one synchronous, atomic step. */
 export class InMemoryProjectionStore implements ProjectionStore, InlineProjectionTarget {
   /**
-   * Configuration rows by instance: an instance has one at most, so keyed by the instance alone
-   * (no key string of instance and id to keep for every row), and the instance's configuration is
-   * found without looking through every row.
+   * Configuration rows of instances that have no row (yet): an instance's configurations are kept in
+   * its row (see InstanceRow) once it has one. Keyed by the instance alone (an instance has one at
+   * most), so that the instance's configuration is found without looking through every row.
    */
-  private configs = new Map<string, ConfigsOfInstance>();
-  private instanceRows = new Map<string, InstanceView>();
+  private orphanConfigs = new Map<string, ConfigsOfInstance>();
+  private instanceRows = new Map<string, InstanceRow>();
   private domains = new Map<string, string>();
   private position: GlobalPosition | undefined;
   /**
@@ -78,7 +111,7 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
 
   async reset(): Promise<void> {
     this.lastConfig = undefined;
-    this.configs = new Map();
+    this.orphanConfigs = new Map();
     this.instanceRows = new Map();
     this.domains = new Map();
     this.position = undefined;
@@ -90,15 +123,28 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
     return this.configOf(instanceId, id);
   }
 
+  /** The configurations of an instance, in its row or, when it has none, among the orphans. */
+  private configsOf(instanceId: string): ConfigsOfInstance | undefined {
+    const row = this.instanceRows.get(instanceId);
+    return row !== undefined ? InstanceRow.configsOf(row) : this.orphanConfigs.get(instanceId);
+  }
+
+  private setConfigs(instanceId: string, configs: ConfigsOfInstance | undefined): void {
+    const row = this.instanceRows.get(instanceId);
+    if (row !== undefined) InstanceRow.setConfigs(row, configs);
+    else if (configs === undefined) this.orphanConfigs.delete(instanceId);
+    else this.orphanConfigs.set(instanceId, configs);
+  }
+
   private configOf(instanceId: string, id: string): SmtpConfigView | undefined {
-    const configs = this.configs.get(instanceId);
+    const configs = this.configsOf(instanceId);
     if (configs === undefined) return undefined;
     if (!Array.isArray(configs)) return (configs as SmtpConfigView).id === id ? (configs as SmtpConfigView) : undefined;
     return configs.find((r: SmtpConfigView) => r.id === id);
   }
 
   async smtpConfigOfInstance(instanceId: string): Promise<SmtpConfigView | undefined> {
-    const configs = this.configs.get(instanceId);
+    const configs = this.configsOf(instanceId);
     return configs === undefined ? undefined : rowsOf(configs)[0];
   }
 
@@ -121,43 +167,50 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
       checkpoint: this.position,
       instances: this.instanceRows.values(),
       domains: this.domains.entries(),
-      smtpConfigs: [...this.configs.values()].flatMap(rowsOf),
+      smtpConfigs: [...this.instanceRows.values()]
+        .map((row) => InstanceRow.configsOf(row))
+        .concat([...this.orphanConfigs.values()])
+        .flatMap((configs) => (configs === undefined ? [] : rowsOf(configs))),
     });
   }
 
   private applyOne(change: ReadModelChange): void {
     switch (change.kind) {
-      case 'upsertInstance':
-        this.instanceRows.set(change.instance.id, { ...change.instance, domains: this.instanceRows.get(change.instance.id)?.domains ?? [] });
+      case 'upsertInstance': {
+        const { id } = change.instance;
+        const old = this.instanceRows.get(id);
+        const configs = old !== undefined ? InstanceRow.configsOf(old) : this.orphanConfigs.get(id);
+        if (old === undefined && configs !== undefined) this.orphanConfigs.delete(id);
+        this.instanceRows.set(id, new InstanceRow(change.instance, old?.domains ?? [], change.instance.sequence, configs));
         return;
+      }
       case 'addInstanceDomain': {
         const instance = this.instanceRows.get(change.instanceId);
         if (!instance) return;
         // concat makes an array of exactly the domains; a spread leaves room for 16 more (128 bytes per instance).
         const domains = instance.domains.includes(change.domain) ? instance.domains : instance.domains.concat([change.domain]);
-        this.instanceRows.set(change.instanceId, { ...instance, domains, sequence: change.sequence });
+        this.instanceRows.set(change.instanceId, new InstanceRow(instance, domains, change.sequence, InstanceRow.configsOf(instance)));
         this.domains.set(change.domain, change.instanceId);
         return;
       }
       case 'upsertSmtpConfig': {
         const { instanceId } = change.config;
-        this.configs.set(instanceId, withRow(this.configs.get(instanceId), change.config));
+        this.setConfigs(instanceId, withRow(this.configsOf(instanceId), change.config));
         this.lastConfig = change.config;
         return;
       }
       case 'patchSmtpConfig': {
         this.lastConfig = undefined;
         const row = this.configOf(change.instanceId, change.id);
-        if (row) this.configs.set(change.instanceId, withRow(this.configs.get(change.instanceId), patchedSmtpConfig(row, change)));
+        if (row) this.setConfigs(change.instanceId, withRow(this.configsOf(change.instanceId), patchedSmtpConfig(row, change)));
         return;
       }
       case 'removeSmtpConfig': {
         this.lastConfig = undefined;
-        const configs = this.configs.get(change.instanceId);
+        const configs = this.configsOf(change.instanceId);
         if (configs === undefined) return;
         const rows = rowsOf(configs).filter((r) => r.id !== change.id);
-        if (rows.length === 0) this.configs.delete(change.instanceId);
-        else this.configs.set(change.instanceId, rows.length === 1 ? rows[0]! : rows);
+        this.setConfigs(change.instanceId, rows.length === 0 ? undefined : rows.length === 1 ? rows[0]! : rows);
         return;
       }
     }
