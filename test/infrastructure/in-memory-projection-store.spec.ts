@@ -67,15 +67,17 @@ describe('InMemoryProjectionStore with several configurations in one instance', 
 
   // Configurations are kept in their instance's row once it has one: they must follow the row as it
   // is replaced, come along when the row appears after them, and never show in the row itself.
-  it('keeps a configuration across its instance being set up after it, renamed and given domains, and shows only the view in the row', async () => {
+  it('keeps a configuration across its instance being set up after it, renamed and given a domain (twice), and shows only the view in the row', async () => {
     const store = new InMemoryProjectionStore();
     const instance = { id: 'i1', name: 'one', domains: [], sequence: 1n, creationDate: '2024-06-11T10:37:15.680Z' };
     await store.apply([upsert(row('i1', 'c1'))], at(1));
     expect(await store.smtpConfigOfInstance('i1')).toMatchObject({ id: 'c1' });
     await store.apply([{ kind: 'upsertInstance', instance }], at(2));
     expect(await store.smtpConfigById('i1', 'c1')).toEqual(row('i1', 'c1'));
+    expect((await store.instanceById('i1'))?.domains).toEqual([]);
     await store.apply([{ kind: 'addInstanceDomain', instanceId: 'i1', domain: 'a.example.com', sequence: 2n }], at(3));
-    await store.apply([{ kind: 'upsertInstance', instance: { ...instance, name: 'renamed', sequence: 3n } }], at(4));
+    await store.apply([{ kind: 'addInstanceDomain', instanceId: 'i1', domain: 'a.example.com', sequence: 2n }], at(4));
+    await store.apply([{ kind: 'upsertInstance', instance: { ...instance, name: 'renamed', sequence: 3n } }], at(5));
     expect(await store.smtpConfigOfInstance('i1')).toEqual(row('i1', 'c1'));
     const shown = await store.instanceById('i1');
     expect({ ...shown }).toEqual({ ...instance, name: 'renamed', domains: ['a.example.com'], sequence: 3n });
@@ -87,7 +89,7 @@ describe('InMemoryProjectionStore with several configurations in one instance', 
       creationDate: '2024-06-11T10:37:15.680Z',
     });
     expect(((await store.snapshot()) as { smtpConfigs: [string, unknown][] }).smtpConfigs.map(([key]) => key)).toEqual(['i1/c1']);
-    await store.apply([{ kind: 'removeSmtpConfig', instanceId: 'i1', id: 'c1' }], at(5));
+    await store.apply([{ kind: 'removeSmtpConfig', instanceId: 'i1', id: 'c1' }], at(6));
     expect(await store.smtpConfigOfInstance('i1')).toBeUndefined();
     expect(((await store.snapshot()) as { smtpConfigs: unknown[] }).smtpConfigs).toEqual([]);
   });
