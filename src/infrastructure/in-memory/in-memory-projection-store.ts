@@ -224,7 +224,10 @@ export class InMemoryProjectionStore implements ProjectionStore, InlineProjectio
       }
       case 'upsertSmtpConfig': {
         const { instanceId } = change.config;
-        this.setConfigs(instanceId, withRow(this.configsOf(instanceId), change.config));
+        // One look-up in the map of every instance, not two (one to read, one to write).
+        const row = this.instanceRows.get(instanceId);
+        if (row !== undefined) InstanceRow.setConfigs(row, withRow(InstanceRow.configsOf(row), change.config));
+        else this.orphanConfigs.set(instanceId, withRow(this.orphanConfigs.get(instanceId), change.config));
         this.lastConfig = change.config;
         return;
       }
