@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InMemoryProjectionStore, type ReadModelChange, type SmtpConfigView } from '../support/everything.js';
+import { ADDED_FROM, InMemoryProjectionStore, type ReadModelChange, type SMTPConfigAddedData, type SmtpConfigView } from '../support/everything.js';
 
 const at = (n: number) => ({ commit: BigInt(n), prepare: BigInt(n) });
 const row = (instanceId: string, id: string, overrides: Partial<SmtpConfigView> = {}): SmtpConfigView => ({
@@ -92,5 +92,49 @@ describe('InMemoryProjectionStore with several configurations in one instance', 
     await store.apply([{ kind: 'removeSmtpConfig', instanceId: 'i1', id: 'c1' }], at(6));
     expect(await store.smtpConfigOfInstance('i1')).toBeUndefined();
     expect(((await store.snapshot()) as { smtpConfigs: unknown[] }).smtpConfigs).toEqual([]);
+  });
+});
+
+describe('InMemoryProjectionStore keeping an added configuration as its event payload', () => {
+  const payloadOf = (view: SmtpConfigView): SMTPConfigAddedData => ({
+    id: view.id,
+    senderAddress: view.senderAddress,
+    senderName: view.senderName,
+    tls: view.tls,
+    host: view.host,
+    user: view.user,
+    ...(view.hasPassword ? { password: { cryptoType: 'encryption', algorithm: 'AES-256-GCM', keyId: 'k', crypted: 'x' } } : {}),
+    replyToAddress: view.replyToAddress,
+    description: view.description,
+  });
+  const added = (view: SmtpConfigView, payload = payloadOf(view)): ReadModelChange => ({ kind: 'upsertSmtpConfig', config: view, [ADDED_FROM]: payload });
+
+  it('answers every read with the row the projection made, as a store given the rows alone does', async () => {
+    const rows = [row('i1', 'c1'), row('i2', 'c2', { hasPassword: false, tls: false }), row('i3', 'c3')];
+    const kept = new InMemoryProjectionStore();
+    const plain = new InMemoryProjectionStore();
+    await kept.apply([{ kind: 'upsertInstance', instance: { id: 'i1', name: 'one', domains: [], sequence: 1n, creationDate: '2024-06-11T10:37:15.680Z' } }], at(1));
+    await plain.apply([{ kind: 'upsertInstance', instance: { id: 'i1', name: 'one', domains: [], sequence: 1n, creationDate: '2024-06-11T10:37:15.680Z' } }], at(1));
+    await kept.apply(rows.map((r) => added(r)), at(2));
+    await plain.apply(rows.map(upsert), at(2));
+    for (const r of rows) {
+      expect(await kept.smtpConfigById(r.instanceId, r.id)).toEqual(r);
+      expect(await kept.smtpConfigOfInstance(r.instanceId)).toEqual(r);
+    }
+    // Its password stays in the payload: no row read shows it, not even its encrypted form.
+    expect(JSON.stringify(await kept.snapshot())).not.toContain('crypted');
+    expect(await kept.snapshot()).toEqual(await plain.snapshot());
+    await kept.apply([{ kind: 'patchSmtpConfig', instanceId: 'i1', id: 'c1', changes: { user: 'patched' }, sequence: 5n, changeDate: '2024-06-12T00:00:00.000Z' }], at(3));
+    expect(await kept.smtpConfigById('i1', 'c1')).toEqual(row('i1', 'c1', { user: 'patched', sequence: 5n, changeDate: '2024-06-12T00:00:00.000Z' }));
+  });
+
+  it('keeps the row the projection made when its payload says otherwise', async () => {
+    const store = new InMemoryProjectionStore();
+    const view = row('i1', 'c1', { senderName: 'from the row' });
+    await store.apply([added(view, { ...payloadOf(view), senderName: 'from the payload' }), upsert(row('i2', 'c2'))], at(1));
+    expect(await store.smtpConfigById('i1', 'c1')).toEqual(view);
+    const moved = row('i1', 'c3', { changeDate: '2024-06-12T00:00:00.000Z', resourceOwner: 'elsewhere' });
+    await store.apply([added(moved), upsert(row('i2', 'c2'))], at(2));
+    expect(await store.smtpConfigById('i1', 'c3')).toEqual(moved);
   });
 });

@@ -1,3 +1,4 @@
+import type { SMTPConfigAddedData } from '../../domain/index.js';
 import type { GlobalPosition } from './event-store.js';
 
 /** One SMTP configuration as the read side keeps it: never with the password. */
@@ -29,11 +30,19 @@ export interface InstanceView {
   readonly creationDate: string;
 }
 
+/**
+ * In an `upsertSmtpConfig` change made from an SMTPConfigAdded event: that event's payload, which
+ * a read model kept in memory beside the event store may hold instead of copies of its fields (the
+ * in-memory one does, when the row agrees with it). A symbol, so that a change written as JSON
+ * (PostgreSQL's inline projection sends its changes so) leaves it out; every other store ignores it.
+ */
+export const ADDED_FROM: unique symbol = Symbol('addedFrom');
+
 /** A change the projection makes to the read model, decided by a pure handler. */
 export type ReadModelChange =
   | { readonly kind: 'upsertInstance'; readonly instance: InstanceView }
   | { readonly kind: 'addInstanceDomain'; readonly instanceId: string; readonly domain: string; readonly sequence: bigint }
-  | { readonly kind: 'upsertSmtpConfig'; readonly config: SmtpConfigView }
+  | { readonly kind: 'upsertSmtpConfig'; readonly config: SmtpConfigView; readonly [ADDED_FROM]?: SMTPConfigAddedData }
   /** Changes some fields of a configuration row; a row that does not exist stays absent. */
   | {
       readonly kind: 'patchSmtpConfig';

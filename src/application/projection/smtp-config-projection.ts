@@ -2,7 +2,7 @@ import { InstanceEventTypes } from '../../domain/index.js';
 import { decodeRecordedEvent } from '../decode-event.js';
 import { nextOf } from '../small-bigints.js';
 import type { RecordedEvent } from '../ports/event-store.js';
-import type { ReadModelChange, SmtpConfigPatch } from '../ports/read-model.js';
+import { ADDED_FROM, type ReadModelChange, type SmtpConfigPatch } from '../ports/read-model.js';
 
 /**
  * The projection's pure handler: one recorded event in, the read-model changes out. It reads no
@@ -48,6 +48,7 @@ export const projectEvent = (event: RecordedEvent): ReadModelChange[] => {
             changeDate: at,
             resourceOwner: instanceId,
           },
+          [ADDED_FROM]: data,
         },
       ];
     }
