@@ -74,6 +74,21 @@ describe('command handler', () => {
     expect(EVENT_SCHEMA_VERSION).toBe(1);
   });
 
+  it('writes metadata whose causation id is its correlation id as the same plain fields, in the same order, in listings, spreads and JSON', async () => {
+    const own = { ...context, correlationId: 'cmd-1' };
+    await handleCommand(store, Instance, instanceStreamId('2'), { type: 'SetUpInstance', instanceId: '2', name: 'b', domains: ['b.example.com'], now }, own);
+    const { events } = store.appends[0]!;
+    const expected = { instanceId, editorUserId: 'user-7', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'cmd-1', causationId: 'cmd-1', schemaVersion: 1 };
+    // One object for all the command's events (they share one schema version).
+    expect(events[1]!.metadata).toBe(events[0]!.metadata);
+    const written = events[0]!.metadata;
+    expect(Object.isFrozen(written)).toBe(true);
+    expect(Object.keys(written)).toEqual(Object.keys(expected));
+    expect({ ...written }).toEqual(expected);
+    expect(JSON.stringify(written)).toBe(JSON.stringify(expected));
+    expect(structuredClone(written)).toEqual(expected);
+  });
+
   it('expects no stream when the stream does not exist yet', async () => {
     const other = instanceStreamId('2');
     await handleCommand(store, Instance, other, { type: 'SetUpInstance', instanceId: '2', name: 'b', domains: ['b.example.com', 'c.example.com'], now }, context);
