@@ -1,4 +1,4 @@
-import { decodeStoredEvent, type KnownEventType } from '../domain/index.js';
+import { decodeStoredEvent, EventSchemas, type KnownEventType } from '../domain/index.js';
 import { deepFreeze, isDeepFrozen } from './frozen.js';
 import { positionToString, type GlobalPosition, type RecordedEvent } from './ports/event-store.js';
 
@@ -139,13 +139,26 @@ const checkOnce = (record: RecordedEvent): Decoded['data'] | typeof NO_SCHEMA | 
 export const checkedRecord = (fields: RecordedEvent): RecordedEvent => new CheckedRecord(fields);
 
 /**
- * Where a store that keeps its records compactly finds a record's id and global position, by the
- * record's place in its log (see {@link recordMaker}).
+ * Where a store that keeps its records compactly finds a record's id, global position and, for a
+ * type the domain does not know, its type, by the record's place in its log (see {@link recordMaker}).
  */
 export interface RecordLocator {
   idAt(at: number): string;
   positionAt(at: number): GlobalPosition;
+  /** The type of the record at place `at`, which is not one of {@link PACKED_EVENT_TYPES}. */
+  typeAt(at: number): string;
 }
+
+/**
+ * The event types a located record keeps as a number beside its place rather than in a field of
+ * its own: those the domain knows (at most 15; code 0 means the locator keeps the type).
+ */
+const PACKED_EVENT_TYPES: readonly string[] = ['', ...Object.keys(EventSchemas)];
+if (PACKED_EVENT_TYPES.length > 16) throw new Error('at most 15 event types fit a located record (see decode-event.ts)');
+const PACKED_TYPE_CODES: ReadonlyMap<string, number> = new Map(PACKED_EVENT_TYPES.map((type, code) => [type, code] as const).slice(1));
+
+/** Whether a located record of this type keeps it without its locator (see {@link RecordLocator.typeAt}). */
+export const isPackedEventType = (type: string): boolean => PACKED_TYPE_CODES.has(type);
 
 /** The payload state kept in a located record beside its place in the log (see LocatedRecord). */
 const PAYLOAD_IS_DATA = 0;
@@ -153,28 +166,31 @@ const PAYLOAD_NO_SCHEMA = 1;
 const PAYLOAD_NOT_KEPT = 2;
 
 /**
- * A checked record (see CheckedRecord) that keeps neither its id nor its position: both are its
- * store's, found by the record's place in the store's log when read, through own enumerable
- * accessors (so that key listings, spreads and JSON show them as they show any other field). A
- * position object with its bigint is some 64 bytes and a UUID string 56, for every event kept in
- * memory; most are never read. The records of every store are of this one class, so that the
- * code reading them sees one shape (a subclass per store, holding the store on its prototype, saved
- * 8 bytes a record but made those reads polymorphic: measured some 5-10 % more CPU a command with the bench's 20 stores). The checked
+ * A checked record (see CheckedRecord) that keeps neither its id, nor its position, nor (for a type
+ * the domain knows) its type in fields of its own: the id and position are its store's, found by
+ * the record's place in the store's log when read, and the type is a number kept with that place;
+ * all three are own enumerable accessors (so that key listings, spreads and JSON show them as they
+ * show any other field). A position object with its bigint is some 64 bytes, a UUID string 56 and
+ * a field 8, for every event kept in memory; most positions and ids are never read. The records of
+ * every store are of this one class, so that the code reading them sees one shape (a subclass per
+ * store, holding the store on its prototype, saved 8 bytes a record but made those reads
+ * polymorphic: measured some 5-10 % more CPU a command with the bench's 20 stores). The checked
  * payload is not kept either: it is the record's own data (the common case), or the type has no
  * schema, or it is not kept (a payload that was upcast, which the memo above then keeps on its first
- * decode, or one that does not fit, checked on every decode). Those three states share one number
- * with the record's place.
+ * decode, or one that does not fit, checked on every decode). The place, the type's code and the
+ * payload state share one number: place * 64 + code * 4 + state, a small integer for the first 33
+ * million events of a store (past that a heap number, 16 bytes more a record, and still exact).
  */
 class LocatedRecord implements RecordedEvent {
   declare readonly id: string;
   declare readonly position: GlobalPosition;
+  declare readonly type: string;
   readonly #locator: RecordLocator;
   readonly streamId: string;
   readonly revision: bigint;
-  readonly type: string;
   readonly data: unknown;
   readonly metadata: RecordedEvent['metadata'];
-  /** The record's place in the log times 4, plus its payload state. */
+  /** The record's place in the log times 64, plus its type's code times 4, plus its payload state. */
   readonly #at: number;
 
   /**
@@ -184,30 +200,39 @@ class LocatedRecord implements RecordedEvent {
   static readonly #id: PropertyDescriptor = {
     enumerable: true,
     get(this: LocatedRecord) {
-      return this.#locator.idAt(Math.floor(this.#at / 4));
+      return this.#locator.idAt(Math.floor(this.#at / 64));
+    },
+  };
+  static readonly #type: PropertyDescriptor = {
+    enumerable: true,
+    get(this: LocatedRecord) {
+      const code = Math.floor(this.#at / 4) % 16;
+      return code !== 0 ? PACKED_EVENT_TYPES[code]! : this.#locator.typeAt(Math.floor(this.#at / 64));
     },
   };
   static readonly #position: PropertyDescriptor = {
     enumerable: true,
     get(this: LocatedRecord) {
-      return this.#locator.positionAt(Math.floor(this.#at / 4));
+      return this.#locator.positionAt(Math.floor(this.#at / 64));
     },
   };
 
   constructor(locator: RecordLocator, at: number, fields: Omit<RecordedEvent, 'id' | 'position'>) {
     this.#locator = locator;
+    // The type in its place among the fields, as when it was one, so that key listings keep their order.
     this.streamId = fields.streamId;
     this.revision = fields.revision;
-    this.type = fields.type;
+    Object.defineProperty(this, 'type', LocatedRecord.#type);
     this.data = fields.data;
     this.metadata = fields.metadata;
-    this.#at = at * 4 + PAYLOAD_NOT_KEPT;
     Object.defineProperty(this, 'id', LocatedRecord.#id);
     Object.defineProperty(this, 'position', LocatedRecord.#position);
+    const base = at * 64 + (PACKED_TYPE_CODES.get(fields.type) ?? 0) * 4;
+    this.#at = base + PAYLOAD_NOT_KEPT;
     if (Object.isFrozen(this.metadata) && isDeepFrozen(this.data)) {
       const payload = checkOnce(this);
-      if (payload === NO_SCHEMA) this.#at = at * 4 + PAYLOAD_NO_SCHEMA;
-      else if (payload !== undefined && payload === this.data) this.#at = at * 4 + PAYLOAD_IS_DATA;
+      if (payload === NO_SCHEMA) this.#at = base + PAYLOAD_NO_SCHEMA;
+      else if (payload !== undefined && payload === this.data) this.#at = base + PAYLOAD_IS_DATA;
     }
     Object.freeze(this);
   }
@@ -221,9 +246,10 @@ class LocatedRecord implements RecordedEvent {
 
 /**
  * For a store that keeps its records compactly: makes the record at place `at` of its log, frozen,
- * its id and position found through `locator` when read, its payload checked now (see
- * LocatedRecord). Data and metadata must be frozen already (deeply, for the data) for the check to
- * be kept, as for {@link checkedRecord}.
+ * its id and position (and its type, unless {@link isPackedEventType}) found through `locator` when
+ * read, its payload checked now (see LocatedRecord). The locator must know an unpacked type before
+ * the record is made. Data and metadata must be frozen already (deeply, for the data) for the check
+ * to be kept, as for {@link checkedRecord}.
  */
 export const recordMaker = (locator: RecordLocator): ((at: number, fields: Omit<RecordedEvent, 'id' | 'position'>) => RecordedEvent) => {
   return (at, fields) => new LocatedRecord(locator, at, fields);

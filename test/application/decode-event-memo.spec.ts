@@ -133,8 +133,14 @@ describe('checkedRecord: a record a store keeps, its payload checked once when i
 });
 
 describe('recordMaker: records that find their id and position through their store', () => {
+  /** Types the records leave to their store (see RecordLocator.typeAt), by place: set before a record is made, as a store does. */
+  const otherTypes = new Map<number, string>();
   const locator = {
     reads: 0,
+    typeAt(place: number) {
+      this.reads++;
+      return otherTypes.get(place)!;
+    },
     idAt(place: number) {
       this.reads++;
       return `00000000-0000-8000-8000-${String(place).padStart(12, '0')}`;
@@ -175,7 +181,31 @@ describe('recordMaker: records that find their id and position through their sto
     expect(decoded!.data).toEqual({ ...stored, id: 'inst1' });
     expect(Object.isFrozen(decoded!.data)).toBe(true);
     expect(decodeRecordedEvent(event)!.data).toBe(decoded!.data);
+    otherTypes.set(2, 'some.other.event');
     expect(decodeRecordedEvent(locatedRecord(2, fields({ anything: 1 }, { type: 'some.other.event' })))).toBeUndefined();
+  });
+
+  it("keeps a type the domain knows itself, and asks its store for any other one's", () => {
+    const known = locatedRecord(5, fields({ name: 'acme' }));
+    const before = locator.reads;
+    expect(known.type).toBe(InstanceEventTypes.InstanceAdded);
+    expect(locator.reads).toBe(before);
+    otherTypes.set(6, 'some.other.event');
+    const other = locatedRecord(6, fields({ anything: 1 }, { type: 'some.other.event' }));
+    const reads = locator.reads;
+    expect(other.type).toBe('some.other.event');
+    expect(locator.reads).toBe(reads + 1);
+    expect(InstanceEventTypes.InstanceAdded).not.toBe('some.other.event');
+  });
+
+  it('reads its id, type, position and payload right at places past a small integer (33 million and beyond)', () => {
+    for (const place of [2 ** 25 - 1, 2 ** 25, 2 ** 31, 2 ** 40 + 3]) {
+      const event = locatedRecord(place, fields({ name: 'acme' }, { type: InstanceEventTypes.SMTPConfigRemoved, data: deepFreeze({ id: 'c1' }) }));
+      expect(event.id).toBe(`00000000-0000-8000-8000-${String(place).padStart(12, '0')}`);
+      expect(event.position).toEqual({ commit: BigInt(place), prepare: BigInt(place) });
+      expect(event.type).toBe(InstanceEventTypes.SMTPConfigRemoved);
+      expect(decodeRecordedEvent(event)!.data).toBe(event.data);
+    }
   });
 
   it('refuses a payload that does not fit on every decode, naming the position it finds then', () => {
@@ -203,6 +233,7 @@ describe('recordMaker for two stores', () => {
   it('makes records that each find their id and position in their own store', () => {
     const store = (prefix: string) => ({
       idAt: (place: number) => `${prefix}-${place}`,
+      typeAt: () => 'some.other.event',
       positionAt: (place: number) => ({ commit: BigInt(place), prepare: BigInt(place) }),
     });
     const fields = {

@@ -131,6 +131,30 @@ describe('InMemoryEventStore', () => {
     ]);
   });
 
+  it('reads a stream back exactly at every length as it grows by one and two events, kept short or long, with each event its own type', async () => {
+    const store = new InMemoryEventStore();
+    const uuid = (n: number) => `00000000-0000-8000-8000-${String(n).padStart(12, '0')}`;
+    // Every other event of a type the domain knows (its records keep it), the others of one it does not (the store keeps it).
+    const nth = (n: number): NewEvent =>
+      n % 2 === 0 ? { ...event(uuid(n), { n }), type: 'test.happened' } : { ...event(uuid(n), { id: `c${n}` }), type: 'instance.smtp.config.removed' };
+    const expected: [bigint, string, unknown][] = [];
+    let n = 0;
+    for (const size of [1, 1, 2, 1, 2, 1]) {
+      const batch = Array.from({ length: size }, () => nth(++n));
+      await store.appendToStream('grows', batch, expected.length === 0 ? 'no_stream' : BigInt(expected.length - 1));
+      for (const e of batch) expected.push([BigInt(expected.length), e.type, e.data]);
+      // Another stream read in between, so that each read below finds the stream as the store keeps it.
+      await store.appendToStream(`other-${n}`, [nth(1000 + n)], 'no_stream');
+      await store.readStream(`other-${n}`);
+      const read = await store.readStream('grows');
+      expect(read.currentRevision).toBe(BigInt(expected.length - 1));
+      expect(Object.isFrozen(read.events)).toBe(true);
+      expect(read.events.map((e) => [e.revision, e.type, e.data])).toEqual(expected);
+      expect(read.events.map((e) => e.id)).toEqual(expected.map((_, i) => uuid(i + 1)));
+    }
+    expect(expected).toHaveLength(8);
+  });
+
   describe('subscribeToAll', () => {
     it('hands over what is stored already without waiting for a timer, then follows appends in order', async () => {
       const store = new InMemoryEventStore();

@@ -2,6 +2,7 @@ import {
   bigintOf,
   recordMaker,
   isDeepFrozen,
+  isPackedEventType,
   deepFreeze,
   WrongExpectedRevisionError,
   type AppendResult,
@@ -73,6 +74,35 @@ const sameMetadata = (a: object, b: object): boolean => {
   return keys === 0;
 };
 
+/** The records of a stream of two or three events, in fields rather than an array (see InMemoryEventStore.streams). */
+class ShortStream {
+  constructor(
+    readonly first: RecordedEvent,
+    readonly second: RecordedEvent,
+    readonly third: RecordedEvent | undefined,
+  ) {}
+}
+
+/** A stream as the store keeps it: the record of a stream of one, a ShortStream, or a frozen array of four or more. */
+type KeptStream = RecordedEvent | ShortStream | readonly RecordedEvent[];
+
+const keptStream = (records: readonly RecordedEvent[]): KeptStream =>
+  records.length === 1
+    ? records[0]!
+    : records.length <= 3
+      ? new ShortStream(records[0]!, records[1]!, records[2])
+      : Object.isFrozen(records)
+        ? records
+        : Object.freeze(records.slice());
+
+/** A kept stream's records as a frozen array. */
+const arrayOf = (kept: KeptStream): readonly RecordedEvent[] =>
+  Array.isArray(kept)
+    ? (kept as readonly RecordedEvent[])
+    : kept instanceof ShortStream
+      ? Object.freeze(kept.third === undefined ? [kept.first, kept.second] : [kept.first, kept.second, kept.third])
+      : Object.freeze([kept as RecordedEvent]);
+
 /**
  * A read model that an append can write in the same synchronous step (see
  * {@link InMemoryEventStore.projectInline}); the in-memory read model is one.
@@ -100,13 +130,14 @@ const CAUGHT_UP: IteratorResult<SubscriptionItem> = Object.freeze({ done: false,
 export class InMemoryEventStore implements EventStore, RecordLocator {
   protected readonly log: RecordedEvent[] = [];
   /**
-   * Each stream is a frozen array of exactly its events, replaced by a longer one on append: a read
-   * hands out the stored array itself (no copy per read), and a stream holds no spare capacity (a
-   * growing array keeps room for 16 more elements, about 130 bytes per stream). A stream of one
-   * event (every domain claim) is kept as that record alone, and a read of it makes its array: one
-   * array less, 56 bytes, for each.
+   * Each stream is kept as exactly its events, replaced on append (a growing array keeps room for 16
+   * more elements, about 130 bytes per stream). A stream of four or more is a frozen array of them,
+   * which a read hands out itself (no copy per read). A short stream is kept smaller, and a read of
+   * it makes its array: a stream of one event (every domain claim) as that record alone, one array
+   * less, 56 bytes; of two or three (an instance with its domain, and its configuration) as a
+   * ShortStream, 16 or 24 bytes less than the array.
    */
-  private readonly streams = new Map<string, readonly RecordedEvent[] | RecordedEvent>();
+  private readonly streams = new Map<string, KeptStream>();
   /**
    * The stream last looked up: a command reads its stream and then appends to it, so the append
    * usually finds its stream here rather than in a map of every stream (an append to it replaces
@@ -123,6 +154,8 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
    */
   private readonly idChunks: Uint8Array[] = [];
   private readonly otherIds = new Map<number, string>();
+  /** The types of events whose type a record does not keep itself (see RecordLocator.typeAt), by place. */
+  private readonly otherTypes = new Map<number, string>();
   /**
    * The metadata last stored: an event whose metadata holds the same (the events of one command,
    * or of the commands of one set-up, which share their command id and time) keeps that very object.
@@ -158,7 +191,7 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
     if (streamId === this.lastStreamId) return this.lastStream;
     const kept = this.streams.get(streamId);
     if (kept === undefined) return undefined;
-    const stream = Array.isArray(kept) ? (kept as readonly RecordedEvent[]) : Object.freeze([kept as RecordedEvent]);
+    const stream = arrayOf(kept);
     this.lastStreamId = streamId;
     this.lastStream = stream;
     return stream;
@@ -167,6 +200,11 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
   /** For the records (see RecordLocator): the id of the event at place `at` of the log. */
   idAt(at: number): string {
     return this.otherIds.get(at) ?? unpackUuid(this.idChunks[Math.floor(at / IDS_PER_CHUNK)]!, (at % IDS_PER_CHUNK) * 16);
+  }
+
+  /** For the records (see RecordLocator): the type of the event at place `at`, one the records do not keep. */
+  typeAt(at: number): string {
+    return this.otherTypes.get(at)!;
   }
 
   /** For the records (see RecordLocator): the global position of the event at place `at` of the log. */
@@ -182,6 +220,11 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
     if (!packUuid(id, this.idChunks[chunk]!, (at % IDS_PER_CHUNK) * 16)) this.otherIds.set(at, id);
     // An append that failed after keeping an id leaves its place to the next one.
     else if (this.otherIds.size !== 0) this.otherIds.delete(at);
+  }
+
+  private keepType(at: number, type: string): void {
+    if (!isPackedEventType(type)) this.otherTypes.set(at, type);
+    else if (this.otherTypes.size !== 0) this.otherTypes.delete(at);
   }
 
   /** Frozen metadata of its own, or the metadata last stored when this holds the same. */
@@ -227,6 +270,7 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
       // The payload is checked here, once, and its state kept with the record (see recordMaker),
       // for every fold and the projection to read rather than check again.
       this.keepId(base + i, e.id);
+      this.keepType(base + i, e.type);
       records[i] = this.record(base + i, {
         streamId: id,
         revision: revisionAt(length + i),
@@ -240,7 +284,7 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
       // The common case, one stream known already: no second lookup to find it.
       for (const r of records) this.log.push(r);
       const longer = Object.freeze(stream.concat(records));
-      this.streams.set(id, longer);
+      this.streams.set(id, keptStream(longer));
       if (this.lastStreamId === streamId) this.lastStream = longer;
     } else {
       this.index(records);
@@ -297,7 +341,7 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
   /** The records of a stream that is new. */
   protected index(records: readonly RecordedEvent[]): void {
     for (const r of records) this.log.push(r);
-    this.streams.set(records[0]!.streamId, records.length === 1 ? records[0]! : Object.freeze(records.slice()));
+    this.streams.set(records[0]!.streamId, keptStream(records));
   }
 
   /**
