@@ -186,10 +186,12 @@ class LocatedRecord implements RecordedEvent {
   declare readonly position: GlobalPosition;
   declare readonly type: string;
   readonly #locator: RecordLocator;
-  readonly streamId: string;
-  readonly revision: bigint;
-  readonly data: unknown;
-  readonly metadata: RecordedEvent['metadata'];
+  // Assigned in the constructor rather than declared as fields: a class field is defined before the
+  // constructor runs, which would put `data` and `metadata` before the `type` accessor in key listings.
+  declare readonly streamId: string;
+  declare readonly revision: bigint;
+  declare readonly data: unknown;
+  declare readonly metadata: RecordedEvent['metadata'];
   /** The record's place in the log times 64, plus its type's code times 4, plus its payload state. */
   readonly #at: number;
 

@@ -155,6 +155,22 @@ describe('InMemoryEventStore', () => {
     expect(expected).toHaveLength(8);
   });
 
+  it('lists a stored record\'s keys in the order they had before the type was packed (type before data and metadata), known type or not', async () => {
+    const store = new InMemoryEventStore();
+    await store.appendToStream(
+      's',
+      [event('00000000-0000-8000-8000-000000000001', { id: 'c1' }), { ...event('00000000-0000-8000-8000-000000000002', { id: 'c1' }), type: 'instance.smtp.config.removed' }],
+      'no_stream',
+    );
+    const order = ['streamId', 'revision', 'type', 'data', 'metadata', 'id', 'position'];
+    for (const record of (await store.readStream('s')).events) {
+      expect(Object.keys(record)).toEqual(order);
+      // As JSON (a log line, a message) shows it: the same order.
+      const json = JSON.stringify(record, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+      expect(Object.keys(JSON.parse(json) as object)).toEqual(order);
+    }
+  });
+
   describe('subscribeToAll', () => {
     it('hands over what is stored already without waiting for a timer, then follows appends in order', async () => {
       const store = new InMemoryEventStore();
