@@ -72,36 +72,27 @@ export const deriveEventId = (commandId: string, streamId: string, expected: str
  * not given a correlation id of its own) and its schemaVersion is 1 (every event type today): those
  * two are own accessors rather than fields, the same functions for every object, so that a store
  * keeping events in memory holds four fields a command rather than six (16 bytes). Frozen; key
- * listings, spreads and JSON show it as the plain object it stands for, in the same order.
+ * listings, spreads and JSON show it as the plain object it stands for, in the same order. A plain
+ * object (its prototype Object.prototype), not an instance of a class of its own, so that a strict
+ * deep equality (toStrictEqual, assert.deepStrictEqual) still finds it equal to the object literal
+ * it stands for, and to the metadata of a command given a correlation id of its own.
  */
-class CommandMetadata implements EventMetadata {
-  readonly instanceId: string;
-  readonly editorUserId: string;
-  readonly createdAt: string;
-  readonly correlationId: string;
-  declare readonly causationId: string;
-  declare readonly schemaVersion: number;
+const CAUSATION_ID: PropertyDescriptor = {
+  enumerable: true,
+  get(this: EventMetadata) {
+    return this.correlationId;
+  },
+};
+const SCHEMA_VERSION_1: PropertyDescriptor = { enumerable: true, get: () => 1 };
 
-  static readonly #causationId: PropertyDescriptor = {
-    enumerable: true,
-    get(this: CommandMetadata) {
-      return this.correlationId;
-    },
-  };
-  static readonly #schemaVersion: PropertyDescriptor = { enumerable: true, get: () => 1 };
+const sharedFieldsMetadata = (instanceId: string, editorUserId: string, createdAt: string, correlationId: string): EventMetadata => {
+  const metadata = { instanceId, editorUserId, createdAt, correlationId };
+  Object.defineProperty(metadata, 'causationId', CAUSATION_ID);
+  Object.defineProperty(metadata, 'schemaVersion', SCHEMA_VERSION_1);
+  return Object.freeze(metadata) as EventMetadata;
+};
 
-  constructor(instanceId: string, editorUserId: string, createdAt: string, correlationId: string) {
-    this.instanceId = instanceId;
-    this.editorUserId = editorUserId;
-    this.createdAt = createdAt;
-    this.correlationId = correlationId;
-    Object.defineProperty(this, 'causationId', CommandMetadata.#causationId);
-    Object.defineProperty(this, 'schemaVersion', CommandMetadata.#schemaVersion);
-    Object.freeze(this);
-  }
-}
-
-/** Frozen metadata (it holds only strings and numbers, so freezing it once is freezing it deeply); see CommandMetadata. */
+/** Frozen metadata (it holds only strings and numbers, so freezing it once is freezing it deeply); see sharedFieldsMetadata. */
 const commandMetadata = (
   instanceId: string,
   editorUserId: string,
@@ -111,7 +102,7 @@ const commandMetadata = (
   schemaVersion: number,
 ): EventMetadata =>
   causationId === correlationId && schemaVersion === 1
-    ? new CommandMetadata(instanceId, editorUserId, createdAt, correlationId)
+    ? sharedFieldsMetadata(instanceId, editorUserId, createdAt, correlationId)
     : Object.freeze<EventMetadata>({ instanceId, editorUserId, createdAt, correlationId, causationId, schemaVersion });
 
 export interface HandledCommand<E> {

@@ -1,3 +1,4 @@
+import { deepStrictEqual } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -87,6 +88,18 @@ describe('command handler', () => {
     expect({ ...written }).toEqual(expected);
     expect(JSON.stringify(written)).toBe(JSON.stringify(expected));
     expect(structuredClone(written)).toEqual(expected);
+  });
+
+  it('writes metadata strictly equal to the plain object it stands for, whether its causation id is its correlation id or not', async () => {
+    await handleCommand(store, Instance, instanceStreamId('2'), { type: 'SetUpInstance', instanceId: '2', name: 'b', domains: ['b.example.com'], now }, { ...context, correlationId: 'cmd-1' });
+    await handleCommand(store, Instance, instanceStreamId('3'), { type: 'SetUpInstance', instanceId: '3', name: 'c', domains: ['c.example.com'], now }, context);
+    const [shared, own] = [store.appends[0]!.events[0]!.metadata, store.appends[1]!.events[0]!.metadata];
+    const base = { instanceId, editorUserId: 'user-7', createdAt: '2024-06-11T10:37:15.680Z', schemaVersion: 1 };
+    // What an embedder's test or a comparison across stores (one read back from JSON) does.
+    expect(shared).toStrictEqual({ ...base, correlationId: 'cmd-1', causationId: 'cmd-1', schemaVersion: 1 });
+    expect(own).toStrictEqual({ ...base, correlationId: 'corr-1', causationId: 'cmd-1', schemaVersion: 1 });
+    expect(() => deepStrictEqual(shared, JSON.parse(JSON.stringify(shared)))).not.toThrow();
+    expect(Object.getPrototypeOf(shared)).toBe(Object.getPrototypeOf(own));
   });
 
   it('expects no stream when the stream does not exist yet', async () => {
