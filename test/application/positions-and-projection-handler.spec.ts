@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import {
   ADDED_FROM,
@@ -97,13 +98,16 @@ describe('SMTP configuration projection handler', () => {
           changeDate: at,
           resourceOwner: '7',
         },
-        // The payload itself, for a read model in memory to keep rather than copies of its fields;
-        // a symbol, so that the change written as JSON leaves it (and its encrypted password) out.
-        [ADDED_FROM]: data,
       },
     ]);
     const [change] = projectEvent(recorded('instance.smtp.config.added', data, 2n));
+    // The payload itself, for a read model in memory to keep rather than copies of its fields;
+    // under a symbol, and not enumerable, so that the change written as JSON, spread or logged leaves it (and its encrypted password) out.
+    expect((change as { [ADDED_FROM]?: unknown })[ADDED_FROM]).toEqual(data);
     expect(JSON.stringify(change, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))).not.toContain('crypted');
+    // As console.log, a logger printing objects with util.inspect, or a failing test's diff shows it.
+    expect(inspect(change, { depth: Infinity })).not.toContain('crypted');
+    expect(inspect({ ...change }, { depth: Infinity })).not.toContain('crypted');
     const { password: _p, ...withoutPassword } = data;
     expect(projectEvent(recorded('instance.smtp.config.added', withoutPassword, 2n))).toMatchObject([{ config: { hasPassword: false } }]);
   });

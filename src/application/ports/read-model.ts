@@ -35,6 +35,7 @@ export interface InstanceView {
  * a read model kept in memory beside the event store may hold instead of copies of its fields (the
  * in-memory one does, when the row agrees with it). A symbol, so that a change written as JSON
  * (PostgreSQL's inline projection sends its changes so) leaves it out; every other store ignores it.
+ * The projection defines it not enumerable, so that a change logged or spread leaves it out too.
  */
 export const ADDED_FROM: unique symbol = Symbol('addedFrom');
 

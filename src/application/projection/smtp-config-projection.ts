@@ -29,28 +29,29 @@ export const projectEvent = (event: RecordedEvent): ReadModelChange[] => {
     }
     case InstanceEventTypes.SMTPConfigAdded: {
       const data = decoded.data;
-      return [
-        {
-          kind: 'upsertSmtpConfig',
-          config: {
-            instanceId,
-            id: data.id,
-            senderAddress: data.senderAddress,
-            senderName: data.senderName,
-            tls: data.tls,
-            host: data.host,
-            user: data.user,
-            replyToAddress: data.replyToAddress,
-            description: data.description,
-            hasPassword: data.password !== undefined,
-            sequence,
-            creationDate: at,
-            changeDate: at,
-            resourceOwner: instanceId,
-          },
-          [ADDED_FROM]: data,
+      const change: ReadModelChange = {
+        kind: 'upsertSmtpConfig',
+        config: {
+          instanceId,
+          id: data.id,
+          senderAddress: data.senderAddress,
+          senderName: data.senderName,
+          tls: data.tls,
+          host: data.host,
+          user: data.user,
+          replyToAddress: data.replyToAddress,
+          description: data.description,
+          hasPassword: data.password !== undefined,
+          sequence,
+          creationDate: at,
+          changeDate: at,
+          resourceOwner: instanceId,
         },
-      ];
+      };
+      // The payload, for a read model in memory to keep (see ADDED_FROM): not enumerable, so that a
+      // change logged (util.inspect, console.log) or spread does not show its encrypted password.
+      Object.defineProperty(change, ADDED_FROM, { value: data });
+      return [change];
     }
     case InstanceEventTypes.SMTPConfigChanged: {
       const { id, password, ...fields } = decoded.data;
