@@ -145,8 +145,11 @@ export const checkedRecord = (fields: RecordedEvent): RecordedEvent => new Check
 export interface RecordLocator {
   idAt(at: number): string;
   positionAt(at: number): GlobalPosition;
-  /** The type of the record at place `at`, which is not one of {@link PACKED_EVENT_TYPES}. */
-  typeAt(at: number): string;
+  /**
+   * The type of the record at place `at`, which is not one of {@link PACKED_EVENT_TYPES}. Optional:
+   * for a locator without it (as this interface was before), {@link recordMaker} keeps such types itself.
+   */
+  typeAt?(at: number): string;
 }
 
 /**
@@ -209,7 +212,7 @@ class LocatedRecord implements RecordedEvent {
     enumerable: true,
     get(this: LocatedRecord) {
       const code = Math.floor(this.#at / 4) % 16;
-      return code !== 0 ? PACKED_EVENT_TYPES[code]! : this.#locator.typeAt(Math.floor(this.#at / 64));
+      return code !== 0 ? PACKED_EVENT_TYPES[code]! : this.#locator.typeAt!(Math.floor(this.#at / 64));
     },
   };
   static readonly #position: PropertyDescriptor = {
@@ -254,7 +257,19 @@ class LocatedRecord implements RecordedEvent {
  * to be kept, as for {@link checkedRecord}.
  */
 export const recordMaker = (locator: RecordLocator): ((at: number, fields: Omit<RecordedEvent, 'id' | 'position'>) => RecordedEvent) => {
-  return (at, fields) => new LocatedRecord(locator, at, fields);
+  if (typeof locator.typeAt === 'function') return (at, fields) => new LocatedRecord(locator, at, fields);
+  // A locator that keeps no types: the types the records do not keep are kept here, by place.
+  const types = new Map<number, string>();
+  const typed: RecordLocator = {
+    idAt: (at) => locator.idAt(at),
+    positionAt: (at) => locator.positionAt(at),
+    typeAt: (at) => types.get(at)!,
+  };
+  return (at, fields) => {
+    if (!isPackedEventType(fields.type)) types.set(at, fields.type);
+    else if (types.size !== 0) types.delete(at);
+    return new LocatedRecord(typed, at, fields);
+  };
 };
 
 export type { KnownEventType };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkedRecord, decodeRecordedEvent, deepFreeze, InstanceEventTypes, recordMaker, type RecordedEvent } from '../support/everything.js';
+import { checkedRecord, decodeRecordedEvent, deepFreeze, InstanceEventTypes, recordMaker, type RecordedEvent, type RecordLocator } from '../support/everything.js';
 
 const at = { commit: 7n, prepare: 7n };
 const metadata = { instanceId: 'inst1', editorUserId: 'u', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'c', causationId: 'c' };
@@ -248,5 +248,18 @@ describe('recordMaker for two stores', () => {
     expect([a.id, b.id]).toEqual(['a-1', 'b-2']);
     expect([a.position.commit, b.position.commit]).toEqual([1n, 2n]);
     expect(Object.getOwnPropertySymbols(a)).toEqual([]);
+  });
+
+  it('gives every record its type, known or not, through a locator that keeps ids and positions only (RecordLocator as it was before typeAt)', () => {
+    // An embedder's own compact store, written against the exported recordMaker before this pass.
+    const earlier = { idAt: (place: number) => `e-${place}`, positionAt: (place: number) => ({ commit: BigInt(place), prepare: BigInt(place) }) };
+    const make = recordMaker(earlier as RecordLocator);
+    const fields = (type: string) => ({ streamId: 's', revision: 0n, type, data: Object.freeze({ name: 'n' }), metadata: Object.freeze({ ...metadata, schemaVersion: 1 }) });
+    const unknown = make(1, fields('some.other.event'));
+    const known = make(2, fields(InstanceEventTypes.InstanceAdded));
+    expect([unknown.type, known.type]).toEqual(['some.other.event', InstanceEventTypes.InstanceAdded]);
+    expect(decodeRecordedEvent(unknown)).toBeUndefined();
+    expect(decodeRecordedEvent(known)!.data).toBe(known.data);
+    expect({ ...unknown }).toMatchObject({ id: 'e-1', type: 'some.other.event' });
   });
 });
