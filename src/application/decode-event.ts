@@ -242,6 +242,15 @@ class LocatedRecord implements RecordedEvent {
     Object.freeze(this);
   }
 
+  /**
+   * How console.log and util.inspect show a record: its fields with their values, the accessors'
+   * included (they would show `[Getter]`), and its metadata likewise (see the command handler's).
+   * On the prototype: nothing more a record.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](): object {
+    return { ...this, metadata: isObject(this.metadata) ? { ...this.metadata } : this.metadata };
+  }
+
   static payloadOf(event: RecordedEvent): Decoded['data'] | typeof NO_SCHEMA | undefined {
     if (!(#at in event)) return undefined;
     const state = event.#at % 4;

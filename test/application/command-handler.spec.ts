@@ -1,4 +1,5 @@
 import { deepStrictEqual } from 'node:assert';
+import { inspect } from 'node:util';
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +16,7 @@ import {
   type Decider,
   type InstanceEvent,
 } from '../../src/index.js';
+import { InMemoryEventStore } from '../support/everything.js';
 import { seedRequest } from '../support/fixtures.js';
 import { ScriptedEventStore } from '../support/scripted-event-store.js';
 
@@ -100,6 +102,16 @@ describe('command handler', () => {
     expect(own).toStrictEqual({ ...base, correlationId: 'corr-1', causationId: 'cmd-1', schemaVersion: 1 });
     expect(() => deepStrictEqual(shared, JSON.parse(JSON.stringify(shared)))).not.toThrow();
     expect(Object.getPrototypeOf(shared)).toBe(Object.getPrototypeOf(own));
+  });
+
+  it('writes metadata that a record stored in memory shows with its values when logged (console.log, util.inspect)', async () => {
+    const memory = new InMemoryEventStore();
+    await handleCommand(memory, Instance, instanceStreamId('2'), { type: 'SetUpInstance', instanceId: '2', name: 'b', domains: ['b.example.com'], now }, { ...context, correlationId: 'cmd-1' });
+    const [record] = (await memory.readStream(instanceStreamId('2'))).events;
+    const shown = inspect(record, { depth: Infinity });
+    expect(shown).not.toContain('[Getter]');
+    expect(shown).toContain("causationId: 'cmd-1'");
+    expect(shown).toContain('schemaVersion: 1');
   });
 
   it('expects no stream when the stream does not exist yet', async () => {

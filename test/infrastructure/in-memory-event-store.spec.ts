@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { deepFreeze, InMemoryEventStore, type NewEvent } from '../support/everything.js';
 
@@ -169,6 +170,18 @@ describe('InMemoryEventStore', () => {
       const json = JSON.stringify(record, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
       expect(Object.keys(JSON.parse(json) as object)).toEqual(order);
     }
+  });
+
+  it('shows a stored record as console.log does with its values (type, id, position), not [Getter]', async () => {
+    const store = new InMemoryEventStore();
+    const id = '00000000-0000-8000-8000-000000000001';
+    await store.appendToStream('s', [{ ...event(id, { id: 'c1' }), type: 'instance.smtp.config.removed' }], 'no_stream');
+    const [record] = (await store.readStream('s')).events;
+    const shown = inspect(record, { depth: Infinity });
+    expect(shown).not.toContain('[Getter]');
+    expect(shown).toContain("type: 'instance.smtp.config.removed'");
+    expect(shown).toContain(`id: '${id}'`);
+    expect(shown).toContain('position: { commit: 0n, prepare: 0n }');
   });
 
   describe('subscribeToAll', () => {
