@@ -84,11 +84,19 @@ const CAUSATION_ID: PropertyDescriptor = {
   },
 };
 const SCHEMA_VERSION_1: PropertyDescriptor = { enumerable: true, get: () => 1 };
+/** How console.log and util.inspect show it: as the plain object it stands for, not with `[Getter]`s. */
+function shownAsFields(this: EventMetadata): EventMetadata {
+  return { ...this };
+}
+/** An accessor, not enumerable: no field (no memory an object), and no key in listings, spreads, JSON or equality. */
+const SHOWN_AS_FIELDS: PropertyDescriptor = { get: () => shownAsFields };
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 const sharedFieldsMetadata = (instanceId: string, editorUserId: string, createdAt: string, correlationId: string): EventMetadata => {
   const metadata = { instanceId, editorUserId, createdAt, correlationId };
   Object.defineProperty(metadata, 'causationId', CAUSATION_ID);
   Object.defineProperty(metadata, 'schemaVersion', SCHEMA_VERSION_1);
+  Object.defineProperty(metadata, INSPECT, SHOWN_AS_FIELDS);
   return Object.freeze(metadata) as EventMetadata;
 };
 

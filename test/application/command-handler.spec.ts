@@ -114,6 +114,14 @@ describe('command handler', () => {
     expect(shown).toContain('schemaVersion: 1');
   });
 
+  it('writes metadata that console.log and util.inspect show with its values, alone as in a record', async () => {
+    await handleCommand(store, Instance, instanceStreamId('2'), { type: 'SetUpInstance', instanceId: '2', name: 'b', domains: ['b.example.com'], now }, { ...context, correlationId: 'cmd-1' });
+    const written = store.appends[0]!.events[0]!.metadata;
+    expect(inspect(written)).toBe(inspect({ instanceId, editorUserId: 'user-7', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'cmd-1', causationId: 'cmd-1', schemaVersion: 1 }));
+    // And still strictly equal to that object: what shows it is neither enumerable nor a field.
+    expect(written).toStrictEqual({ instanceId, editorUserId: 'user-7', createdAt: '2024-06-11T10:37:15.680Z', correlationId: 'cmd-1', causationId: 'cmd-1', schemaVersion: 1 });
+  });
+
   it('expects no stream when the stream does not exist yet', async () => {
     const other = instanceStreamId('2');
     await handleCommand(store, Instance, other, { type: 'SetUpInstance', instanceId: '2', name: 'b', domains: ['b.example.com', 'c.example.com'], now }, context);
