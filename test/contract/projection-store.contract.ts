@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InMemoryProjectionStore, type InstanceView, type PositionedChanges, type ProjectionStore, type ReadModelChange, type SmtpConfigPatch, type SmtpConfigView } from '../support/everything.js';
+import { deepFreeze, InMemoryProjectionStore, projectEvent, type InstanceView, type RecordedEvent, type PositionedChanges, type ProjectionStore, type ReadModelChange, type SmtpConfigPatch, type SmtpConfigView } from '../support/everything.js';
 
 export interface ProjectionStoreAdapter {
   readonly name: string;
@@ -71,8 +71,59 @@ const instanceAgain: PositionedChanges[] = [
   { changes: [instance('i3'), domain('i3', 'two.example.com', 2n), domain('i3', 'three.example.com', 3n)], position: at(9) },
 ];
 
+
+/**
+ * A history as the projection itself makes it from recorded events: its upserts carry the added
+ * event's payload (ADDED_FROM), which a store may keep instead of the row; a configuration before
+ * its instance (an orphan), an upcast one (schemaVersion 0), patches, a removal and a re-add.
+ */
+const projected = (): PositionedChanges[] => {
+  const password = { cryptoType: 'encryption', algorithm: 'AES-256-GCM', keyId: 'k', crypted: 'NEVER-SHOWN' };
+  const added = (id: string, extra: object = {}) => ({
+    id,
+    senderAddress: 'noreply@example.com',
+    senderName: 'Sender',
+    tls: true,
+    host: 'smtp.example.com:587',
+    user: 'user',
+    password,
+    replyToAddress: '',
+    description: 'd',
+    ...extra,
+  });
+  const events: [instanceId: string, type: string, data: object, schemaVersion?: number][] = [
+    ['i5', 'instance.smtp.config.added', added('c5')],
+    ['i1', 'instance.added', { name: 'one' }],
+    ['i1', 'instance.smtp.config.added', added('c1')],
+    ['i5', 'instance.added', { name: 'five' }],
+    ['i1', 'instance.smtp.config.changed', { id: 'c1', host: 'smtp.example.com:465' }],
+    ['i2', 'instance.added', { name: 'two' }],
+    ['i2', 'instance.smtp.config.added', (({ id: _id, password: _p, ...v0 }) => v0)(added('x')), 0],
+    ['i1', 'instance.smtp.config.removed', { id: 'c1' }],
+    ['i1', 'instance.smtp.config.added', added('c3', { tls: false })],
+    ['i1', 'instance.smtp.config.password.changed', { id: 'c3', password }],
+  ];
+  const revisions = new Map<string, bigint>();
+  return events.map(([instanceId, type, data, schemaVersion = 1], i) => {
+    const revision = revisions.get(instanceId) ?? 0n;
+    revisions.set(instanceId, revision + 1n);
+    const position = at(i + 1);
+    const createdAt = `2024-06-11T10:37:${String(10 + i)}.000Z`;
+    const record: RecordedEvent = deepFreeze({
+      id: `00000000-0000-8000-8000-${String(i + 1).padStart(12, '0')}`,
+      streamId: `instance-${instanceId}`,
+      revision,
+      position,
+      type,
+      data,
+      metadata: { instanceId, editorUserId: 'u', createdAt, correlationId: 'c', causationId: 'c', schemaVersion },
+    });
+    return { changes: projectEvent(record), position };
+  });
+};
+
 /** The histories of this contract, for stores that apply changes another way too (PostgreSQL's inline projection). */
-export const contractHistories: Readonly<Record<string, readonly PositionedChanges[]>> = { history, lifecycle, instanceAgain };
+export const contractHistories: Readonly<Record<string, readonly PositionedChanges[]>> = { history, lifecycle, instanceAgain, projected: projected() };
 
 /** The read model port's contract: every store answers like the in-memory one. */
 export const projectionStoreContract = (adapter: ProjectionStoreAdapter): void => {
@@ -259,6 +310,27 @@ export const projectionStoreContract = (adapter: ProjectionStoreAdapter): void =
       expect(await store.instanceByDomain('one.example.com')).toBeUndefined();
       expect(await store.smtpConfigById('i1', 'c1')).toBeUndefined();
       expect(await store.snapshot()).toEqual(await new InMemoryProjectionStore().snapshot());
+    });
+
+    it("reads a history the projection made (its added events' payloads beside the rows) as a store given the rows alone", async () => {
+      const changes = projected();
+      for (const entry of changes) await store.apply(entry.changes, entry.position);
+      // The reference is given copies of the changes: a spread leaves the payload out (or it is not enumerable), so it keeps the rows themselves.
+      const reference = new InMemoryProjectionStore();
+      await reference.applyBatch(changes.map(({ changes: c, position }) => ({ changes: c.map((x) => ({ ...x })), position })));
+      const snapshot = await store.snapshot();
+      expect(snapshot).toEqual(await reference.snapshot());
+      expect(JSON.stringify(snapshot)).not.toContain('NEVER-SHOWN');
+      for (const [instanceId, id] of [['i5', 'c5'], ['i1', 'c1'], ['i2', 'i2'], ['i1', 'c3']] as const) {
+        expect(await store.smtpConfigById(instanceId, id)).toEqual(await reference.smtpConfigById(instanceId, id));
+      }
+      for (const instanceId of ['i1', 'i2', 'i5']) expect(await store.smtpConfigOfInstance(instanceId)).toEqual(await reference.smtpConfigOfInstance(instanceId));
+      expect(await store.smtpConfigById('i1', 'c3')).toMatchObject({ hasPassword: true, tls: false, sequence: 6n });
+      expect(await store.smtpConfigById('i2', 'i2')).toMatchObject({ hasPassword: false, sequence: 2n });
+      // Rebuilt from nothing, the same again.
+      await store.reset();
+      await store.applyBatch(changes);
+      expect(await store.snapshot()).toEqual(snapshot);
     });
   });
 };
