@@ -184,6 +184,35 @@ describe('InMemoryEventStore', () => {
     expect(shown).toContain('position: { commit: 0n, prepare: 0n }');
   });
 
+  it('gives the events of an append after one that failed midway their own types and ids, at the places the failed one took', async () => {
+    const store = new InMemoryEventStore();
+    const uuid = (n: number) => `00000000-0000-8000-8000-${String(n).padStart(12, '0')}`;
+    await store.appendToStream('s', [event(uuid(1), { n: 1 })], 'no_stream');
+    // Its second event cannot be copied (a function in its data): the first place got an unknown type and a non-UUID id, the second one too.
+    const failing: NewEvent[] = [
+      { ...event('not-a-uuid-1', { n: 2 }), type: 'unknown.first' },
+      { ...event('not-a-uuid-2', { f: () => 1 }), type: 'unknown.second' },
+    ];
+    await expect(store.appendToStream('s', failing, 0n)).rejects.toThrow();
+    const known: NewEvent[] = [
+      { ...event(uuid(2), { id: 'c2' }), type: 'instance.smtp.config.removed' },
+      { ...event(uuid(3), { name: 'n' }), type: 'instance.added' },
+    ];
+    await store.appendToStream('s', known, 0n);
+    await store.appendToStream('t', [event(uuid(4), { n: 4 })], 'no_stream');
+    const read = (await store.readStream('s')).events;
+    expect(read.map((e) => [e.id, e.type, e.position.commit])).toEqual([
+      [uuid(1), 'test.happened', 0n],
+      [uuid(2), 'instance.smtp.config.removed', 1n],
+      [uuid(3), 'instance.added', 2n],
+    ]);
+    // A short stream read twice: equal arrays, neither of which a reader can change.
+    const again = (await store.readStream('s')).events;
+    expect(again).toEqual(read);
+    expect(() => (read as unknown as unknown[]).pop()).toThrow(TypeError);
+    expect((await store.readStream('s')).events).toHaveLength(3);
+  });
+
   describe('subscribeToAll', () => {
     it('hands over what is stored already without waiting for a timer, then follows appends in order', async () => {
       const store = new InMemoryEventStore();
