@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ADDED_FROM, InMemoryProjectionStore, type ReadModelChange, type SMTPConfigAddedData, type SmtpConfigView } from '../support/everything.js';
+import { ADDED_FROM, deepFreeze, InMemoryProjectionStore, type ReadModelChange, type SMTPConfigAddedData, type SmtpConfigView } from '../support/everything.js';
 
 const at = (n: number) => ({ commit: BigInt(n), prepare: BigInt(n) });
 const row = (instanceId: string, id: string, overrides: Partial<SmtpConfigView> = {}): SmtpConfigView => ({
@@ -107,7 +109,8 @@ describe('InMemoryProjectionStore keeping an added configuration as its event pa
     replyToAddress: view.replyToAddress,
     description: view.description,
   });
-  const added = (view: SmtpConfigView, payload = payloadOf(view)): ReadModelChange => ({ kind: 'upsertSmtpConfig', config: view, [ADDED_FROM]: payload });
+  // Frozen, as an event store in memory keeps a payload (the read model keeps one that is not frozen as the row itself).
+  const added = (view: SmtpConfigView, payload = payloadOf(view)): ReadModelChange => ({ kind: 'upsertSmtpConfig', config: view, [ADDED_FROM]: deepFreeze(payload) });
 
   it('answers every read with the row the projection made, as a store given the rows alone does', async () => {
     const rows = [row('i1', 'c1'), row('i2', 'c2', { hasPassword: false, tls: false }), row('i3', 'c3')];
@@ -137,4 +140,22 @@ describe('InMemoryProjectionStore keeping an added configuration as its event pa
     await store.apply([added(moved), upsert(row('i2', 'c2'))], at(2));
     expect(await store.smtpConfigById('i1', 'c3')).toEqual(moved);
   });
+});
+
+describe('InMemoryProjectionStore fed by an event store that does not keep the payloads it hands over (EventStoreDB, SQLite, PostgreSQL)', () => {
+  /** The heap the read model keeps per configuration, measured in a process of its own (see added-config-row-heap.mts). */
+  const bytesPerConfig = (mode: 'view' | 'unshared' | 'frozen'): number => {
+    const script = fileURLToPath(new URL('../support/added-config-row-heap.mts', import.meta.url));
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, mode], { encoding: 'utf8', timeout: 60_000 });
+    return (JSON.parse(out) as { bytesPerConfig: number }).bytesPerConfig;
+  };
+
+  it('keeps no more per configuration than the row alone when the payload is a copy of its own (not frozen), as smtpConfigModule with EventStoreDB does', () => {
+    const view = bytesPerConfig('view');
+    const unshared = bytesPerConfig('unshared');
+    // A payload nobody else keeps is a dozen more objects and strings (its encrypted password among them): no saving, a cost.
+    expect(unshared).toBeLessThanOrEqual(view + 16);
+    // Where the payload is shared with the event store beside it (frozen), the row is the saving this pass measured.
+    expect(bytesPerConfig('frozen')).toBeLessThan(view / 2);
+  }, 120_000);
 });
