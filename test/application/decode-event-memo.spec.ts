@@ -160,6 +160,30 @@ describe('recordMaker: records that find their id and position through their sto
   });
   const locatedRecord = recordMaker(locator);
 
+  it('checks its payload once, when it is made: decoding it again and again reads its metadata no more', () => {
+    let versionReads = 0;
+    const counted = Object.freeze(
+      Object.defineProperty({ ...metadata }, 'schemaVersion', {
+        enumerable: true,
+        get: () => {
+          versionReads++;
+          return 1;
+        },
+      }),
+    ) as RecordedEvent['metadata'];
+    otherTypes.set(11, 'some.other.event');
+    for (const [place, extra, decoded] of [
+      [10, {}, { name: 'acme' }],
+      [11, { type: 'some.other.event' }, undefined],
+    ] as const) {
+      versionReads = 0;
+      const event = locatedRecord(place, fields({ name: 'acme' }, { ...extra, metadata: counted }));
+      expect(versionReads).toBe(1);
+      for (let i = 0; i < 3; i++) expect(decodeRecordedEvent(event)?.data).toEqual(decoded);
+      expect(versionReads).toBe(1);
+    }
+  });
+
   it('shows its id and position as own fields, read from its place, in key listings, spreads and JSON', () => {
     const event = locatedRecord(7, fields({ name: 'acme' }));
     expect(Object.isFrozen(event)).toBe(true);
