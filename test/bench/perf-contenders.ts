@@ -14,6 +14,8 @@ import {
   Instance,
   instanceStreamId,
   parseAddSmtpConfigRequest,
+  smtpConfigViewOf,
+  type SMTPConfigAddedData,
   type AddSmtpConfig,
   type InstanceEvent,
   type SmtpConfigView,
@@ -87,23 +89,7 @@ export const createHandLoop = async (size: number): Promise<Contender & { stream
       const commandId = `add-smtp-${configId}`;
       stream.push({ id: deriveEventId(commandId, streamId, String(stream.length - 1), 0), type: event!.type, data: event!.data, metadata: { instanceId, editorUserId: '69629023906488001', createdAt, correlationId: commandId, causationId: commandId, schemaVersion: 1 } });
       const sequence = BigInt(stream.length);
-      const data = event!.data as { id: string; senderAddress: string; senderName: string; tls: boolean; host: string; user: string; replyToAddress: string; description: string; password?: unknown };
-      const view: SmtpConfigView = {
-        instanceId,
-        id: data.id,
-        senderAddress: data.senderAddress,
-        senderName: data.senderName,
-        tls: data.tls,
-        host: data.host,
-        user: data.user,
-        replyToAddress: data.replyToAddress,
-        description: data.description,
-        hasPassword: data.password !== undefined,
-        sequence,
-        creationDate: createdAt,
-        changeDate: createdAt,
-        resourceOwner: instanceId,
-      };
+      const view = smtpConfigViewOf(event!.data as SMTPConfigAddedData, instanceId, sequence, createdAt);
       configs.set(`${instanceId}/${configId}`, view);
       return { details: { sequence: sequence.toString(), creationDate: createdAt, changeDate: createdAt, resourceOwner: instanceId }, id: configId };
     },

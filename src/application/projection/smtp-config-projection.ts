@@ -1,8 +1,31 @@
-import { InstanceEventTypes } from '../../domain/index.js';
+import { InstanceEventTypes, type SMTPConfigAddedData } from '../../domain/index.js';
 import { decodeRecordedEvent } from '../decode-event.js';
 import { nextOf } from '../small-bigints.js';
 import type { RecordedEvent } from '../ports/event-store.js';
-import { ADDED_FROM, type ReadModelChange, type SmtpConfigPatch } from '../ports/read-model.js';
+import { ADDED_FROM, type ReadModelChange, type SmtpConfigPatch, type SmtpConfigView } from '../ports/read-model.js';
+
+/**
+ * The configuration row an SMTPConfigAdded event makes: its payload without the password (only
+ * whether one is set), with the instance's sequence after the event and the event's time. The one
+ * rule for it: the projection writes it, and a read model that keeps the payload instead of the row
+ * (the in-memory one) makes it again when the row is read.
+ */
+export const smtpConfigViewOf = (data: SMTPConfigAddedData, instanceId: string, sequence: bigint, at: string): SmtpConfigView => ({
+  instanceId,
+  id: data.id,
+  senderAddress: data.senderAddress,
+  senderName: data.senderName,
+  tls: data.tls,
+  host: data.host,
+  user: data.user,
+  replyToAddress: data.replyToAddress,
+  description: data.description,
+  hasPassword: data.password !== undefined,
+  sequence,
+  creationDate: at,
+  changeDate: at,
+  resourceOwner: instanceId,
+});
 
 /**
  * The projection's pure handler: one recorded event in, the read-model changes out. It reads no
@@ -29,25 +52,7 @@ export const projectEvent = (event: RecordedEvent): ReadModelChange[] => {
     }
     case InstanceEventTypes.SMTPConfigAdded: {
       const data = decoded.data;
-      const change: ReadModelChange = {
-        kind: 'upsertSmtpConfig',
-        config: {
-          instanceId,
-          id: data.id,
-          senderAddress: data.senderAddress,
-          senderName: data.senderName,
-          tls: data.tls,
-          host: data.host,
-          user: data.user,
-          replyToAddress: data.replyToAddress,
-          description: data.description,
-          hasPassword: data.password !== undefined,
-          sequence,
-          creationDate: at,
-          changeDate: at,
-          resourceOwner: instanceId,
-        },
-      };
+      const change: ReadModelChange = { kind: 'upsertSmtpConfig', config: smtpConfigViewOf(data, instanceId, sequence, at) };
       // The payload, for a read model in memory to keep (see ADDED_FROM): not enumerable, so that a
       // change logged (util.inspect, console.log) or spread does not show its encrypted password.
       Object.defineProperty(change, ADDED_FROM, { value: data });

@@ -3,6 +3,7 @@ import {
   comparePositions,
   patchedSmtpConfig,
   readModelSnapshot,
+  smtpConfigViewOf,
   type GlobalPosition,
   type InstanceView,
   type PositionedChanges,
@@ -32,23 +33,7 @@ class AddedConfigRow {
   }
 
   viewIn(instanceId: string): SmtpConfigView {
-    const p = this.payload;
-    return {
-      instanceId,
-      id: p.id,
-      senderAddress: p.senderAddress,
-      senderName: p.senderName,
-      tls: p.tls,
-      host: p.host,
-      user: p.user,
-      replyToAddress: p.replyToAddress,
-      description: p.description,
-      hasPassword: p.password !== undefined,
-      sequence: this.sequence,
-      creationDate: this.creationDate,
-      changeDate: this.creationDate,
-      resourceOwner: instanceId,
-    };
+    return smtpConfigViewOf(this.payload, instanceId, this.sequence, this.creationDate);
   }
 }
 
