@@ -11,15 +11,12 @@ import {
   JwtAuthenticator,
   jwtAuthenticate,
   NodemailerSmtpMailer,
-  RoleBasedPermissionChecker,
   signToken,
   smtpConfigPlugin,
-  TestSmtpConfigUseCase,
-  TestStoredSmtpConfigUseCase,
   TOKENS,
   type EventStore,
 } from '../support/everything.js';
-import { createHarness, seedRequest, type Harness } from '../support/fixtures.js';
+import { createHarness, seedRequest, smtpLifecycleOf, type Harness } from '../support/fixtures.js';
 import { send, startTestServer, type TestServer } from '../support/http-server.js';
 import { rawRequest, type RawResponse } from '../support/raw-http.js';
 
@@ -264,20 +261,12 @@ describe('fuzzing the SMTP lifecycle routes (fast-check, seeded)', () => {
       const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
       const privateJwk = { ...(await exportJWK(privateKey)), alg: 'ES256' };
       const mailer = new NodemailerSmtpMailer({ connectTimeoutMs: 1_000, sendTimeoutMs: 2_000 });
-      const permissions = new RoleBasedPermissionChecker();
       await app.register(smtpConfigPlugin, {
         addSmtpConfig: h.addSmtpConfig,
         getSmtpConfig: h.getSmtpConfig,
         queries: h.readModel,
         authenticate: jwtAuthenticate(new JwtAuthenticator({ key: publicKey, issuer: 'https://issuer.example' })),
-        smtpLifecycle: {
-          getInstanceSmtpConfig: h.getInstanceSmtpConfig,
-          updateSmtpConfig: h.updateSmtpConfig,
-          updateSmtpConfigPassword: h.updateSmtpConfigPassword,
-          removeSmtpConfig: h.removeSmtpConfig,
-          testSmtpConfig: new TestSmtpConfigUseCase({ mailer, permissions, senderConfig: h.smtpSenderConfig }),
-          testStoredSmtpConfig: new TestStoredSmtpConfigUseCase({ mailer, permissions, senderConfig: h.smtpSenderConfig }),
-        },
+        smtpLifecycle: smtpLifecycleOf(h, mailer),
       });
       await app.ready();
       const instanceId = await h.newInstance('embedded');

@@ -10,18 +10,15 @@ import {
   instanceStreamId,
   JwtAuthenticator,
   jwtAuthenticate,
-  RoleBasedPermissionChecker,
   signToken,
   smtpConfigPlugin,
-  TestSmtpConfigUseCase,
-  TestStoredSmtpConfigUseCase,
   type SmtpMail,
   type SmtpMailer,
   type SmtpSenderConfig,
 } from '../support/everything.js';
 import { startGrpcServer, type GrpcServer } from '../../src/infrastructure/grpc/index.js';
 import { normaliseProtoJsonBody, protoNameOf, SmtpProtoJsonMessages } from '../../src/infrastructure/http/protojson-body.js';
-import { createHarness, seedRequest, type Harness } from '../support/fixtures.js';
+import { createHarness, seedRequest, smtpLifecycleOf, type Harness } from '../support/fixtures.js';
 import { send } from '../support/http-server.js';
 
 const ISSUER = 'https://issuer.example';
@@ -59,15 +56,7 @@ describe('REST request bodies read as protojson reads them', () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     privateJwk = { ...(await exportJWK(privateKey)), alg: 'ES256' };
     const authenticator = new JwtAuthenticator({ key: publicKey, issuer: ISSUER });
-    const permissions = new RoleBasedPermissionChecker();
-    const smtpLifecycle = {
-      getInstanceSmtpConfig: h.getInstanceSmtpConfig,
-      updateSmtpConfig: h.updateSmtpConfig,
-      updateSmtpConfigPassword: h.updateSmtpConfigPassword,
-      removeSmtpConfig: h.removeSmtpConfig,
-      testSmtpConfig: new TestSmtpConfigUseCase({ mailer, permissions, senderConfig: h.smtpSenderConfig }),
-      testStoredSmtpConfig: new TestStoredSmtpConfigUseCase({ mailer, permissions, senderConfig: h.smtpSenderConfig }),
-    };
+    const smtpLifecycle = smtpLifecycleOf(h, mailer);
     app = Fastify();
     await app.register(smtpConfigPlugin, {
       addSmtpConfig: h.addSmtpConfig,

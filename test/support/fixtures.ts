@@ -13,6 +13,8 @@ import {
   ProjectionRunner,
   RoleBasedPermissionChecker,
   SetUpInstanceUseCase,
+  TestSmtpConfigUseCase,
+  TestStoredSmtpConfigUseCase,
   AesGcmEncryptor,
   catchUpReadModel,
   INSTANCE_STREAM_PREFIX,
@@ -23,7 +25,9 @@ import {
   type EventStore,
   type IdGenerator,
   type Principal,
+  type PermissionChecker,
   type ProjectionStore,
+  type SmtpMailer,
 } from './everything.js';
 import { SMTP_DEFAULTS } from '../../src/domain/testing.js';
 
@@ -71,6 +75,16 @@ export interface Harness {
   newInstance(name?: string): Promise<string>;
   close(): Promise<void>;
 }
+
+/** The SMTP lifecycle use cases of a harness, as the HTTP server and the gRPC service take them, sending through `mailer`. */
+export const smtpLifecycleOf = (h: Harness, mailer: SmtpMailer, permissions: PermissionChecker = new RoleBasedPermissionChecker()) => ({
+  getInstanceSmtpConfig: h.getInstanceSmtpConfig,
+  updateSmtpConfig: h.updateSmtpConfig,
+  updateSmtpConfigPassword: h.updateSmtpConfigPassword,
+  removeSmtpConfig: h.removeSmtpConfig,
+  testSmtpConfig: new TestSmtpConfigUseCase({ mailer, permissions, senderConfig: h.smtpSenderConfig }),
+  testStoredSmtpConfig: new TestStoredSmtpConfigUseCase({ mailer, permissions, senderConfig: h.smtpSenderConfig }),
+});
 
 export interface HarnessOptions {
   readonly events?: EventStore;
