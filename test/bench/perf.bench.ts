@@ -11,7 +11,7 @@
 // size, spread over the rounds; 20000), BENCH_PERF_ROUNDS (15: short rounds, finely interleaved, because the machine is shared), BENCH_EMMETT_MAX (largest size Emmett
 // is seeded to, 10000: its appends count every stream, so seeding is quadratic, about 4 minutes for 100000), BENCH_HEAP_INSTANCES
 // (100000), BENCH_PERF=commands,heap,http (all).
-import { performance } from 'node:perf_hooks';
+import { performance, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createEmmett, createHandLoop, createOurs, type Contender } from './perf-contenders.js';
@@ -36,8 +36,25 @@ export interface CommandSizeResult {
   readonly cpuMicros: Record<string, number>;
 }
 
+/** Collector pauses (start, duration in ms, kind) seen since the observer started. */
+const gcPauses: { start: number; duration: number; kind: number }[] = [];
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) gcPauses.push({ start: e.startTime, duration: e.duration, kind: e.detail?.kind ?? 0 });
+});
+/** Milliseconds of collector pause that began between `from` and `to` (performance.now() times), and how many were mark-compacts. */
+const gcBetween = (from: number, to: number) => {
+  let ms = 0;
+  let majors = 0;
+  for (const p of gcPauses) {
+    if (p.start < from || p.start >= to) continue;
+    ms += p.duration;
+    if (p.kind === 4 /* NODE_PERFORMANCE_GC_MAJOR */) majors++;
+  }
+  return { ms, majors };
+};
+
 /** Commands per second (wall clock) and process CPU µs per command over one chunk. */
-const timeChunk = async (c: Contender, from: number, to: number): Promise<{ rate: number; cpu: number }> => {
+const timeChunk = async (c: Contender, from: number, to: number): Promise<{ rate: number; cpu: number; start: number; end: number }> => {
   const start = performance.now();
   const cpu = process.cpuUsage();
   for (let i = from; i < to; i++) await c.add(i);
@@ -45,7 +62,8 @@ const timeChunk = async (c: Contender, from: number, to: number): Promise<{ rate
   // setImmediate, say) is done and counted in its own round, not in the next contender's.
   await new Promise((resolve) => setImmediate(resolve));
   const used = process.cpuUsage(cpu);
-  return { rate: (to - from) / ((performance.now() - start) / 1000), cpu: (used.user + used.system) / (to - from) };
+  const end = performance.now();
+  return { rate: (to - from) / ((end - start) / 1000), cpu: (used.user + used.system) / (to - from), start, end };
 };
 
 const settle = async () => {
@@ -113,20 +131,44 @@ async function commandPath(): Promise<CommandSizeResult[]> {
     const perRound = Math.max(1, Math.floor(total / rounds));
     const rates = new Map<string, number[]>(contenders.map(([k]) => [k, []]));
     const cpus = new Map<string, number[]>(contenders.map(([k]) => [k, []]));
+    const chunks = new Map<string, { start: number; end: number; n: number }[]>(contenders.map(([k]) => [k, []]));
+    gcPauses.length = 0;
+    gcObserver.observe({ entryTypes: ['gc'] });
     for (let r = 0; r < rounds; r++) {
       for (const [key, c] of contenders) {
         const n = key === 'emmett' && size > 10_000 ? Math.max(20, Math.floor(perRound / 50)) : perRound;
-        const { rate, cpu } = await timeChunk(c, r * perRound, r * perRound + n);
+        const { rate, cpu, start, end } = await timeChunk(c, r * perRound, r * perRound + n);
         rates.get(key)!.push(rate);
         cpus.get(key)!.push(cpu);
+        chunks.get(key)!.push({ start, end, n });
       }
+    }
+    // The observer is told of pauses on a later turn of the event loop.
+    await new Promise((r) => setTimeout(r, 50));
+    gcObserver.disconnect();
+    const collector = new Map<string, { usPerCommand: number; majors: number }>();
+    for (const [key, list] of chunks) {
+      let ms = 0;
+      let majors = 0;
+      let n = 0;
+      for (const ch of list) {
+        const g = gcBetween(ch.start, ch.end);
+        ms += g.ms;
+        majors += g.majors;
+        n += ch.n;
+      }
+      collector.set(key, { usPerCommand: (ms * 1000) / n, majors });
     }
     const perSecond: Record<string, number> = {};
     const cpuMicros: Record<string, number> = {};
     for (const [key, c] of contenders) {
       perSecond[key] = median(rates.get(key)!);
       cpuMicros[key] = median(cpus.get(key)!);
-      console.log(`  ${fmt(size)} instances, ${c.name}: ${fmt(perSecond[key]!)} commands/s, ${cpuMicros[key]!.toFixed(1)} µs CPU per command`);
+      const g = collector.get(key)!;
+      console.log(
+        `  ${fmt(size)} instances, ${c.name}: ${fmt(perSecond[key]!)} commands/s, ${cpuMicros[key]!.toFixed(1)} µs CPU per command; ` +
+          `collector pauses ${g.usPerCommand.toFixed(1)} µs per command (all rounds), ${g.majors} mark-compacts`,
+      );
     }
     console.log(
       `  ${fmt(size)} instances: ours / hand loop ${(perSecond.ours! / perSecond.hand!).toFixed(2)} (goal ≥ 0.7; by CPU time ${(cpuMicros.hand! / cpuMicros.ours!).toFixed(2)})` +
