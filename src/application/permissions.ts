@@ -13,6 +13,9 @@ export const ROLE_PERMISSIONS: Readonly<Record<string, readonly Permission[]>> =
  * Role names come from a token, so they are looked up in a Map built from the table's own keys:
  * `constructor`, `__proto__` or `toString` are unknown roles, never members of Object.prototype.
  */
+/** What `require` answers when the permission is granted: one settled promise, shared. */
+const GRANTED: Promise<void> = Promise.resolve();
+
 export class RoleBasedPermissionChecker implements PermissionChecker {
   private readonly rolePermissions: ReadonlyMap<string, readonly Permission[]>;
 
@@ -20,11 +23,12 @@ export class RoleBasedPermissionChecker implements PermissionChecker {
     this.rolePermissions = new Map(Object.entries(rolePermissions));
   }
 
-  async require(principal: Principal, permission: Permission, instanceId: string): Promise<void> {
-    const granted =
-      principal.instanceId === instanceId && principal.roles.some((role) => this.rolePermissions.get(role)?.includes(permission) === true);
-    if (!granted) {
-      throw PortErrors.permissionDenied();
+  // Not an `async` function (no state object, no closure per call): a settled promise, rejected
+  // when the permission is not granted, never a throw from the call itself.
+  require(principal: Principal, permission: Permission, instanceId: string): Promise<void> {
+    if (principal.instanceId === instanceId) {
+      for (const role of principal.roles) if (this.rolePermissions.get(role)?.includes(permission) === true) return GRANTED;
     }
+    return Promise.reject(PortErrors.permissionDenied());
   }
 }

@@ -100,6 +100,24 @@ describe('InMemoryEventStore', () => {
     expect(Object.isFrozen(stored!.position)).toBe(true);
   });
 
+  it('hands a live subscriber the very position object the append answered with, and the right position for every event', async () => {
+    const store = new InMemoryEventStore();
+    const first = await store.appendToStream('a', [event('00000000-0000-8000-8000-000000000001', { n: 1 })], 'no_stream');
+    const feed = store.subscribeToAll()[Symbol.asyncIterator]();
+    expect((await feed.next()).value).toMatchObject({ kind: 'event', event: { position: { commit: 0n, prepare: 0n } } });
+    expect((await feed.next()).value).toEqual({ kind: 'caught-up' });
+    const waiting = feed.next();
+    const second = await store.appendToStream('b', [event('00000000-0000-8000-8000-000000000002', { n: 2 })], 'no_stream');
+    const live = (await waiting).value as { kind: 'event'; event: { position: unknown } };
+    expect(live.event.position).toEqual({ commit: 1n, prepare: 1n });
+    // The position last made is kept and handed out again, not made anew for the reader.
+    expect(live.event.position).toBe(second.position);
+    // Positions made again for earlier places are still right.
+    expect((await store.readStream('a')).events[0]!.position).toEqual(first.position);
+    expect((await store.readStream('b')).events[0]!.position).toEqual({ commit: 1n, prepare: 1n });
+    await feed.return!();
+  });
+
   it('keeps one metadata object for events that hold the same, and their own for the others', async () => {
     const store = new InMemoryEventStore();
     await store.appendToStream('a', [event('00000000-0000-8000-8000-000000000001', {})], 'no_stream');

@@ -113,12 +113,8 @@ export class AddSmtpConfigUseCase {
       createdAt: at,
     });
     this.deps.logger?.debug({ instanceId: call.instanceId, id: configId, sequence: result.sequence.toString() }, 'SMTP configuration added');
-    const fromAppend = (): AddSmtpConfigResponse => ({
-      details: { sequence: result.sequence.toString(), creationDate: at, changeDate: at, resourceOwner: call.instanceId },
-      id: configId,
-    });
     const { queries, projection } = this.deps;
-    if (this.deps.answerFrom === 'append' || !queries || !projection) return fromAppend();
+    if (this.deps.answerFrom === 'append' || !queries || !projection) return answerFromAppend(result.sequence, at, call.instanceId, configId);
     // Read-your-writes: answer from the read model once it shows the new configuration. The event is
     // on disk already, so when the read model lags past the timeout (its disk is full, its writer is
     // failing over) the answer is still 200, built from the appended event exactly as the projection
@@ -133,7 +129,7 @@ export class AddSmtpConfigUseCase {
           return false;
         },
       ));
-    if (!caughtUp) return fromAppend();
+    if (!caughtUp) return answerFromAppend(result.sequence, at, call.instanceId, configId);
     // The row the append's own transaction wrote, when the projection ran inline in this process;
     // else the read model is asked.
     const view = queries.takeSmtpConfigProjectedAt?.(call.instanceId, configId, position) ?? (await queries.smtpConfigById(call.instanceId, configId));
@@ -167,6 +163,16 @@ export class AddSmtpConfigUseCase {
     }
   }
 }
+
+/**
+ * The response from the appended event, as the projection builds the view. A function of its own
+ * rather than a closure in `execute`, so that a command that answers from the read model (nearly
+ * every one) makes no closure it does not call.
+ */
+const answerFromAppend = (sequence: bigint, at: string, instanceId: string, id: string): AddSmtpConfigResponse => ({
+  details: { sequence: sequence.toString(), creationDate: at, changeDate: at, resourceOwner: instanceId },
+  id,
+});
 
 /** The response as the first call gave it, from the event it appended (as the projection builds the view). */
 const answerFromEvent = (event: RecordedEvent, instanceId: string): AddSmtpConfigResponse => ({

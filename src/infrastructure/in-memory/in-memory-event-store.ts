@@ -181,10 +181,12 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
     this.inline = { ...options, target: readModel };
   }
 
-  async readStream(streamId: string): Promise<ReadStreamResult> {
+  // readStream and appendToStream are not `async` functions: each returns one settled promise, where
+  // an async function also makes its own state object and an await's worth of work per call.
+  readStream(streamId: string): Promise<ReadStreamResult> {
     const stream = this.stream(streamId);
-    if (!stream) return { currentRevision: undefined, events: NO_EVENTS };
-    return { currentRevision: revisionAt(stream.length - 1), events: stream };
+    if (!stream) return Promise.resolve({ currentRevision: undefined, events: NO_EVENTS });
+    return Promise.resolve({ currentRevision: revisionAt(stream.length - 1), events: stream });
   }
 
   private stream(streamId: string): readonly RecordedEvent[] | undefined {
@@ -207,11 +209,22 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
     return this.otherTypes.get(at)!;
   }
 
-  /** For the records (see RecordLocator): the global position of the event at place `at` of the log. */
+  /**
+   * For the records (see RecordLocator): the global position of the event at place `at` of the log.
+   * The last one made is kept and handed out again (positions are frozen): the append that makes
+   * an event's position, the subscription that then delivers the event, and the next append's
+   * inline projection (which names it as the head it expects) ask for the same one.
+   */
   positionAt(at: number): GlobalPosition {
+    if (at === this.lastPositionAt) return this.lastPosition!;
     const index = BigInt(at);
-    return Object.freeze({ commit: index, prepare: index });
+    const position = Object.freeze({ commit: index, prepare: index });
+    this.lastPositionAt = at;
+    this.lastPosition = position;
+    return position;
   }
+  private lastPositionAt = -1;
+  private lastPosition: GlobalPosition | undefined;
 
   private keepId(at: number, id: string): void {
     const chunk = Math.floor(at / IDS_PER_CHUNK);
@@ -236,8 +249,14 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
     return kept;
   }
 
-  async appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    return this.appendNow(streamId, events, expected);
+  appendToStream(streamId: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    try {
+      return Promise.resolve(this.appendNow(streamId, events, expected));
+    } catch (error) {
+      // Refused (a wrong expected revision, a payload that fails its schema): a rejected promise,
+      // never a throw from the call itself, as from an async function.
+      return Promise.reject(error);
+    }
   }
 
   /** Synchronous, so that the check and the write are one step that no other append can split. */
@@ -290,14 +309,17 @@ export class InMemoryEventStore implements EventStore, RecordLocator {
       this.index(records);
     }
     const last = records[records.length - 1]!;
-    // Made once here from the places (a record makes a new one on every read of its position).
+    // The head the inline projection expects first, then this append's position: positionAt keeps
+    // the last one it made, so the head is the one the previous append (or its delivery) made, and
+    // the position made here is the one the subscription hands out with the event.
+    const head = this.inline && base !== 0 ? this.positionAt(base - 1) : undefined;
     const position = this.positionAt(base + records.length - 1);
     // Projected inline before anyone hears of the append (the feed, the appender), so that a command
     // waiting for its own position finds it reached. Subscribers hear of an append at once, unless
     // the read model holds it already: then the runner has nothing to do for it but move on, and
     // they hear of it on the event loop's next turn, with whatever else went inline in this one (one
     // wake-up for a burst of commands instead of one per command).
-    if (this.inline && this.projectNow(this.inline, records, base === 0 ? undefined : this.positionAt(base - 1), position)) this.notifySoon();
+    if (this.inline && this.projectNow(this.inline, records, head, position)) this.notifySoon();
     else this.notify();
     return { nextExpectedRevision: last.revision, position };
   }
