@@ -118,6 +118,23 @@ describe('InMemoryEventStore', () => {
     await feed.return!();
   });
 
+  it('gives the event loop a turn while a reader takes a long history at once, and still hands over every event in order', async () => {
+    const store = new InMemoryEventStore();
+    const n = 5_000;
+    for (let i = 0; i < n; i++) await store.appendToStream(`s${i}`, [event(`e${i}`, { n: i })], 'no_stream');
+    let turnAt: number | undefined;
+    const seen: number[] = [];
+    setImmediate(() => (turnAt = seen.length));
+    for await (const item of store.subscribeToAll()) {
+      if (item.kind === 'caught-up') break;
+      if (item.kind === 'event') seen.push((item.event.data as { n: number }).n);
+    }
+    expect(seen).toEqual(Array.from({ length: n }, (_, i) => i));
+    // The turn came while the history was being read, not only after its end.
+    expect(turnAt).toBeGreaterThan(0);
+    expect(turnAt).toBeLessThan(n);
+  });
+
   it('keeps one metadata object for events that hold the same, and their own for the others', async () => {
     const store = new InMemoryEventStore();
     await store.appendToStream('a', [event('00000000-0000-8000-8000-000000000001', {})], 'no_stream');
