@@ -135,6 +135,19 @@ describe('InMemoryEventStore', () => {
     expect(turnAt).toBeLessThan(n);
   });
 
+  it("answers a new store's first append of several events with its last event's position, and reads every one back at its own", async () => {
+    const store = new InMemoryEventStore();
+    const result = await store.appendToStream('s', [event('00000000-0000-8000-8000-000000000001', {}), event('00000000-0000-8000-8000-000000000002', {})], 'no_stream');
+    expect(result.position).toEqual({ commit: 1n, prepare: 1n });
+    expect(Object.isFrozen(result.position)).toBe(true);
+    const { events } = await store.readStream('s');
+    expect(events.map((e) => e.position)).toEqual([
+      { commit: 0n, prepare: 0n },
+      { commit: 1n, prepare: 1n },
+    ]);
+    expect(events[1]!.position).toEqual(result.position);
+  });
+
   it('keeps one metadata object for events that hold the same, and their own for the others', async () => {
     const store = new InMemoryEventStore();
     await store.appendToStream('a', [event('00000000-0000-8000-8000-000000000001', {})], 'no_stream');
