@@ -188,6 +188,73 @@ describe('SQLite read model', () => {
     await reopened.close();
   });
 
+  it('hands the configuration row a committed batch wrote to the command whose event made it, once, as a read returns it', async () => {
+    const readModel = SqliteProjectionStore.open(dir);
+    const view = {
+      instanceId: 'i1',
+      id: 'c1',
+      senderAddress: 'a@example.com',
+      senderName: 'A',
+      tls: true,
+      host: 'smtp.example.com:587',
+      user: 'u',
+      replyToAddress: '',
+      description: '',
+      hasPassword: true,
+      sequence: 3n,
+      creationDate: '2026-11-26T00:00:00.000Z',
+      changeDate: '2026-11-26T00:00:00.000Z',
+      resourceOwner: 'i1',
+    };
+    const at = (n: bigint) => ({ commit: n, prepare: n });
+    await readModel.applyBatch([
+      { position: at(10n), changes: [{ kind: 'upsertSmtpConfig', config: view }] },
+      {
+        position: at(12n),
+        changes: [
+          { kind: 'upsertSmtpConfig', config: { ...view, id: 'c2' } },
+          { kind: 'patchSmtpConfig', instanceId: 'i1', id: 'c2', changes: { senderName: 'B' }, sequence: 5n, changeDate: '2026-11-26T00:00:01.000Z' },
+        ],
+      },
+      { position: at(14n), changes: [{ kind: 'upsertSmtpConfig', config: { ...view, id: 'c3' } }, { kind: 'removeSmtpConfig', instanceId: 'i1', id: 'c3' }] },
+    ]);
+    // Already applied: skipped, so it leaves no row to hand out either.
+    await readModel.applyBatch([{ position: at(10n), changes: [{ kind: 'upsertSmtpConfig', config: { ...view, id: 'c4' } }] }]);
+    expect(readModel.takeSmtpConfigProjectedAt('i1', 'c1', at(11n))).toBeUndefined();
+    expect(readModel.takeSmtpConfigProjectedAt('i2', 'c1', at(10n))).toBeUndefined();
+    expect(readModel.takeSmtpConfigProjectedAt('i1', 'c1', at(10n))).toStrictEqual(await readModel.smtpConfigById('i1', 'c1'));
+    expect(readModel.takeSmtpConfigProjectedAt('i1', 'c1', at(10n))).toBeUndefined();
+    expect(readModel.takeSmtpConfigProjectedAt('i1', 'c2', at(12n))).toStrictEqual(await readModel.smtpConfigById('i1', 'c2'));
+    expect(readModel.takeSmtpConfigProjectedAt('i1', 'c3', at(14n))).toBeUndefined();
+    expect(readModel.takeSmtpConfigProjectedAt('i1', 'c4', at(10n))).toBeUndefined();
+    // A batch that fails leaves nothing either.
+    const broken = { changes: [{ kind: 'upsertSmtpConfig' as const, config: { instanceId: 'i1' } as never }], position: at(16n) };
+    await expect(readModel.applyBatch([{ position: at(15n), changes: [{ kind: 'upsertSmtpConfig', config: { ...view, id: 'c5' } }] }, broken])).rejects.toThrow();
+    expect(readModel.takeSmtpConfigProjectedAt('i1', 'c5', at(15n))).toBeUndefined();
+    await readModel.close();
+  });
+
+  it('answers an added configuration from the row its projection wrote, without reading it back', async () => {
+    const readModel = SqliteProjectionStore.open(dir);
+    const h = createHarness({ events: SqliteEventStore.open(dir), readModel });
+    const instanceId = await h.newInstance('acme');
+    let reads = 0;
+    const read = readModel.smtpConfigById.bind(readModel);
+    readModel.smtpConfigById = (...args) => {
+      reads++;
+      return read(...args);
+    };
+    const answer = await h.addSmtpConfig.execute({ principal: owner(instanceId), instanceId, body: seedRequest });
+    expect(reads).toBe(0);
+    const row = await read(instanceId, answer.id);
+    expect(answer).toEqual({
+      id: row!.id,
+      details: { sequence: row!.sequence.toString(), creationDate: row!.creationDate, changeDate: row!.changeDate, resourceOwner: row!.resourceOwner },
+    });
+    await h.close();
+    await readModel.close();
+  });
+
   it('applies a batch all or nothing, and skips what it has applied already', async () => {
     const readModel = SqliteProjectionStore.open(dir);
     const instance = (id: string, commit: bigint) => ({

@@ -73,8 +73,9 @@ export interface SmtpConfigQueries {
   smtpConfigById(instanceId: string, id: string): Promise<SmtpConfigView | undefined>;
   /**
    * Optional: the configuration row exactly as the projection wrote it for the append that ended at
-   * `position`, when this process wrote it itself, in that append's transaction (an inline
-   * projection), and still holds it; otherwise undefined (then ask `smtpConfigById`). It is the row
+   * `position`, when this process wrote it itself (in that append's transaction, an inline
+   * projection, or in a batch of its projection runner) and still holds it; otherwise undefined
+   * (then ask `smtpConfigById`). It is the row
    * as of that append, which is what the command's answer reports, with no round trip. Each row is
    * handed out once.
    */

@@ -63,6 +63,14 @@ const toSmtpConfig = (r: SmtpConfigRow): SmtpConfigView => ({
   resourceOwner: r.resource_owner,
 });
 
+/** How many configuration rows the store keeps for the commands that appended them (see takeSmtpConfigProjectedAt). */
+const PROJECTED_ROWS_KEPT = 4_096;
+
+/** An event's position and a configuration's key, unambiguous whatever the ids hold. */
+const projectedRowKey = (position: GlobalPosition, instanceId: string, id: string): string => `${position.commit}/${instanceId.length}/${instanceId}/${id}`;
+
+const NOTHING_APPLIED: readonly PositionedChanges[] = [];
+
 const byKey = <V>(entries: [string, V][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
 /**
@@ -77,7 +85,9 @@ export class SqliteProjectionStore implements ProjectionStore {
   static readonly FILE = 'read-model.db';
 
   private readonly s;
-  private readonly applyAll: (batch: readonly PositionedChanges[]) => void;
+  private readonly applyAll: (batch: readonly PositionedChanges[]) => readonly PositionedChanges[];
+  /** Configuration rows this store wrote, by the position of the event that made them (see takeSmtpConfigProjectedAt). */
+  private readonly projectedRows = new Map<string, SmtpConfigView>();
 
   private constructor(
     private readonly db: SqliteDatabase,
@@ -121,12 +131,17 @@ export class SqliteProjectionStore implements ProjectionStore {
     this.applyAll = db
       .transaction((batch: readonly PositionedChanges[]) => {
         let at = this.readCheckpoint();
-        for (const { changes, position } of batch) {
+        // What this transaction applies (not what was applied before): its rows are noted once it commits.
+        let applied: PositionedChanges[] | undefined;
+        for (const entry of batch) {
+          const { changes, position } = entry;
           if (at && comparePositions(position, at) <= 0) continue;
           for (const change of changes) this.applyOne(change);
           at = position;
+          if (changes.length > 0) (applied ??= []).push(entry);
         }
         if (at) this.s.saveCheckpoint.run(this.projection, at.commit.toString(), at.prepare.toString());
+        return applied ?? NOTHING_APPLIED;
       })
       .immediate;
   }
@@ -154,7 +169,49 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 
   async applyBatch(batch: readonly PositionedChanges[]): Promise<void> {
-    if (batch.length > 0) this.run(() => this.applyAll(batch));
+    if (batch.length > 0) this.noteApplied(this.run(() => this.applyAll(batch)));
+  }
+
+  /**
+   * Keeps the configuration rows a committed batch wrote, each by the position of the event that
+   * made it, so that the command that appended that event answers from its row without reading it
+   * back (see takeSmtpConfigProjectedAt). The newest PROJECTED_ROWS_KEPT are kept; a row nobody
+   * takes (a command that gave up waiting, an event of another process) ages out.
+   */
+  private noteApplied(entries: readonly PositionedChanges[]): void {
+    for (const { changes, position } of entries) {
+      for (const change of changes) {
+        if (change.kind === 'upsertSmtpConfig') {
+          const key = projectedRowKey(position, change.config.instanceId, change.config.id);
+          this.projectedRows.delete(key);
+          this.projectedRows.set(key, change.config);
+        } else if (change.kind === 'patchSmtpConfig') {
+          const key = projectedRowKey(position, change.instanceId, change.id);
+          const row = this.projectedRows.get(key);
+          if (row) this.projectedRows.set(key, patchedSmtpConfig(row, change));
+        } else if (change.kind === 'removeSmtpConfig') {
+          this.projectedRows.delete(projectedRowKey(position, change.instanceId, change.id));
+        }
+      }
+    }
+    if (this.projectedRows.size <= PROJECTED_ROWS_KEPT) return;
+    for (const key of this.projectedRows.keys()) {
+      if (this.projectedRows.size <= PROJECTED_ROWS_KEPT) break;
+      this.projectedRows.delete(key);
+    }
+  }
+
+  /**
+   * The configuration row exactly as this store wrote it for the event at `position` (the last of
+   * the append that asks), handed out once; undefined when it did not write it or no longer holds
+   * it (then ask smtpConfigById).
+   */
+  takeSmtpConfigProjectedAt(instanceId: string, id: string, position: GlobalPosition): SmtpConfigView | undefined {
+    if (this.projectedRows.size === 0) return undefined;
+    const key = projectedRowKey(position, instanceId, id);
+    const row = this.projectedRows.get(key);
+    if (row) this.projectedRows.delete(key);
+    return row;
   }
 
   async saveCheckpoint(position: GlobalPosition): Promise<void> {
@@ -162,6 +219,7 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 
   async reset(): Promise<void> {
+    this.projectedRows.clear();
     this.run(() =>
       this.db.exec(`BEGIN IMMEDIATE; DELETE FROM smtp_configs; DELETE FROM instance_domains; DELETE FROM instances;
         DELETE FROM projection_checkpoints WHERE projection = '${this.projection.replaceAll("'", "''")}'; COMMIT;`),
@@ -223,6 +281,7 @@ export class SqliteProjectionStore implements ProjectionStore {
    * shadow must catch up first, or events in between would be lost.
    */
   adopt(shadow: SqliteProjectionStore): boolean {
+    this.projectedRows.clear();
     return this.run(() => {
       this.db.prepare('ATTACH DATABASE ? AS shadow').run(shadow.file);
       try {
