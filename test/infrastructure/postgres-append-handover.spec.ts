@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresEventStore, PostgresProjectionStore, type EventMetadata, type NewEvent, type RecordedEvent, type SubscriptionItem } from '../support/everything.js';
 import { freshPostgresSchema, postgresHarness, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
-import { owner, seedRequest } from '../support/fixtures.js';
+import { configView, owner, positionOf as at, projectedRowsBatch, seedRequest } from '../support/fixtures.js';
 
 /**
  * What a PostgreSQL store hands over from its own appends instead of reading them back: the events
@@ -128,34 +128,8 @@ describe.skipIf(postgresSkipReason !== undefined)('PostgreSQL hand-over of its o
     const db = await freshPostgresSchema(2);
     cleanup.push(() => db.drop());
     const readModel = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
-    const view = {
-      instanceId: 'i1',
-      id: 'c1',
-      senderAddress: 'a@example.com',
-      senderName: 'A',
-      tls: true,
-      host: 'smtp.example.com:587',
-      user: 'u',
-      replyToAddress: '',
-      description: '',
-      hasPassword: true,
-      sequence: 3n,
-      creationDate: '2026-11-26T00:00:00.000Z',
-      changeDate: '2026-11-26T00:00:00.000Z',
-      resourceOwner: 'i1',
-    };
-    const at = (n: bigint) => ({ commit: n, prepare: n });
-    readModel.noteInlineApplied([
-      { position: at(10n), changes: [{ kind: 'upsertSmtpConfig', config: view }] },
-      {
-        position: at(12n),
-        changes: [
-          { kind: 'upsertSmtpConfig', config: { ...view, id: 'c2' } },
-          { kind: 'patchSmtpConfig', instanceId: 'i1', id: 'c2', changes: { senderName: 'B' }, sequence: 5n, changeDate: '2026-11-26T00:00:01.000Z' },
-        ],
-      },
-      { position: at(14n), changes: [{ kind: 'upsertSmtpConfig', config: { ...view, id: 'c3' } }, { kind: 'removeSmtpConfig', instanceId: 'i1', id: 'c3' }] },
-    ]);
+    const view = configView();
+    readModel.noteInlineApplied(projectedRowsBatch(view));
     expect(readModel.takeSmtpConfigProjectedAt('i1', 'c1', at(11n))).toBeUndefined();
     expect(readModel.takeSmtpConfigProjectedAt('i2', 'c1', at(10n))).toBeUndefined();
     expect(readModel.takeSmtpConfigProjectedAt('i1', 'c1', at(10n))).toEqual(view);

@@ -21,7 +21,7 @@ import {
 import { openStores } from '../../src/infrastructure/bootstrap/open-stores.js';
 import { GroupCommit } from '../../src/infrastructure/sql/group-commit.js';
 import { LEGACY_LOG } from '../../src/infrastructure/sqlite/jsonl-import.js';
-import { createHarness, owner, seedRequest } from '../support/fixtures.js';
+import { configView, createHarness, owner, positionOf as at, projectedRowsBatch, seedRequest } from '../support/fixtures.js';
 
 const metadata: EventMetadata = {
   instanceId: 'i1',
@@ -190,34 +190,8 @@ describe('SQLite read model', () => {
 
   it('hands the configuration row a committed batch wrote to the command whose event made it, once, as a read returns it', async () => {
     const readModel = SqliteProjectionStore.open(dir);
-    const view = {
-      instanceId: 'i1',
-      id: 'c1',
-      senderAddress: 'a@example.com',
-      senderName: 'A',
-      tls: true,
-      host: 'smtp.example.com:587',
-      user: 'u',
-      replyToAddress: '',
-      description: '',
-      hasPassword: true,
-      sequence: 3n,
-      creationDate: '2026-11-26T00:00:00.000Z',
-      changeDate: '2026-11-26T00:00:00.000Z',
-      resourceOwner: 'i1',
-    };
-    const at = (n: bigint) => ({ commit: n, prepare: n });
-    await readModel.applyBatch([
-      { position: at(10n), changes: [{ kind: 'upsertSmtpConfig', config: view }] },
-      {
-        position: at(12n),
-        changes: [
-          { kind: 'upsertSmtpConfig', config: { ...view, id: 'c2' } },
-          { kind: 'patchSmtpConfig', instanceId: 'i1', id: 'c2', changes: { senderName: 'B' }, sequence: 5n, changeDate: '2026-11-26T00:00:01.000Z' },
-        ],
-      },
-      { position: at(14n), changes: [{ kind: 'upsertSmtpConfig', config: { ...view, id: 'c3' } }, { kind: 'removeSmtpConfig', instanceId: 'i1', id: 'c3' }] },
-    ]);
+    const view = configView();
+    await readModel.applyBatch(projectedRowsBatch(view));
     // Already applied: skipped, so it leaves no row to hand out either.
     await readModel.applyBatch([{ position: at(10n), changes: [{ kind: 'upsertSmtpConfig', config: { ...view, id: 'c4' } }] }]);
     expect(readModel.takeSmtpConfigProjectedAt('i1', 'c1', at(11n))).toBeUndefined();

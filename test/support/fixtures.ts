@@ -25,6 +25,8 @@ import {
   type EventStore,
   type IdGenerator,
   type Principal,
+  type PositionedChanges,
+  type SmtpConfigView,
   type PermissionChecker,
   type ProjectionStore,
   type SmtpMailer,
@@ -181,3 +183,41 @@ export const testMetadata = (instanceId: string): EventMetadata => ({
   causationId: 'c',
   schemaVersion: 1,
 });
+
+/** A configuration row as a read model shows it (instance i1, configuration c1, with a password), for read-model specs. */
+export const configView = (overrides: Partial<SmtpConfigView> = {}): SmtpConfigView => ({
+  instanceId: 'i1',
+  id: 'c1',
+  senderAddress: 'a@example.com',
+  senderName: 'A',
+  tls: true,
+  host: 'smtp.example.com:587',
+  user: 'u',
+  replyToAddress: '',
+  description: '',
+  hasPassword: true,
+  sequence: 3n,
+  creationDate: '2026-11-26T00:00:00.000Z',
+  changeDate: '2026-11-26T00:00:00.000Z',
+  resourceOwner: 'i1',
+  ...overrides,
+});
+
+/** A position whose commit and prepare are both `n`. */
+export const positionOf = (n: bigint) => ({ commit: n, prepare: n });
+
+/**
+ * Committed read-model changes for the specs of rows handed to the commands that made them: `c1`
+ * added at 10; `c2` added and patched at 12; `c3` added and removed at 14.
+ */
+export const projectedRowsBatch = (view: SmtpConfigView = configView()): PositionedChanges[] => [
+  { position: positionOf(10n), changes: [{ kind: 'upsertSmtpConfig', config: view }] },
+  {
+    position: positionOf(12n),
+    changes: [
+      { kind: 'upsertSmtpConfig', config: { ...view, id: 'c2' } },
+      { kind: 'patchSmtpConfig', instanceId: view.instanceId, id: 'c2', changes: { senderName: 'B' }, sequence: 5n, changeDate: '2026-11-26T00:00:01.000Z' },
+    ],
+  },
+  { position: positionOf(14n), changes: [{ kind: 'upsertSmtpConfig', config: { ...view, id: 'c3' } }, { kind: 'removeSmtpConfig', instanceId: view.instanceId, id: 'c3' }] },
+];

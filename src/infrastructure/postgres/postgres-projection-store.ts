@@ -10,6 +10,7 @@ import {
   type ReadModelChange,
   type SmtpConfigView,
 } from '../../application/index.js';
+import { ProjectedRows } from '../sql/projected-rows.js';
 import { isPgDataError, pgCanHoldKey, pgStoreError } from './errors.js';
 import { withPoolClient } from './pool-client.js';
 import { ReadBatcher } from './read-batcher.js';
@@ -61,12 +62,6 @@ const toSmtpConfig = (r: SmtpConfigRow): SmtpConfigView => ({
   resourceOwner: r.resource_owner,
 });
 
-/** How many inline-written configuration rows wait to be taken by the commands that wrote them. */
-const PROJECTED_ROWS_KEPT = 4_096;
-
-/** An append's end position and a configuration's key, unambiguous whatever the ids hold. */
-const projectedRowKey = (position: GlobalPosition, instanceId: string, id: string): string => `${position.commit}/${instanceId.length}/${instanceId}/${id}`;
-
 const SMTP_COLUMNS =
   'instance_id, id, sender_address, sender_name, tls, host, "user", reply_to_address, description, has_password, sequence, creation_date, change_date, resource_owner';
 
@@ -83,7 +78,7 @@ export class PostgresProjectionStore implements ProjectionStore {
   private readonly configReads = new ReadBatcher<readonly [string, string], SmtpConfigView | undefined>((keys) => this.smtpConfigsById(keys), 2, 500, isPgDataError);
   private readonly domainReads = new ReadBatcher<string, InstanceView | undefined>((domains) => this.instancesByDomain(domains), 2, 500, isPgDataError);
   /** Configuration rows an inline projection in this process wrote, by the append that wrote them (see takeSmtpConfigProjectedAt). */
-  private readonly projectedRows = new Map<string, SmtpConfigView>();
+  private readonly projectedRows = new ProjectedRows();
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -368,33 +363,13 @@ export class PostgresProjectionStore implements ProjectionStore {
    * PROJECTED_ROWS_KEPT are kept; a row nobody takes (a command that gave up waiting) ages out.
    */
   noteInlineApplied(entries: readonly PositionedChanges[]): void {
-    for (const { changes, position } of entries) {
-      for (const change of changes) {
-        if (change.kind === 'upsertSmtpConfig') {
-          const key = projectedRowKey(position, change.config.instanceId, change.config.id);
-          this.projectedRows.delete(key);
-          this.projectedRows.set(key, change.config);
-        } else if (change.kind === 'patchSmtpConfig') {
-          const key = projectedRowKey(position, change.instanceId, change.id);
-          const row = this.projectedRows.get(key);
-          if (row) this.projectedRows.set(key, patchedSmtpConfig(row, change));
-        } else if (change.kind === 'removeSmtpConfig') {
-          this.projectedRows.delete(projectedRowKey(position, change.instanceId, change.id));
-        }
-      }
-    }
-    for (const key of this.projectedRows.keys()) {
-      if (this.projectedRows.size <= PROJECTED_ROWS_KEPT) break;
-      this.projectedRows.delete(key);
-    }
+    this.projectedRows.note(entries);
   }
 
   takeSmtpConfigProjectedAt(instanceId: string, id: string, position: GlobalPosition): SmtpConfigView | undefined {
-    const key = projectedRowKey(position, instanceId, id);
-    const row = this.projectedRows.get(key);
-    if (row) this.projectedRows.delete(key);
-    return row;
+    return this.projectedRows.take(instanceId, id, position);
   }
+
 
   /** The configurations asked for together, in one query (see ReadBatcher). */
   private async smtpConfigsById(keys: readonly (readonly [string, string])[]): Promise<(SmtpConfigView | undefined)[]> {

@@ -10,6 +10,7 @@ import {
   type ReadModelChange,
   type SmtpConfigView,
 } from '../../application/index.js';
+import { ProjectedRows } from '../sql/projected-rows.js';
 import { openDatabase, storageError, type SqliteDatabase } from './database.js';
 import { readModelMigrations } from './migrations/0002-read-model.js';
 
@@ -63,12 +64,6 @@ const toSmtpConfig = (r: SmtpConfigRow): SmtpConfigView => ({
   resourceOwner: r.resource_owner,
 });
 
-/** How many configuration rows the store keeps for the commands that appended them (see takeSmtpConfigProjectedAt). */
-const PROJECTED_ROWS_KEPT = 4_096;
-
-/** An event's position and a configuration's key, unambiguous whatever the ids hold. */
-const projectedRowKey = (position: GlobalPosition, instanceId: string, id: string): string => `${position.commit}/${instanceId.length}/${instanceId}/${id}`;
-
 const NOTHING_APPLIED: readonly PositionedChanges[] = [];
 
 const byKey = <V>(entries: [string, V][]) => entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -87,7 +82,7 @@ export class SqliteProjectionStore implements ProjectionStore {
   private readonly s;
   private readonly applyAll: (batch: readonly PositionedChanges[]) => readonly PositionedChanges[];
   /** Configuration rows this store wrote, by the position of the event that made them (see takeSmtpConfigProjectedAt). */
-  private readonly projectedRows = new Map<string, SmtpConfigView>();
+  private readonly projectedRows = new ProjectedRows();
 
   private constructor(
     private readonly db: SqliteDatabase,
@@ -169,36 +164,7 @@ export class SqliteProjectionStore implements ProjectionStore {
   }
 
   async applyBatch(batch: readonly PositionedChanges[]): Promise<void> {
-    if (batch.length > 0) this.noteApplied(this.run(() => this.applyAll(batch)));
-  }
-
-  /**
-   * Keeps the configuration rows a committed batch wrote, each by the position of the event that
-   * made it, so that the command that appended that event answers from its row without reading it
-   * back (see takeSmtpConfigProjectedAt). The newest PROJECTED_ROWS_KEPT are kept; a row nobody
-   * takes (a command that gave up waiting, an event of another process) ages out.
-   */
-  private noteApplied(entries: readonly PositionedChanges[]): void {
-    for (const { changes, position } of entries) {
-      for (const change of changes) {
-        if (change.kind === 'upsertSmtpConfig') {
-          const key = projectedRowKey(position, change.config.instanceId, change.config.id);
-          this.projectedRows.delete(key);
-          this.projectedRows.set(key, change.config);
-        } else if (change.kind === 'patchSmtpConfig') {
-          const key = projectedRowKey(position, change.instanceId, change.id);
-          const row = this.projectedRows.get(key);
-          if (row) this.projectedRows.set(key, patchedSmtpConfig(row, change));
-        } else if (change.kind === 'removeSmtpConfig') {
-          this.projectedRows.delete(projectedRowKey(position, change.instanceId, change.id));
-        }
-      }
-    }
-    if (this.projectedRows.size <= PROJECTED_ROWS_KEPT) return;
-    for (const key of this.projectedRows.keys()) {
-      if (this.projectedRows.size <= PROJECTED_ROWS_KEPT) break;
-      this.projectedRows.delete(key);
-    }
+    if (batch.length > 0) this.projectedRows.note(this.run(() => this.applyAll(batch)));
   }
 
   /**
@@ -207,11 +173,7 @@ export class SqliteProjectionStore implements ProjectionStore {
    * it (then ask smtpConfigById).
    */
   takeSmtpConfigProjectedAt(instanceId: string, id: string, position: GlobalPosition): SmtpConfigView | undefined {
-    if (this.projectedRows.size === 0) return undefined;
-    const key = projectedRowKey(position, instanceId, id);
-    const row = this.projectedRows.get(key);
-    if (row) this.projectedRows.delete(key);
-    return row;
+    return this.projectedRows.take(instanceId, id, position);
   }
 
   async saveCheckpoint(position: GlobalPosition): Promise<void> {
