@@ -7,15 +7,15 @@ export const ROLE_PERMISSIONS: Readonly<Record<string, readonly Permission[]>> =
   IAM_OWNER_VIEWER: ['iam.read'],
 };
 
+/** What `require` answers when the permission is granted: one settled promise, shared. */
+const GRANTED: Promise<void> = Promise.resolve();
+
 /**
  * Grants by role, on the principal's own instance only.
  *
  * Role names come from a token, so they are looked up in a Map built from the table's own keys:
  * `constructor`, `__proto__` or `toString` are unknown roles, never members of Object.prototype.
  */
-/** What `require` answers when the permission is granted: one settled promise, shared. */
-const GRANTED: Promise<void> = Promise.resolve();
-
 export class RoleBasedPermissionChecker implements PermissionChecker {
   private readonly rolePermissions: ReadonlyMap<string, readonly Permission[]>;
 

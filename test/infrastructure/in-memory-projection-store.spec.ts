@@ -2,25 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ADDED_FROM, deepFreeze, InMemoryProjectionStore, type ReadModelChange, type SMTPConfigAddedData, type SmtpConfigView } from '../support/everything.js';
+import { configView } from '../support/fixtures.js';
 
 const at = (n: number) => ({ commit: BigInt(n), prepare: BigInt(n) });
-const row = (instanceId: string, id: string, overrides: Partial<SmtpConfigView> = {}): SmtpConfigView => ({
-  instanceId,
-  id,
-  senderAddress: 'noreply@example.com',
-  senderName: 'Sender',
-  tls: true,
-  host: 'smtp.example.com:587',
-  user: 'user',
-  replyToAddress: '',
-  description: '',
-  hasPassword: true,
-  sequence: 4n,
-  creationDate: '2024-06-11T10:37:15.680Z',
-  changeDate: '2024-06-11T10:37:15.680Z',
-  resourceOwner: instanceId,
-  ...overrides,
-});
+const row = (instanceId: string, id: string, overrides: Partial<SmtpConfigView> = {}): SmtpConfigView =>
+  configView({ instanceId, id, resourceOwner: instanceId, ...overrides });
 const upsert = (config: SmtpConfigView): ReadModelChange => ({ kind: 'upsertSmtpConfig', config });
 
 // The domain allows one configuration per instance; the read model keeps rows by instance for that,

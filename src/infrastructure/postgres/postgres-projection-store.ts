@@ -359,8 +359,8 @@ export class PostgresProjectionStore implements ProjectionStore {
   /**
    * Told by PostgresEventStore, after the commit, of the changes appends applied inline in their own
    * transaction, each at the position its append ended at: keeps the configuration rows they left,
-   * so that the command that appended can answer from its row without reading it back. The newest
-   * PROJECTED_ROWS_KEPT are kept; a row nobody takes (a command that gave up waiting) ages out.
+   * so that the command that appended can answer from its row without reading it back (see
+   * ProjectedRows for how many are kept).
    */
   noteInlineApplied(entries: readonly PositionedChanges[]): void {
     this.projectedRows.note(entries);
@@ -369,7 +369,6 @@ export class PostgresProjectionStore implements ProjectionStore {
   takeSmtpConfigProjectedAt(instanceId: string, id: string, position: GlobalPosition): SmtpConfigView | undefined {
     return this.projectedRows.take(instanceId, id, position);
   }
-
 
   /** The configurations asked for together, in one query (see ReadBatcher). */
   private async smtpConfigsById(keys: readonly (readonly [string, string])[]): Promise<(SmtpConfigView | undefined)[]> {
