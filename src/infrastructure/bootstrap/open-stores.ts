@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import {
@@ -18,6 +17,7 @@ import { importLegacyLog } from '../sqlite/jsonl-import.js';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store.js';
 import { SqliteProjectionStore } from '../sqlite/sqlite-projection-store.js';
 import { StoreFileError } from '../sqlite/store-file-error.js';
+import { makeDirectory } from '../system/make-directory.js';
 
 /** How replicas sharing one read model agree on its single writer and learn that it moved. */
 export interface SharedReadModel {
@@ -59,7 +59,7 @@ export interface OpenedStores {
  * command-line tools) works beside running servers.
  */
 export const openStores = async (config: Config, dataDir: string, logger: Logger, role: 'server' | 'tool'): Promise<OpenedStores> => {
-  mkdirSync(dataDir, { recursive: true });
+  makeDirectory(dataDir);
   const closers: (() => Promise<void> | void)[] = [];
   const close = async () => {
     for (const c of closers.splice(0).reverse()) await c();

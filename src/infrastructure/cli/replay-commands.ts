@@ -1,7 +1,7 @@
 // The replay commands of `smtp-config`: events export/import/copy, projection status/rebuild/verify.
 // Each returns its exit code; see EXIT in smtp-config.ts.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -30,6 +30,7 @@ import { createFileOnce } from '../system/create-file-once.js';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store.js';
 import { SqliteProjectionStore } from '../sqlite/sqlite-projection-store.js';
 import { progress } from './progress.js';
+import { makeDirectory } from '../system/make-directory.js';
 
 export { EXIT, output, UsageError, type Output } from './cli-output.js';
 import { EXIT, output, UsageError, type Output } from './cli-output.js';
@@ -214,7 +215,7 @@ const openTarget = async (to: string, schema: string): Promise<Target> => {
     return { events, description: 'EventStoreDB', close: () => events.close() };
   }
   const dir = resolve(to);
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   const events = SqliteEventStore.open(dir);
   return { events, description: `SQLite (${events.file})`, dataDir: dir, close: () => events.close() };
 };

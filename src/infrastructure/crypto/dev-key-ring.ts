@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createFileOnce } from '../system/create-file-once.js';
+import { makeDirectory } from '../system/make-directory.js';
 import { join } from 'node:path';
 import { keyRingFrom, type KeyRing } from './aes-gcm-encryptor.js';
 
@@ -24,7 +25,7 @@ export const devKeyIdOf = (key: Buffer, now = new Date()): string =>
 export const loadOrCreateDevKeyRing = (dataDir: string): { ring: KeyRing; created: boolean } => {
   const path = join(dataDir, FILE);
   if (!existsSync(path)) {
-    mkdirSync(dataDir, { recursive: true });
+    makeDirectory(dataDir);
     const key = randomBytes(32);
     const id = devKeyIdOf(key);
     const created = createFileOnce(path, JSON.stringify({ activeKeyId: id, keys: { [id]: key.toString('base64') } }));

@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   createLocalJWKSet,
@@ -21,6 +21,7 @@ import type { Principal } from '../../application/index.js';
 import { isWellFormedUnicode } from '../../domain/index.js';
 import { createFileOnce } from '../system/create-file-once.js';
 import { HttpErrors } from './error-body.js';
+import { makeDirectory } from '../system/make-directory.js';
 
 /** The claims this module reads from a token (besides `sub`, `exp`, `iss` and `aud`). */
 export const CLAIMS = { instanceId: 'instance_id', roles: 'roles' } as const;
@@ -253,7 +254,7 @@ export const loadOrCreateDevSigningKey = async (dataDir: string): Promise<{ priv
     const { d: _d, ...publicJwk } = privateJwk;
     return { privateJwk, publicJwk, created: false };
   }
-  mkdirSync(dataDir, { recursive: true });
+  makeDirectory(dataDir);
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const privateJwk = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: `dev-${Date.now().toString(36)}` };
   if (!createFileOnce(path, JSON.stringify(privateJwk))) return loadOrCreateDevSigningKey(dataDir); // another replica made it first

@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { makeDirectory } from '../system/make-directory.js';
 
 export class DataDirInUseError extends Error {
   override readonly name = 'DataDirInUseError';
@@ -19,7 +19,7 @@ export class DataDirLock {
   private constructor(private readonly db: Database.Database) {}
 
   static acquire(dir: string): DataDirLock {
-    mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
     const file = join(dir, DataDirLock.FILE);
     const db = new Database(file, { timeout: 0 });
     try {
