@@ -360,7 +360,7 @@ const runHttpBenchHere = async (): Promise<HttpBenchResult> => {
   const cpuOverRef = results.reference!.cpuPerRequestUs / results.memory!.cpuPerRequestUs;
   const sqliteOverMemory = results.sqlite!.perSecond / results.memory!.perSecond;
   const summary = [
-    `perf, HTTP in memory / reference route: ${overRef.toFixed(2)} (goal ≥ 0.8): ${overRef >= 0.8 ? 'MET' : 'NOT MET'} (by the server process's CPU time a request: ${cpuOverRef.toFixed(2)}); p50 ${results.memory!.p50} ms, p99 ${results.memory!.p99} ms (goal < 10): ${results.memory!.p99 < 10 ? 'MET' : 'NOT MET'}; the reference route's own p50 ${results.reference!.p50} ms, p99 ${results.reference!.p99} ms`,
+    `perf, HTTP in memory / reference route: ${overRef.toFixed(2)} (goal ≥ 0.8): ${overRef >= 0.8 ? 'MET' : 'NOT MET'} (by the server process's CPU time a request: ${cpuOverRef.toFixed(2)}); p50 ${results.memory!.p50} ms, p99 ${results.memory!.p99} ms (goal < 10): ${results.memory!.p99 < 10 ? 'MET' : 'NOT MET'}; the reference route's own p50 ${results.reference!.p50} ms, p99 ${results.reference!.p99} ms${results.reference!.p99 >= 10 ? ' (the reference route is itself above the p99 goal on this machine now, so this run cannot show it met)' : ''}`,
     `perf, HTTP SQLite / in memory: ${sqliteOverMemory.toFixed(2)} (goal ≥ 0.6): ${sqliteOverMemory >= 0.6 ? 'MET' : 'NOT MET'}; p50 ${results.sqlite!.p50} ms, p99 ${results.sqlite!.p99} ms`,
   ];
   console.log(summary.map((s) => `  ${s}`).join('\n'));
