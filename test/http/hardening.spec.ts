@@ -62,6 +62,11 @@ describe('HTTP hardening', () => {
     it('oversized headers are 431, code 3', async () => {
       expectSeedError(await rawRequest(server.url, `GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`), 431, 3);
     });
+    it('a CONNECT request is answered 404, code 5, instead of a connection closed without a word', async () => {
+      const res = await rawRequest(server.url, 'CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n');
+      expect(res.closedWithoutAnswer).toBe(false);
+      expectSeedError(res, 404, 5);
+    });
     it('a request without Host is 400, code 3', async () => {
       expectSeedError(await rawRequest(server.url, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'), 400, 3);
     });

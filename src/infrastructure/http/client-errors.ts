@@ -29,6 +29,11 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
     socket.destroy();
     return;
   }
+  answerAndClose(socket, domainError);
+}
+
+/** Writes an error in the API document's shape straight to the socket, then closes it. */
+const answerAndClose = (socket: Socket, domainError: DomainError): void => {
   const status = statusOf(domainError);
   const body = JSON.stringify(errorBodyOf(domainError));
   socket.end(
@@ -36,4 +41,21 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   );
   // A client that does not close its side after our answer is cut off.
   socket.setTimeout(1000, () => socket.destroy());
+};
+
+/**
+ * Node's 'connect': a CONNECT request (a client that takes this server for a proxy). Node hands it
+ * to this event instead of the router, and without a listener closes the connection without a
+ * word; it is answered as the router answers any method it has no route for, 404 in the API
+ * document's shape, and the connection is closed.
+ */
+export function connectRequestHandler(this: FastifyInstance, _request: unknown, socket: Socket): void {
+  const domainError = HttpErrors.routeNotFound();
+  this.log.info({ errorId: domainError.id, code: domainError.grpcCode, method: 'CONNECT' }, 'request rejected');
+  socket.on('error', () => socket.destroy());
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  answerAndClose(socket, domainError);
 }

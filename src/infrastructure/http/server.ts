@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddSmtpConfigUseCase, GetSmtpConfigQuery, SmtpConfigQueries } from '../../application/index.js';
-import { clientErrorHandler } from './client-errors.js';
+import { clientErrorHandler, connectRequestHandler } from './client-errors.js';
 import { errorBodyOf, HttpErrors } from './error-body.js';
 import { installDrain, type Drain } from './drain.js';
 import { utf8JsonParser } from './json-body.js';
@@ -122,6 +122,7 @@ export const buildHttpServer = (deps: HttpServerDeps): HttpServer => {
     clientErrorHandler,
   });
   app.server.maxConnections = limits.maxConnections;
+  app.server.on('connect', connectRequestHandler.bind(app));
   const drain = installDrain(app);
 
   app.setErrorHandler((error, request, reply) => {
