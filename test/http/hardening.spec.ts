@@ -1,5 +1,6 @@
 // Issue 10: what an adversarial client found against `npm start`, each case now answered in the
 // API document's error shape with the right status, never 500.
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateDevSigningKey, signToken, TOKENS, type EventStore, type TokenClaims } from '../support/everything.js';
 import { seedRequest } from '../support/fixtures.js';
@@ -100,6 +101,28 @@ describe('HTTP hardening', () => {
     });
     it('a leading byte-order mark is refused with 400, code 3', async () => {
       expectSeedError(await post('application/json', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(badHost)])), 400, 3);
+    });
+    it('a compressed body (Content-Encoding: gzip) is 415, code 3, naming the coding, not "not valid UTF-8"; nothing is appended', async () => {
+      const before = await head();
+      const token = await server.token({ instanceId: firstInstance, roles: ['IAM_OWNER'] });
+      const headers = { Host: 'localhost', Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+      for (const [coding, body] of [
+        ['gzip', gzipSync(JSON.stringify(seedRequest))],
+        ['GZip', Buffer.from(JSON.stringify(seedRequest))],
+        ['deflate, br', Buffer.from(JSON.stringify(seedRequest))],
+      ] as const) {
+        const res = await rawRequest(server.url, rawPost('/admin/v1/smtp', { ...headers, 'Content-Encoding': coding }, body));
+        expectSeedError(res, 415, 3);
+        expect(res.json.message).toContain(`Content-Encoding "${coding.toLowerCase()}"`);
+      }
+      expect(await head()).toEqual(before);
+    });
+    it('Content-Encoding: identity is read as no coding at all', async () => {
+      const token = await server.token({ instanceId: firstInstance, roles: ['IAM_OWNER'] });
+      const headers = { Host: 'localhost', Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Encoding': 'identity' };
+      const res = await rawRequest(server.url, rawPost('/admin/v1/smtp', headers, badHost));
+      expectSeedError(res, 400, 3);
+      expect(res.json.details[1].fieldViolations[0].field).toBe('host');
     });
     it('bytes that are not UTF-8 are refused with 400, code 3, not read as U+FFFD', async () => {
       const res = await post('application/json', Buffer.from(`{"senderAddress":"a@b.c","senderName":"\xff\xfe","host":"h:1"}`, 'latin1'));

@@ -90,6 +90,8 @@ export const HttpErrors = {
     const what = type === '' ? 'a body without a Content-Type' : `Content-Type "${type}"`;
     return new DomainError(ErrorKind.InvalidArgument, 'HTTP-BODY', 'Errors.Invalid.Argument', `${what} is not supported; send application/json`);
   },
+  unsupportedContentCoding: (coding: string) =>
+    new HttpStatusError(415, ErrorKind.InvalidArgument, 'HTTP-ENCODING', `Content-Encoding "${coding.slice(0, 40)}" is not supported; send the body uncompressed`),
   unsupportedCharset: (charset: string) =>
     new HttpStatusError(415, ErrorKind.InvalidArgument, 'HTTP-CHARSET', `the body must be UTF-8 (Content-Type charset is "${charset.slice(0, 40)}")`),
 } as const;

@@ -30,7 +30,18 @@ export const charsetOf = (contentType: string | undefined): string | undefined =
 };
 
 /**
- * JSON bodies are UTF-8 only (RFC 8259 §8.1): a charset other than utf-8 is 415; a leading
+ * The request's `Content-Encoding`, lower-cased, when the body is coded (gzip, deflate, br, …);
+ * undefined for none or `identity`.
+ */
+export const contentCodingOf = (contentEncoding: string | string[] | undefined): string | undefined => {
+  const coding = (Array.isArray(contentEncoding) ? contentEncoding.join(', ') : (contentEncoding ?? '')).trim().toLowerCase();
+  return coding === '' || coding === 'identity' ? undefined : coding;
+};
+
+/**
+ * JSON bodies are UTF-8 only (RFC 8259 §8.1), and uncoded: a Content-Encoding (gzip, …) is 415
+ * naming it (RFC 9110 §15.5.16), instead of its bytes being judged "not valid UTF-8" or, when the
+ * body was in fact sent plain, read as if the header were not there; a charset other than utf-8 is 415; a leading
  * byte-order mark is refused (400), not stripped, as the RFC forbids senders to add one; bytes that
  * are not UTF-8 are refused (400) instead of being read as U+FFFD. Then Fastify's own parser (with
  * its `__proto__` and `constructor` poisoning checks) reads the text.
@@ -39,6 +50,8 @@ export const utf8JsonParser =
   (parseJson: StringJsonParser) =>
   (request: FastifyRequest, body: Buffer | string, done: Done): void => {
     if (bodiless.has(request)) return done(null, undefined);
+    const coding = contentCodingOf(request.headers['content-encoding']);
+    if (coding !== undefined) return done(HttpErrors.unsupportedContentCoding(coding));
     const charset = charsetOf(request.headers['content-type']);
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return done(HttpErrors.unsupportedCharset(charset));
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
