@@ -29,19 +29,23 @@ export const charsetOf = (contentType: string | undefined): string | undefined =
   return undefined;
 };
 
+/** The compressions of HTTP's content-coding registry (RFC 9110 §8.4.1, with their x- aliases). */
+const COMPRESSIONS = new Set(['gzip', 'x-gzip', 'deflate', 'br', 'compress', 'x-compress', 'zstd']);
+
 /**
- * The request's `Content-Encoding`, lower-cased, when the body is coded (gzip, deflate, br, …);
- * undefined for none or `identity`.
+ * The request's `Content-Encoding`, lower-cased, when it names a compression (`gzip`, `deflate, br`,
+ * …); undefined for none, `identity` or a value that names none (a client that sends
+ * `Content-Encoding: utf-8` beside a plain body, which ZITADEL's gateway, ignoring the header, reads).
  */
 export const contentCodingOf = (contentEncoding: string | string[] | undefined): string | undefined => {
   const coding = (Array.isArray(contentEncoding) ? contentEncoding.join(', ') : (contentEncoding ?? '')).trim().toLowerCase();
-  return coding === '' || coding === 'identity' ? undefined : coding;
+  return coding.split(',').some((c) => COMPRESSIONS.has(c.trim())) ? coding : undefined;
 };
 
 /**
- * JSON bodies are UTF-8 only (RFC 8259 §8.1), and uncoded: a Content-Encoding (gzip, …) is 415
- * naming it (RFC 9110 §15.5.16), instead of its bytes being judged "not valid UTF-8" or, when the
- * body was in fact sent plain, read as if the header were not there; a charset other than utf-8 is 415; a leading
+ * JSON bodies are UTF-8 only (RFC 8259 §8.1), and uncompressed: a Content-Encoding that names a
+ * compression (gzip, …) is 415 naming it (RFC 9110 §15.5.16), instead of its bytes being judged
+ * "not valid UTF-8"; a charset other than utf-8 is 415; a leading
  * byte-order mark is refused (400), not stripped, as the RFC forbids senders to add one; bytes that
  * are not UTF-8 are refused (400) instead of being read as U+FFFD. Then Fastify's own parser (with
  * its `__proto__` and `constructor` poisoning checks) reads the text.
