@@ -53,7 +53,7 @@ const errors = {
   '404': { description: 'Returned when the resource does not exist.', ...json(ErrorBodySchema) },
   '408': { description: 'The client did not send its request in time (code 4).', ...json(ErrorBodySchema) },
   '414': { description: 'A path parameter is too long (code 3).', ...json(ErrorBodySchema) },
-  '415': { description: 'The body is not JSON in UTF-8 (code 3).', ...json(ErrorBodySchema) },
+  '415': { description: 'The body is in a charset other than UTF-8, or compressed (Content-Encoding gzip, …) (code 3).', ...json(ErrorBodySchema) },
   '431': { description: 'The request headers are too large (code 3).', ...json(ErrorBodySchema) },
   '503': {
     description: 'The store cannot take the write now, or the server is shutting down (code 14); nothing was saved.',
