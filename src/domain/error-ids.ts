@@ -59,6 +59,7 @@ export const ErrorIds = {
   HttpMalformed: 'HTTP-MALFORMED',
   HttpTimeout: 'HTTP-TIMEOUT',
   HttpCharset: 'HTTP-CHARSET',
+  HttpEncoding: 'HTTP-ENCODING',
   HttpInternal: 'HTTP-500',
   HttpUnavailable: 'HTTP-503',
   HttpShuttingDown: 'HTTP-SHUTDOWN',
