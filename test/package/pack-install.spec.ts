@@ -1,7 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -23,6 +24,29 @@ const npm = (cwd: string, args: string[]) => {
   const run = spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: 240_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
   if (run.status !== 0) throw new Error(`npm ${args.join(' ')} failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
   return run.stdout;
+};
+
+/**
+ * The packages the packed files under an entry point reach through their static imports: `js` follows
+ * what Node loads when the entry is imported (not the lazy `import()`s), `d.ts` what TypeScript reads
+ * for its types (`import("pkg").T` included).
+ */
+const packagesReachedFrom = (entryFile: string, kind: 'js' | 'd.ts'): Set<string> => {
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const pending = [entryFile];
+  for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    const specifiers = [...text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*['"]([^'"]+)['"]|^import\s*['"]([^'"]+)['"]/gm)].map((m) => m[1] ?? m[2]!);
+    if (kind === 'd.ts') specifiers.push(...[...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!));
+    for (const specifier of specifiers) {
+      if (specifier.startsWith('.')) pending.push(resolve(dirname(file), kind === 'js' ? specifier : specifier.replace(/\.js$/, '.d.ts')));
+      else if (!isBuiltin(specifier)) packages.add(specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/'));
+    }
+  }
+  return packages;
 };
 
 let work: string;
@@ -112,6 +136,24 @@ describe('the packed package', () => {
       expect(Number(loaded.stdout), name).toBeGreaterThan(0);
     }
   }, 120_000);
+
+  it("needs, behind each entry point, no package that its row of the README's table does not name: neither when loaded nor for its types", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8').split('\n');
+    const installed = join(consumer, 'node_modules/@iam/smtp-config');
+    const missing: string[] = [];
+    for (const [entry, target] of Object.entries(pkg.exports)) {
+      if (entry === './package.json') continue;
+      const name = `@iam/smtp-config${entry.slice(1)}`;
+      const row = readme.find((line) => line.startsWith(`| \`${name}\` |`));
+      expect(row, `a row for ${name} in the README's table of entry points`).toBeDefined();
+      const named = new Set([...row!.split('|')[3]!.matchAll(/`((?:@[^/`@]+\/)?[^/`@\s]+)(?:@[^`]*)?`/g)].map((m) => m[1]!));
+      const allowed = (p: string) => p in pkg.dependencies || named.has(p) || named.has(`@types/${p}`);
+      const { types, default: js } = target as { types: string; default: string };
+      for (const p of packagesReachedFrom(join(installed, js), 'js')) if (!allowed(p)) missing.push(`${name} loads ${p}`);
+      for (const p of packagesReachedFrom(join(installed, types), 'd.ts')) if (!allowed(p)) missing.push(`${name}'s types need ${p}`);
+    }
+    expect(missing).toEqual([]);
+  });
 
   it('can be required from CommonJS on Node 20.19 and later (require(esm))', () => {
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
