@@ -120,6 +120,12 @@ describe('the packed package', () => {
     expect(tsc.status).toBe(0);
   }, 120_000);
 
+  it('typechecks as well under a bundler\'s resolution (moduleResolution Bundler, module Preserve)', () => {
+    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.bundler.json'], { cwd: consumer, encoding: 'utf8' });
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    expect(tsc.status).toBe(0);
+  }, 120_000);
+
   it('imports every entry point and embeds the module with plain functions, the inversify module and the Fastify plugin', () => {
     const run = JSON.parse(execFileSync(process.execPath, ['dist/app.js'], { cwd: consumer, encoding: 'utf8' })) as Record<string, any>;
     expect(run['name']).toBe('@iam/smtp-config');
