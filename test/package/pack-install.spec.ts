@@ -161,6 +161,14 @@ describe('the packed package', () => {
     expect(missing).toEqual([]);
   });
 
+  it('loads /grpc with only the four gRPC packages: the REST helpers it shares bring in no fastify, jose or pino', () => {
+    const installed = join(consumer, 'node_modules/@iam/smtp-config');
+    const { default: js } = pkg.exports['./grpc'] as { default: string };
+    const loaded = packagesReachedFrom(join(installed, js), 'js');
+    expect([...loaded].filter((p) => ['fastify', 'jose', 'pino'].includes(p))).toEqual([]);
+    expect(loaded.has('@zitadel/proto')).toBe(true);
+  });
+
   it('can be required from CommonJS on Node 20.19 and later (require(esm))', () => {
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
     const supported = major > 22 || (major === 22 && minor >= 12) || (major === 20 && minor >= 19);

@@ -20,7 +20,7 @@ import {
 import { ObjectDetailsSchema } from '@zitadel/proto/zitadel/object_pb.js';
 import { SMTPConfigSchema } from '@zitadel/proto/zitadel/settings_pb.js';
 import type { AddSmtpConfigUseCase, GetSmtpConfigQuery, InstanceView, Principal, SmtpConfigQueries, SmtpConfigView } from '../../application/index.js';
-import { domainOfHost } from '../http/server.js';
+import { domainOfHost } from '../http/smtp-config-plugin.js';
 import { HttpErrors } from '../http/error-body.js';
 import type { JwtAuthenticator } from '../http/jwt-authenticator.js';
 import type { SmtpLifecycleRoutesDeps } from '../http/smtp-lifecycle-routes.js';
