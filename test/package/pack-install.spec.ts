@@ -161,6 +161,13 @@ describe('the packed package', () => {
     expect(missing).toEqual([]);
   });
 
+  it('names no source map in its files, since it ships none', () => {
+    const installed = join(consumer, 'node_modules/@iam/smtp-config');
+    const js = tarballFiles.filter((f) => f.endsWith('.js'));
+    expect(js.length).toBeGreaterThan(50);
+    expect(js.filter((f) => readFileSync(join(installed, f), 'utf8').includes('sourceMappingURL'))).toEqual([]);
+  });
+
   it('loads /grpc with only the four gRPC packages: the REST helpers it shares bring in no fastify, jose or pino', () => {
     const installed = join(consumer, 'node_modules/@iam/smtp-config');
     const { default: js } = pkg.exports['./grpc'] as { default: string };
