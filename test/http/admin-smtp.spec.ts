@@ -156,6 +156,7 @@ describe('POST /admin/v1/smtp over HTTP', () => {
   it('serves an OpenAPI document generated from the request schema, and health routes', async () => {
     const doc = await send(server.url, { path: '/openapi.json' });
     expect(doc.status).toBe(200);
+    expect(doc.json.servers).toBeUndefined(); // served at the root: paths are where they say
     const schema = doc.json.paths['/admin/v1/smtp'].post.requestBody.content['application/json'].schema;
     expect(schema.required).toEqual(['senderAddress', 'senderName', 'host']);
     expect(schema.properties.senderName).toMatchObject({ type: 'string', minLength: 1, maxLength: 200 });

@@ -121,6 +121,8 @@ describe('smtpConfigPlugin inside an app with its own routes and its own `princi
     const doc = await app.inject({ method: 'GET', url: '/iam/openapi.json' });
     expect(doc.statusCode).toBe(200);
     expect(Object.keys(doc.json().paths)).toContain('/admin/v1/smtp');
+    // The paths are the API's own, so a client generated from the document is told where they live.
+    expect(doc.json().servers).toEqual([{ url: '/iam' }]);
   });
 
   it('takes any authenticate function and instance resolver, without a prefix', async () => {

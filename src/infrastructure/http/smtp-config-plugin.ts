@@ -84,7 +84,8 @@ export const smtpConfigPlugin: FastifyPluginAsync<SmtpConfigPluginOptions> = asy
 
   const openApiPath = options.openApiPath ?? '/openapi.json';
   if (openApiPath !== false) {
-    const document = buildOpenApiDocument();
+    // Its paths are the API's own; under a prefix a client generated from it needs the prefix as its server.
+    const document = app.prefix ? { ...buildOpenApiDocument(), servers: [{ url: app.prefix }] } : buildOpenApiDocument();
     app.get(openApiPath, async () => document);
   }
 
