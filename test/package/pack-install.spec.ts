@@ -58,7 +58,7 @@ beforeAll(() => {
   // A staging copy, so that prepack's clean build never touches the worktree's dist/ (other tests run from it).
   const stage = join(work, 'stage');
   mkdirSync(stage);
-  for (const f of ['package.json', 'package-lock.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json', 'src', 'scripts']) {
+  for (const f of ['package.json', 'package-lock.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.build.json', 'src', 'scripts']) {
     cpSync(join(ROOT, f), join(stage, f), { recursive: true });
   }
   symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'dir');
@@ -89,9 +89,11 @@ afterAll(() => {
 }, 120_000);
 
 describe('the packed package', () => {
-  it('carries dist, README and package.json, and no tests, sources, maps, CI or tsconfig files', () => {
+  it('carries dist, README, LICENSE and package.json, and no tests, sources, maps, CI or tsconfig files', () => {
     expect(tarballFiles).toContain('package.json');
     expect(tarballFiles).toContain('README.md');
+    // package.json says Apache-2.0, whose section 4(a) asks that every copy carry the license's text.
+    expect(tarballFiles).toContain('LICENSE');
     expect(tarballFiles).toContain('dist/index.js');
     expect(tarballFiles).toContain('dist/index.d.ts');
     const unwanted = tarballFiles.filter((f) => /^(test|src|scripts|\.ci)\/|\.map$|^tsconfig|^vitest|^stryker/.test(f));
