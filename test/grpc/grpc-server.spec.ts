@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { createConnectTransport } from '@connectrpc/connect-node';
+import { createConnectTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import { createServerTransport } from '@zitadel/client/node';
 import { createAdminServiceClient } from '@zitadel/client/v1';
 import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
@@ -169,6 +169,45 @@ describe('the gRPC listener', () => {
     expect(new Set(calls.map((l) => l.reqId)).size).toBe(2);
     expect(logs.join('\n')).not.toContain(token);
     expect(logs.join('\n')).not.toContain(seedRequest.password);
+  });
+
+  it('logs a call refused before it reaches the service (over 16 KiB, not protobuf, an unknown path) once, with its code, and never the password', async () => {
+    await start();
+    const port = Number(new URL(server!.url).port);
+    const tooBig = { ...seedRequest, password: 'hunter2-too-big', description: 'd'.repeat(17 * 1024) };
+    expect((await failure(client().addSMTPConfig(tooBig))).code).toBe(Code.ResourceExhausted);
+    const web = createAdminServiceClient(
+      createGrpcWebTransport({
+        baseUrl: `http://acme.example.com:${port}`,
+        httpVersion: '1.1',
+        nodeOptions: { createConnection: () => netConnect(port, '127.0.0.1') },
+      }),
+    );
+    expect((await failure(web.addSMTPConfig(tooBig))).code).toBe(Code.ResourceExhausted);
+    // A frame whose bytes are no AddSMTPConfigRequest, and a path no method has.
+    const raw = (path: string, body: Buffer) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = netConnect(port, '127.0.0.1', () =>
+          socket.end(
+            `POST ${path} HTTP/1.1\r\nHost: acme.example.com\r\nContent-Type: application/grpc-web+proto\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`,
+          ),
+        );
+        socket.resume();
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      });
+    await raw('/zitadel.admin.v1.AdminService/AddSMTPConfig', Buffer.from([0, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff]));
+    await raw('/zitadel.admin.v1.AdminService/NoSuchMethod', Buffer.alloc(0));
+    await new Promise((r) => setTimeout(r, 50));
+    const rejected = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request rejected');
+    expect(rejected.map((l) => [l.method, l.code, l.status])).toEqual([
+      ['zitadel.admin.v1.AdminService/AddSMTPConfig', Code.ResourceExhausted, 200],
+      ['zitadel.admin.v1.AdminService/AddSMTPConfig', Code.ResourceExhausted, 200],
+      ['zitadel.admin.v1.AdminService/AddSMTPConfig', Code.Internal, 200],
+      ['zitadel.admin.v1.AdminService/NoSuchMethod', undefined, 404],
+    ]);
+    expect(rejected.every((l) => typeof l.reqId === 'string')).toBe(true);
+    expect(logs.join('\n')).not.toContain('hunter2-too-big');
   });
 
   it('cuts a connection that sends nothing within the headers timeout, and a request whose body never comes within the request timeout', async () => {

@@ -2,15 +2,45 @@
 // @zitadel/proto (about 10 MB of schemas), so the server imports this module only when gRPC is on.
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { createContextValues, type Interceptor } from '@connectrpc/connect';
+import { createContextKey, createContextValues, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import { isDomainError } from '../../domain/index.js';
 import { HttpErrors, logReasonOf } from '../http/error-body.js';
 import { isStoreFault, STORE_FAULT_MSG, storeFaultLog } from '../http/store-fault-log.js';
 import { adminServiceRoutes, AUTHORITY, REQUEST_ID, type AdminServiceDeps } from './admin-service.js';
+
+/** The node request of a call, so the interceptor can mark it as logged. */
+const CALL_MARKER = createContextKey<object | undefined>(undefined, { description: 'call marker' });
 import { connectErrorOf, toConnectError } from './error-details.js';
 import { createGrpcListener, type GrpcListenerLimits } from './listener.js';
+
+type NodeHandler = Parameters<typeof createGrpcListener>[0];
+type NodeResponse = Parameters<NodeHandler>[1];
+
+/** The gRPC status a response carries: a trailer (gRPC), a header (trailers-only), or the gRPC-web trailer frame. */
+const statusWatch = (res: NodeResponse): (() => number | undefined) => {
+  let code: string | undefined;
+  const addTrailers = res.addTrailers.bind(res) as (t: Record<string, unknown>) => void;
+  (res as { addTrailers: (t: Record<string, unknown>) => void }).addTrailers = (trailers) => {
+    if (typeof trailers['grpc-status'] === 'string') code = trailers['grpc-status'];
+    addTrailers(trailers);
+  };
+  const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+  (res as { write: (...args: unknown[]) => boolean }).write = (chunk: unknown, ...rest: unknown[]) => {
+    // gRPC-web's trailer frame: flag 0x80, a 4-byte length, then HTTP/1-style header lines.
+    if (chunk instanceof Uint8Array && chunk[0] === 0x80 && chunk.length > 5) {
+      const found = /(?:^|\r\n)grpc-status: ?(\d+)/i.exec(Buffer.from(chunk.subarray(5)).toString('latin1'));
+      if (found) code = found[1];
+    }
+    return write(chunk, ...rest);
+  };
+  return () => {
+    const fromHeader = res.getHeader('grpc-status');
+    const value = code ?? (typeof fromHeader === 'string' ? fromHeader : undefined);
+    return value === undefined ? undefined : Number(value);
+  };
+};
 
 export { adminServiceRoutes, type AdminServiceDeps } from './admin-service.js';
 export { BadRequestSchema, connectErrorOf } from './error-details.js';
@@ -43,9 +73,14 @@ export const startGrpcServer = async (options: GrpcServerOptions): Promise<GrpcS
   let listener: ReturnType<typeof createGrpcListener> | undefined;
 
   // Every call: refused while draining, logged as the REST port logs, its errors in ZITADEL's shape.
+  // Calls the interceptor sees log themselves; the rest (refused by connect before it: a message over
+  // the limit, one that is not protobuf, an unknown compression, a wrong content type or path) once answered.
+  const seen = new WeakSet<object>();
   const perCall: Interceptor = (next) => async (req) => {
     const reqId = randomUUID();
     req.contextValues.set(REQUEST_ID, reqId);
+    const marker = req.contextValues.get(CALL_MARKER);
+    if (marker) seen.add(marker);
     const log = logger.child({ reqId });
     const method = `${req.service.typeName}/${req.method.name}`;
     const started = performance.now();
@@ -76,10 +111,24 @@ export const startGrpcServer = async (options: GrpcServerOptions): Promise<GrpcS
     contextValues: (req) => {
       const values = createContextValues();
       const authority = req.headers[':authority'] ?? req.headers.host;
-      return values.set(AUTHORITY, typeof authority === 'string' ? authority : undefined);
+      return values.set(AUTHORITY, typeof authority === 'string' ? authority : undefined).set(CALL_MARKER, req);
     },
   });
-  listener = createGrpcListener(handler, options.limits, () => {
+  const logged: NodeHandler = (req, res) => {
+    const started = performance.now();
+    const codeOf = statusWatch(res);
+    res.once('close', () => {
+      if (seen.has(req)) return;
+      const code = codeOf();
+      // The method path and codes only: connect's message can quote a field's value (a password sent as a number).
+      logger.child({ reqId: randomUUID() }).info(
+        { method: (req.url ?? '').split('?')[0]?.replace(/^\//, ''), status: res.statusCode, ...(code !== undefined ? { code } : {}), responseTime: performance.now() - started },
+        'request rejected',
+      );
+    });
+    handler(req, res);
+  };
+  listener = createGrpcListener(logged, options.limits, () => {
     lastArrival = Date.now();
   });
   const net = listener.net;
