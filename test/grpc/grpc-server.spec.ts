@@ -1,5 +1,6 @@
 // The gRPC listener in process, on the in-memory adapters: shutdown, faults, timeouts and logs.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect as http2Connect } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -187,8 +188,9 @@ describe('the gRPC listener', () => {
     // A frame whose bytes are no AddSMTPConfigRequest, and a path no method has.
     const raw = (path: string, body: Buffer) =>
       new Promise<void>((resolve, reject) => {
+        // Written, not ended: `Connection: close` has the server end the connection once it answered.
         const socket = netConnect(port, '127.0.0.1', () =>
-          socket.end(
+          socket.write(
             `POST ${path} HTTP/1.1\r\nHost: acme.example.com\r\nContent-Type: application/grpc-web+proto\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`,
           ),
         );
@@ -208,6 +210,50 @@ describe('the gRPC listener', () => {
     ]);
     expect(rejected.every((l) => typeof l.reqId === 'string')).toBe(true);
     expect(logs.join('\n')).not.toContain('hunter2-too-big');
+  });
+
+  it('answers a request without a Host, with two, or with one no URL can hold, as REST does, instead of ending the process', async () => {
+    await start();
+    const port = Number(new URL(server!.url).port);
+    const empty = Buffer.from([0, 0, 0, 0, 0]); // GetSMTPConfigById {}
+    const overHttp1 = (hostLines: string) =>
+      new Promise<string>((resolve, reject) => {
+        // Written, not ended: `Connection: close` has the server end the connection once it answered.
+        const socket = netConnect(port, '127.0.0.1', () =>
+          socket.write(
+            `POST /zitadel.admin.v1.AdminService/GetSMTPConfigById HTTP/1.1\r\n${hostLines}Content-Type: application/grpc-web+proto\r\n` +
+              `Authorization: Bearer ${token}\r\nContent-Length: 5\r\nConnection: close\r\n\r\n${empty.toString('latin1')}`,
+          ),
+        );
+        const chunks: Buffer[] = [];
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.on('close', () => resolve(decodeURIComponent(Buffer.concat(chunks).toString('latin1').match(/grpc-status: ?\d+\r\n|grpc-message: [^\r]*/g)?.join('') ?? '')));
+        socket.on('error', reject);
+      });
+    expect(await overHttp1('')).toBe('grpc-message: the Host header is missing (HTTP-HOST)grpc-status: 3\r\n');
+    expect(await overHttp1('Host: acme.example.com\r\nHost: other.example.com\r\n')).toBe('grpc-message: more than one Host header (HTTP-HOST)grpc-status: 3\r\n');
+    // A port no URL can hold: the instance is its domain's, as on REST.
+    expect(await overHttp1('Host: acme.example.com:99999\r\n')).toBe('grpc-message: SMTP configuration not found (QUERY-B8ers)grpc-status: 5\r\n');
+
+    const session = http2Connect(`http://127.0.0.1:${port}`);
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/zitadel.admin.v1.AdminService/GetSMTPConfigById',
+        ':authority': 'acme.example.com:99999',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        authorization: `Bearer ${token}`,
+      });
+      const trailers = new Promise<Record<string, unknown>>((r) => stream.once('trailers', (t) => r(t)));
+      stream.resume();
+      stream.end(empty);
+      expect((await trailers)['grpc-status']).toBe('5');
+    } finally {
+      session.close();
+    }
+    // Still serving.
+    expect((await client().addSMTPConfig(seedRequest)).id).toMatch(/^\d+$/);
   });
 
   it('cuts a connection that sends nothing within the headers timeout, and a request whose body never comes within the request timeout', async () => {

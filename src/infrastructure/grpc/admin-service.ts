@@ -35,8 +35,14 @@ export interface AdminServiceDeps {
   readonly authenticator: Pick<JwtAuthenticator, 'authenticate'>;
 }
 
-/** The addressed host: HTTP/2's `:authority`, else HTTP/1.1's `Host` (set per request by the adapter). */
-export const AUTHORITY = createContextKey<string | undefined>(undefined, { description: 'authority' });
+/**
+ * The addressed host: HTTP/2's `:authority`, else its or HTTP/1.1's `Host` (undefined when none came),
+ * and how many `Host` headers came (set per request by the adapter).
+ */
+export const AUTHORITY = createContextKey<{ readonly authority: string | undefined; readonly hosts: number }>(
+  { authority: undefined, hosts: 0 },
+  { description: 'authority' },
+);
 /** The request id, also the commands' correlation id (set per request by the logging interceptor). */
 export const REQUEST_ID = createContextKey<string | undefined>(undefined, { description: 'request id' });
 
@@ -78,7 +84,11 @@ const bodyOf = <Desc extends DescMessage>(schema: Desc, request: MessageShape<De
  */
 export const adminServiceRoutes = (deps: AdminServiceDeps) => (router: ConnectRouter) => {
   const resolveCaller = async (ctx: HandlerContext): Promise<{ instance: InstanceView; principal: Principal }> => {
-    const instance = await deps.queries.instanceByDomain(domainOfHost(ctx.values.get(AUTHORITY)));
+    const { authority, hosts } = ctx.values.get(AUTHORITY);
+    // As on the REST port: no host, or two, names no instance.
+    if (hosts > 1) throw HttpErrors.badRequest('HTTP-HOST', 'more than one Host header');
+    if (authority === undefined) throw HttpErrors.badRequest('HTTP-HOST', 'the Host header is missing');
+    const instance = await deps.queries.instanceByDomain(domainOfHost(authority));
     if (!instance) throw HttpErrors.instanceNotFound();
     const principal = await deps.authenticator.authenticate(ctx.requestHeader.get('authorization') ?? undefined, instance.id);
     return { instance, principal };

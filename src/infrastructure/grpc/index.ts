@@ -45,6 +45,33 @@ const statusWatch = (res: NodeResponse): (() => number | undefined) => {
 export { adminServiceRoutes, type AdminServiceDeps } from './admin-service.js';
 export { BadRequestSchema, connectErrorOf } from './error-details.js';
 
+/** What a request says of its host before the adapter sees it: the header (undefined when none came) and how many came. */
+interface Addressed {
+  readonly authority: string | undefined;
+  readonly hosts: number;
+}
+const addressed = new WeakMap<object, Addressed>();
+/** Stands in for an authority connect cannot put into a URL; the instance lookup uses the request's own. */
+const UNPARSEABLE = 'authority.invalid';
+
+/**
+ * Records the request's host, then leaves the adapter one it can use: connect-node builds
+ * `new URL(path, 'http://' + authority)` synchronously in the socket's event, so a request with no
+ * Host (HTTP/1.1), or one such as `localhost:99999`, threw there and ended the whole process.
+ */
+const recordAuthority = (req: Parameters<NodeHandler>[0]): void => {
+  const headers = req.headers as Record<string, string | string[] | undefined>;
+  const http2 = req.httpVersionMajor === 2;
+  const value = (http2 ? headers[':authority'] : undefined) ?? headers.host;
+  const authority = typeof value === 'string' ? value : undefined;
+  let hosts = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
+  addressed.set(req, { authority, hosts: http2 && headers[':authority'] !== undefined ? 1 : hosts });
+  if (authority !== undefined && URL.canParse(`http://${authority}`)) return;
+  if (http2) headers[':authority'] = UNPARSEABLE;
+  else headers.host = UNPARSEABLE;
+};
+
 export interface GrpcServerOptions extends AdminServiceDeps {
   readonly logger: Logger;
   readonly host: string;
@@ -109,9 +136,8 @@ export const startGrpcServer = async (options: GrpcServerOptions): Promise<GrpcS
     interceptors: [perCall],
     readMaxBytes: options.readMaxBytes ?? 16 * 1024,
     contextValues: (req) => {
-      const values = createContextValues();
-      const authority = req.headers[':authority'] ?? req.headers.host;
-      return values.set(AUTHORITY, typeof authority === 'string' ? authority : undefined).set(CALL_MARKER, req);
+      const seenHost = addressed.get(req) ?? { authority: undefined, hosts: 0 };
+      return createContextValues().set(AUTHORITY, seenHost).set(CALL_MARKER, req);
     },
   });
   const logged: NodeHandler = (req, res) => {
@@ -126,7 +152,14 @@ export const startGrpcServer = async (options: GrpcServerOptions): Promise<GrpcS
         'request rejected',
       );
     });
-    handler(req, res);
+    recordAuthority(req);
+    try {
+      handler(req, res);
+    } catch (error) {
+      // Nothing the adapter throws here may end the process; the request is simply cut.
+      logger.error({ err: error, method: req.url }, 'request failed');
+      req.destroy();
+    }
   };
   listener = createGrpcListener(logged, options.limits, () => {
     lastArrival = Date.now();
