@@ -16,6 +16,8 @@ import { startGrpcServer, type GrpcServer } from '../../src/infrastructure/grpc/
 import { pgStoreError } from '../../src/infrastructure/postgres/errors.js';
 import { createHarness, seedRequest, type Harness } from '../support/fixtures.js';
 import { toLoopback } from '../support/grpc.js';
+import { validationTable } from '../support/validation-table.js';
+import { BadRequestSchema } from '../../src/infrastructure/grpc/index.js';
 
 const LIMITS = { headersTimeoutMs: 300, requestTimeoutMs: 400, keepAliveTimeoutMs: 5_000, maxConnections: 16 };
 
@@ -170,6 +172,34 @@ describe('the gRPC listener', () => {
     expect(new Set(calls.map((l) => l.reqId)).size).toBe(2);
     expect(logs.join('\n')).not.toContain(token);
     expect(logs.join('\n')).not.toContain(seedRequest.password);
+  });
+
+  it('AddSMTPConfig refuses what REST refuses, row for row of the API document’s limits: InvalidArgument (3) naming the one field, in the message and in google.rpc.BadRequest', async () => {
+    await start();
+    const admin = client();
+    // proto3 cannot carry a non-string or an absent field (absent is empty), and protobuf-es writes
+    // a lone surrogate as U+FFFD before it leaves the client: those rows are REST's alone.
+    const rows = validationTable.filter(
+      ([description, patch]) =>
+        !/surrogate/.test(description) && Object.entries(patch).every(([k, v]) => v === undefined || typeof v === typeof (seedRequest as Record<string, unknown>)[k]),
+    );
+    expect(rows.length).toBeGreaterThan(80);
+    const outcomes = [];
+    for (const [description, patch, field] of rows) {
+      const request = Object.fromEntries(Object.entries({ ...seedRequest, ...patch }).filter(([, v]) => v !== undefined));
+      const e = await admin.addSMTPConfig(request).then(
+        () => undefined,
+        (error: unknown) => ConnectError.from(error),
+      );
+      // Accepted rows add the configuration once, then meet it: AlreadyExists, never InvalidArgument.
+      const refusedFor =
+        e?.code === Code.InvalidArgument
+          ? (e.findDetails(BadRequestSchema) as unknown as { fieldViolations: { field: string }[] }[])[0]?.fieldViolations.map((v) => v.field).join()
+          : undefined;
+      const named = e !== undefined && field !== undefined && e.rawMessage.includes(`${field}: `);
+      outcomes.push({ description, refusedFor, named: field === undefined ? undefined : named });
+    }
+    expect(outcomes).toEqual(rows.map(([description, , field]) => ({ description, refusedFor: field, named: field === undefined ? undefined : true })));
   });
 
   it('logs a call refused before it reaches the service (over 16 KiB, not protobuf, an unknown path) once, with its code, and never the password', async () => {
