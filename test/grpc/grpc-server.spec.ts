@@ -286,6 +286,65 @@ describe('the gRPC listener', () => {
     expect((await client().addSMTPConfig(seedRequest)).id).toMatch(/^\d+$/);
   });
 
+  it('cuts an HTTP/1.1 client whose headers trickle in slower than the headers timeout, on its first request and on a kept-alive one', async () => {
+    await start();
+    const port = Number(new URL(server!.url).port);
+    const trickle = (first: string) =>
+      new Promise<{ ms: number; answer: string }>((resolve, reject) => {
+        let startedAt = Date.now();
+        let answer = '';
+        let timer: NodeJS.Timeout | undefined;
+        const socket = netConnect(port, '127.0.0.1', () => socket.write(first));
+        socket.on('data', (c: Buffer) => {
+          answer += c.toString('latin1');
+          // The first answer is complete: the connection is kept alive; now a request whose headers trickle.
+          if (timer === undefined && answer.includes('\r\n0\r\n\r\n')) start();
+        });
+        const start = () => {
+          startedAt = Date.now();
+          socket.write('POST /zitadel.admin.v1.AdminService/GetSMTPConfigById HTTP/1.1\r\n');
+          timer = setInterval(() => socket.write('x-slow: 1\r\n'), 100);
+        };
+        if (first === '') start();
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          clearInterval(timer);
+          resolve({ ms: Date.now() - startedAt, answer });
+        });
+        setTimeout(() => reject(new Error('still open after 5 s')), 5_000).unref();
+      });
+    const cut = await trickle('');
+    expect(cut.ms).toBeLessThan(2_000);
+    expect(cut.answer).toMatch(/^HTTP\/1.1 408/);
+    const ok =
+      'POST /zitadel.admin.v1.AdminService/GetSMTPConfigById HTTP/1.1\r\nHost: acme.example.com\r\nContent-Type: application/grpc-web+proto\r\nContent-Length: 5\r\n\r\n\0\0\0\0\0';
+    const kept = await trickle(ok);
+    expect(kept.answer).toMatch(/^HTTP\/1.1 200/);
+    expect(kept.ms).toBeLessThan(2_000);
+  });
+
+  it('lets a gRPC-web call whose request arrived run longer than the request timeout', async () => {
+    await start({
+      getSmtpConfig: {
+        execute: async (call: Parameters<GetSmtpConfigQuery['execute']>[0]) => {
+          await new Promise((r) => setTimeout(r, LIMITS.requestTimeoutMs * 2));
+          return harness.getSmtpConfig.execute(call);
+        },
+      } as GetSmtpConfigQuery,
+    });
+    const port = Number(new URL(server!.url).port);
+    const web = createAdminServiceClient(
+      createGrpcWebTransport({
+        baseUrl: `http://acme.example.com:${port}`,
+        httpVersion: '1.1',
+        interceptors: [(next) => (req) => (req.header.set('authorization', `Bearer ${token}`), next(req))],
+        nodeOptions: { createConnection: () => netConnect(port, '127.0.0.1') },
+      }),
+    );
+    const { id } = await web.addSMTPConfig(seedRequest);
+    expect((await web.getSMTPConfigById({ id })).smtpConfig?.id).toBe(id);
+  });
+
   it('cuts a connection that sends nothing within the headers timeout, and a request whose body never comes within the request timeout', async () => {
     await start();
     const port = Number(new URL(server!.url).port);

@@ -41,7 +41,22 @@ export const createGrpcListener = (handler: Handler, limits: GrpcListenerLimits,
     handler(req, res);
   };
 
-  const http1 = createHttp1Server({ keepAliveTimeout: limits.keepAliveTimeoutMs, requireHostHeader: false }, guarded);
+  const http1 = createHttp1Server(
+    {
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      requireHostHeader: false,
+      // As on the REST port: a request head (first or kept-alive) not complete within the headers
+      // timeout, or a request not within the request timeout, is answered 408 and cut.
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 2))),
+    },
+    guarded,
+  );
+  // Node checks those timeouts only on a server that has emitted 'listening' (it then starts tracking
+  // its connections); this one never listens, it is handed sockets, so without this a client that
+  // trickled its headers held its connection, one of HTTP_MAX_CONNECTIONS, for ever.
+  http1.emit('listening');
   const http2 = createHttp2Server({}, guarded);
   http2.on('session', (session: ServerHttp2Session) => {
     sessions.add(session);
@@ -97,6 +112,8 @@ export const createGrpcListener = (handler: Handler, limits: GrpcListenerLimits,
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();
       http1.closeAllConnections();
+      // Stops the connection checks; it never listened, so its own close reports "not running".
+      http1.close(() => undefined);
       await closed;
     },
   };
