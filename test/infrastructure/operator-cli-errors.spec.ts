@@ -91,3 +91,28 @@ describe('events export --help', () => {
     expect(headings).toContain(section);
   });
 });
+
+describe('smtp-config without a command', () => {
+  it.each([
+    ['nothing', []],
+    ['events', ['events']],
+    ['projection', ['projection']],
+    ['instance', ['instance']],
+  ])('%s: shows the help on stderr and exits 2, not 0 as if work were done', (_name, args) => {
+    const dir = join(tempDir(), 'data');
+    const run = runCli(CLI.smtpConfig, args, dir);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('Usage: smtp-config');
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it.each([
+    ['--help', ['--help']],
+    ['projection --help', ['projection', '--help']],
+    ['help events', ['help', 'events']],
+  ])('%s still exits 0', (_name, args) => {
+    const run = runCli(CLI.smtpConfig, args, tempDir());
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('Usage: smtp-config');
+  });
+});

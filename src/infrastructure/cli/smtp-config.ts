@@ -134,7 +134,9 @@ export const runSmtpConfig = async (argv: readonly string[]): Promise<number> =>
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code) ? EXIT.ok : EXIT.usage;
+      // --help and `help` exit 0; help shown because a command is missing (`smtp-config projection`)
+      // is a usage error, whatever commander calls it: a script must not take it for work done.
+      return error.exitCode === 0 && ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code) ? EXIT.ok : EXIT.usage;
     }
     const asJson = argv.includes('--json');
     const message = error instanceof Error ? error.message : String(error);
