@@ -13,6 +13,7 @@ import { openStores, readModelUpToDate, type OpenedStores } from '../bootstrap/o
 import { ConfigError, loadConfig } from '../config.js';
 import { SonyflakeIdGenerator } from '../system/sonyflake-id-generator.js';
 import { SystemClock } from '../system/system-clock.js';
+import { refuseUnimportedLegacyLog } from './legacy-log.js';
 import { isMainModule } from './main-module.js';
 
 const USAGE = `usage:
@@ -95,6 +96,7 @@ const main = async (argv: readonly string[]): Promise<number> => {
   });
   if (command === 'add' && !values.stdin && (!values.name || !values.domain?.length)) throw new UsageError('add needs --name and at least one --domain, or --stdin');
   const config = loadConfig();
+  refuseUnimportedLegacyLog(config);
   const dataDir = resolve(config.DATA_DIR);
   const stores = await openStores(config, dataDir, pino({ level: 'silent' }), 'tool');
   try {

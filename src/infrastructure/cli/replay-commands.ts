@@ -29,6 +29,7 @@ import { InMemoryProjectionStore } from '../in-memory/in-memory-projection-store
 import { createFileOnce } from '../system/create-file-once.js';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store.js';
 import { SqliteProjectionStore } from '../sqlite/sqlite-projection-store.js';
+import { refuseUnimportedLegacyLog, refuseUnimportedLegacyLogIn } from './legacy-log.js';
 import { progress } from './progress.js';
 import { makeDirectory } from '../system/make-directory.js';
 
@@ -62,6 +63,7 @@ const requireExistingStore = (config: Config): void => {
 
 const withStores = async <T>(work: (stores: OpenedStores, config: Config) => Promise<T>, mode: 'reads' | 'may-create' = 'reads'): Promise<T> => {
   const config = loadConfig();
+  refuseUnimportedLegacyLog(config);
   if (mode === 'reads') requireExistingStore(config);
   const stores = await openStores(config, resolve(config.DATA_DIR), pino({ level: 'silent' }), 'tool');
   try {
@@ -215,6 +217,7 @@ const openTarget = async (to: string, schema: string): Promise<Target> => {
     return { events, description: 'EventStoreDB', close: () => events.close() };
   }
   const dir = resolve(to);
+  refuseUnimportedLegacyLogIn(dir);
   makeDirectory(dir);
   const events = SqliteEventStore.open(dir);
   return { events, description: `SQLite (${events.file})`, dataDir: dir, close: () => events.close() };

@@ -9,6 +9,7 @@ import { openStores, readModelUpToDate } from '../bootstrap/open-stores.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { loadOrCreateDevSigningKey, signToken } from '../http/jwt-authenticator.js';
 import { EXIT, UsageError } from './cli-output.js';
+import { refuseUnimportedLegacyLog } from './legacy-log.js';
 import { isMainModule } from './main-module.js';
 
 const usage = 'usage: npm run token -- --instance <id or domain> [--role IAM_OWNER] [--user <id>] [--expires-in 1h] [--audience <aud>]';
@@ -37,6 +38,7 @@ export const runToken = async (args: readonly string[]): Promise<void> => {
   if (!values.instance) throw new ConfigError(usage);
   checkExpiresIn(values['expires-in']);
   const config = loadConfig();
+  refuseUnimportedLegacyLog(config);
   // The server with JWT_AUDIENCE set refuses a token without that `aud`.
   const audience = values.audience ?? config.JWT_AUDIENCE;
   const dataDir = resolve(config.DATA_DIR);
