@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -225,6 +225,24 @@ describe('smtp-config projection', () => {
     await live.close();
     expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
   }, 180_000);
+
+  it('a damaged shadow left by an interrupted rebuild: the rebuild names it and --restart, which then throws it away and rebuilds', () => {
+    const dir = seededCopy();
+    const shadowFile = join(dir, SqliteProjectionStore.SHADOW_FILE);
+    writeFileSync(shadowFile, 'not a database, e.g. cut short by a full disk');
+
+    const refused = smtpConfig(dir, ['projection', 'rebuild']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`${shadowFile} (the shadow an interrupted rebuild left to resume from) is damaged`);
+    expect(refused.stderr).toContain('smtp-config projection rebuild --restart');
+    expect(refused.stderr).not.toContain('start again'); // a server start does not touch the shadow
+
+    const restarted = smtpConfig(dir, ['--json', 'projection', 'rebuild', '--restart']);
+    expect(restarted.status, restarted.stderr).toBe(0);
+    expect(JSON.parse(restarted.stdout)).toMatchObject({ rebuilt: true, resumedFrom: null });
+    expect(existsSync(shadowFile)).toBe(false);
+    expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
+  }, 120_000);
 
   it('stops at a malformed event, naming its position, stream and field, and writes no broken row', () => {
     const dir = tempDir();

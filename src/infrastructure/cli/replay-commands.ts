@@ -29,6 +29,7 @@ import { InMemoryProjectionStore } from '../in-memory/in-memory-projection-store
 import { createFileOnce } from '../system/create-file-once.js';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store.js';
 import { SqliteProjectionStore } from '../sqlite/sqlite-projection-store.js';
+import { StoreFileError } from '../sqlite/store-file-error.js';
 import { refuseUnimportedLegacyLog, refuseUnimportedLegacyLogIn } from './legacy-log.js';
 import { progress } from './progress.js';
 import { makeDirectory } from '../system/make-directory.js';
@@ -294,18 +295,35 @@ interface Shadow {
   discard(): Promise<void>;
 }
 
-const openShadow = async (stores: OpenedStores, config: Config): Promise<Shadow> => {
+const openShadow = async (stores: OpenedStores, config: Config, restart = false): Promise<Shadow> => {
   const live = stores.readModel;
   if (live instanceof SqliteProjectionStore) {
     const dir = resolve(config.DATA_DIR);
-    const store = SqliteProjectionStore.open(dir, { file: SqliteProjectionStore.SHADOW_FILE });
+    const removeFiles = () => {
+      for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, `${SqliteProjectionStore.SHADOW_FILE}${suffix}`), { force: true });
+    };
+    // --restart throws the old shadow away unopened: a damaged one could not be opened to be discarded.
+    if (restart) removeFiles();
+    let store: SqliteProjectionStore;
+    try {
+      store = SqliteProjectionStore.open(dir, { file: SqliteProjectionStore.SHADOW_FILE });
+    } catch (error) {
+      if (!(error instanceof StoreFileError)) throw error;
+      const what = error.message.startsWith(`${error.file} `) ? error.message.slice(error.file.length + 1).split('. ')[0] : error.message;
+      throw new StoreFileError(
+        error.file,
+        `${error.file} (the shadow an interrupted rebuild left to resume from) ${what}. ` +
+          'The live read model is untouched; run `smtp-config projection rebuild --restart` to throw the shadow away and rebuild from the first event.',
+        { cause: error },
+      );
+    }
     return {
       store,
       adopt: async () => live.adopt(store),
       close: () => store.close(),
       discard: async () => {
         await store.close();
-        for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, `${SqliteProjectionStore.SHADOW_FILE}${suffix}`), { force: true });
+        removeFiles();
       },
     };
   }
@@ -362,8 +380,8 @@ const replayInto = async (events: EventStore, target: ProjectionStore, label: st
 
 export const projectionRebuild = (options: { restart?: boolean; batchSize?: number }, out: Output): Promise<number> =>
   withStores(async (stores, config) => {
-    let shadow = await openShadow(stores, config);
-    if (options.restart) {
+    let shadow = await openShadow(stores, config, options.restart);
+    if (options.restart && !(stores.readModel instanceof SqliteProjectionStore)) {
       await shadow.discard();
       shadow = await openShadow(stores, config);
     }
