@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 import { CLI, ROOT, runCli } from '../support/cli.js';
 
 const dirs: string[] = [];
@@ -114,5 +115,43 @@ describe('smtp-config without a command', () => {
     const run = runCli(CLI.smtpConfig, args, tempDir());
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain('Usage: smtp-config');
+  });
+});
+
+describe('read-only operator tools on a DATABASE_SCHEMA without a store', () => {
+  it.skipIf(postgresSkipReason).each([
+    ['projection status', ['projection', 'status']],
+    ['events export', ['events', 'export']],
+    ['events copy (its source)', ['events', 'copy', '--to', 'TARGET']],
+  ])('%s exits 2 naming the schema, and creates no schema', async (_name, args) => {
+    const db = await freshPostgresSchema(1);
+    try {
+      const target = join(tempDir(), 'target');
+      const run = runCli(CLI.smtpConfig, args.map((a) => (a === 'TARGET' ? target : a)), tempDir(), undefined, {
+        DATABASE_URL: testDatabaseUrl,
+        DATABASE_SCHEMA: db.schema,
+      });
+      expect(run.status, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`the schema ${db.schema} (DATABASE_SCHEMA) holds no event store`);
+      expect(run.stdout).toBe('');
+      const { rows } = await db.pool.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [db.schema]);
+      expect(rows).toHaveLength(0);
+      expect(existsSync(target)).toBe(false);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it.skipIf(postgresSkipReason)('events import still creates the schema it imports into', async () => {
+    const db = await freshPostgresSchema(1);
+    try {
+      const run = runCli(CLI.smtpConfig, ['events', 'import'], tempDir(), '', { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema });
+      expect(run.status, run.stderr).toBe(0);
+      const status = runCli(CLI.smtpConfig, ['--json', 'projection', 'status'], tempDir(), undefined, { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema });
+      expect(status.status, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({ checkpoint: null, head: null });
+    } finally {
+      await db.drop();
+    }
   });
 });

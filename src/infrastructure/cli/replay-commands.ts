@@ -53,8 +53,9 @@ const interruptible = () => {
  * not make an empty SQLite store in a mistyped DATA_DIR and report nothing to do: without
  * DATABASE_URL or EVENTSTORE_CONNECTION_STRING, DATA_DIR must already hold the events.
  */
-const requireExistingStore = (config: Config): void => {
-  if (config.DATABASE_URL || config.EVENTSTORE_CONNECTION_STRING) return;
+const requireExistingStore = async (config: Config): Promise<void> => {
+  if (config.EVENTSTORE_CONNECTION_STRING) return;
+  if (config.DATABASE_URL) return requireExistingSchema(config.DATABASE_URL, config);
   const dir = resolve(config.DATA_DIR);
   if (existsSync(join(dir, SqliteEventStore.FILE))) return;
   throw new UsageError(
@@ -62,10 +63,34 @@ const requireExistingStore = (config: Config): void => {
   );
 };
 
+/** The same for PostgreSQL: a mistyped DATABASE_SCHEMA must not become a new empty store. */
+const requireExistingSchema = async (url: string, config: Config): Promise<void> => {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS });
+  let found: boolean;
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ found: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'events') AS found`,
+      [config.DATABASE_SCHEMA],
+    );
+    found = rows[0]!.found;
+  } catch {
+    return; // unreachable, or no rights to look: opening the store reports it as it would for the server
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  if (!found) {
+    throw new UsageError(
+      `the schema ${config.DATABASE_SCHEMA} (DATABASE_SCHEMA) holds no event store (no table ${config.DATABASE_SCHEMA}.events) in the database of DATABASE_URL: check DATABASE_SCHEMA and DATABASE_URL; this command only reads and creates nothing`,
+    );
+  }
+};
+
 const withStores = async <T>(work: (stores: OpenedStores, config: Config) => Promise<T>, mode: 'reads' | 'may-create' = 'reads'): Promise<T> => {
   const config = loadConfig();
   refuseUnimportedLegacyLog(config);
-  if (mode === 'reads') requireExistingStore(config);
+  if (mode === 'reads') await requireExistingStore(config);
   const stores = await openStores(config, resolve(config.DATA_DIR), pino({ level: 'silent' }), 'tool');
   try {
     return await work(stores, config);
