@@ -89,6 +89,26 @@ describe('smtp-config events export and import', () => {
     expect(domains).toEqual(all.filter((l) => (JSON.parse(l) as { streamId: string }).streamId.startsWith('domain-')));
   }, 120_000);
 
+  it("the hint for exporting the rest names another file: following it keeps the first file's events", () => {
+    const source = tempDir();
+    const add = (domain: string) => expect(runCli(CLI.instance, ['add', '--name', domain, '--domain', domain], source).status).toBe(0);
+    add('one.example.com');
+    const first = join(tempDir(), 'first.jsonl');
+    const run = smtpConfig(source, ['events', 'export', '--out', first]);
+    expect(run.status, run.stderr).toBe(0);
+    const before = readFileSync(first, 'utf8');
+    const hint = /\((?:[^()]*?): (--after \S+ --out <another file>)/.exec(run.stdout)?.[1];
+    expect(hint, run.stdout).toBeDefined();
+
+    add('two.example.com');
+    const rest = join(tempDir(), 'rest.jsonl');
+    const args = hint!.split(' ').map((a) => (a === '<another' ? rest : a)).filter((a) => a !== 'file>');
+    expect(smtpConfig(source, ['events', 'export', ...args]).status).toBe(0);
+    expect(readFileSync(first, 'utf8')).toBe(before);
+    expect(before + readFileSync(rest, 'utf8')).toBe(smtpConfig(source, ['events', 'export']).stdout);
+    expect(readFileSync(rest, 'utf8')).toContain('two.example.com');
+  }, 60_000);
+
   it('refuses to import over a different event at the same revision, and names it', () => {
     const source = seededCopy();
     const lines = smtpConfig(source, ['events', 'export']).stdout.split('\n').filter(Boolean);

@@ -154,7 +154,7 @@ export const eventsExport = (options: ExportOptions, out: Output): Promise<numbe
     }
     const summary = { exported: count, last: pos(last), interrupted: signal.aborted };
     // The events themselves may be on stdout: the summary goes to stderr then.
-    if (options.out) out.result(summary, `exported ${count} events to ${options.out}${last ? `; the last at ${pos(last)} (resume with --after ${pos(last)})` : ''}`);
+    if (options.out) out.result(summary, `exported ${count} events to ${options.out}${last ? `; the last at ${pos(last)} (the events after it: --after ${pos(last)} --out <another file>, since --out replaces what a file held)` : ''}`);
     else process.stderr.write(`exported ${count} events${last ? `; the last at ${pos(last)}` : ''}\n`);
     return signal.aborted ? EXIT.interrupted : EXIT.ok;
   });
