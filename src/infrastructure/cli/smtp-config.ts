@@ -148,11 +148,25 @@ export const runSmtpConfig = async (argv: readonly string[]): Promise<number> =>
   }
 };
 
+/**
+ * Resolves once what was written to `stream` has left the process. To a file or a terminal that is
+ * at once; to a pipe whose reader is slower (`| gzip`, `| ssh …`) Node keeps a queue, which
+ * process.exit would throw away: `instance list | …` lost its last thousands of lines.
+ */
+export const drained = async (stream: NodeJS.WriteStream): Promise<void> => {
+  while (!stream.destroyed && !stream.errored && stream.writableLength > 0) await new Promise((r) => setTimeout(r, 5));
+};
+
 if (isMainModule(import.meta.url)) {
-  void runSmtpConfig(process.argv.slice(2)).then((code) => {
-    // `start` keeps running: it ends the process itself. Every other command is done: leave now,
-    // whatever timers a store or runner left behind (stdout and stderr are synchronous here).
+  // A reader that went away (`| head`) ends the output; it is not a failure to report with a trace.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  void runSmtpConfig(process.argv.slice(2)).then(async (code) => {
+    // `start` keeps running: it ends the process itself. Every other command is done: leave once
+    // its output is out, whatever timers a store or runner left behind.
     if (process.argv.slice(2).find((a) => !a.startsWith('-')) === 'start') process.exitCode = code;
-    else process.exit(code);
+    else {
+      await Promise.all([drained(process.stdout), drained(process.stderr)]);
+      process.exit(code);
+    }
   });
 }
