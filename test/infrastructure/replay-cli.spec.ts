@@ -109,6 +109,19 @@ describe('smtp-config events export and import', () => {
     expect(readFileSync(rest, 'utf8')).toContain('two.example.com');
   }, 60_000);
 
+  it("import's progress from a file is the share of the file read, ending at 100%", () => {
+    const source = seededCopy();
+    const file = join(tempDir(), 'all.jsonl');
+    expect(smtpConfig(source, ['events', 'export', '--out', file]).status).toBe(0);
+    const run = smtpConfig(tempDir(), ['events', 'import', '--in', file]);
+    expect(run.status, run.stderr).toBe(0);
+    const shares = [...run.stderr.matchAll(/^import: (\d+) events, ([\d.]+)%/gm)].map((m) => ({ events: Number(m[1]), percent: Number(m[2]) }));
+    expect(shares.length).toBeGreaterThanOrEqual(2);
+    expect(shares[0]!.events).toBeLessThan(INSTANCES * 4);
+    expect(shares[0]!.percent).toBeLessThan(50); // not 100% from the first batch on
+    expect(shares.at(-1)).toEqual({ events: INSTANCES * 4, percent: 100 });
+  }, 120_000);
+
   it('refuses to import over a different event at the same revision, and names it', () => {
     const source = seededCopy();
     const lines = smtpConfig(source, ['events', 'export']).stdout.split('\n').filter(Boolean);

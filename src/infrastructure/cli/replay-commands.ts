@@ -1,7 +1,7 @@
 // The replay commands of `smtp-config`: events export/import/copy, projection status/rebuild/verify.
 // Each returns its exit code; see EXIT in smtp-config.ts.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, fstatSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -161,24 +161,45 @@ export const eventsExport = (options: ExportOptions, out: Output): Promise<numbe
 
 // ---------------------------------------------------------------- events import
 
-async function* readExportLines(path: string | undefined): AsyncIterable<ExportedEvent> {
+/** How far the reading of an export has got, in bytes, for the progress bar. */
+interface ReadProgress {
+  bytes: number;
+}
+
+async function* readExportLines(path: string | undefined, read: ReadProgress): AsyncIterable<ExportedEvent> {
   const input = path ? createReadStream(path) : process.stdin;
   let n = 0;
   for await (const text of createInterface({ input, crlfDelay: Infinity })) {
     n++;
+    read.bytes += Buffer.byteLength(text) + 1;
     if (text.trim() === '') continue;
     yield fromExportLine(text, n);
   }
 }
 
+/** The size of the input when it is a file (`--in`, or stdin redirected from one); undefined for a pipe. */
+const inputSize = (path: string | undefined): number | undefined => {
+  try {
+    const stat = path ? statSync(path) : fstatSync(0);
+    return stat.isFile() ? stat.size : undefined;
+  } catch {
+    return undefined; // reading it reports the problem
+  }
+};
+
 export const eventsImport = (options: { in?: string }, out: Output): Promise<number> =>
   withStores(async (stores) => {
     const bar = progress('import');
     const { signal, dispose } = interruptible();
+    // Progress in bytes of the file, so that the bar's percentage and ETA mean something; from a pipe
+    // of unknown length, only the count and the rate.
+    const size = inputSize(options.in);
+    const read: ReadProgress = { bytes: 0 };
     try {
-      const report = await importEvents(stores.events, readExportLines(options.in), {
+      const report = await importEvents(stores.events, readExportLines(options.in, read), {
         signal,
-        onProgress: (_last, r) => bar.update(BigInt(r.read), BigInt(r.read), r.appended + r.skipped),
+        onProgress: (_last, r) =>
+          size !== undefined ? bar.update(BigInt(Math.min(read.bytes, size)), BigInt(size), r.appended + r.skipped) : bar.update(BigInt(r.read), BigInt(r.read), r.appended + r.skipped),
       });
       bar.stop();
       out.result({ ...report, interrupted: signal.aborted }, `read ${report.read} events: appended ${report.appended}, already there ${report.skipped}`);
