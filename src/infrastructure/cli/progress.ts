@@ -8,6 +8,7 @@ export interface Progress {
 }
 
 const PLAIN_EVERY_MS = 1_000;
+const DRAW_EVERY_MS = 100;
 
 export const progress = (label: string, options: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): Progress => {
   const stream = options.stream ?? process.stderr;
@@ -20,17 +21,28 @@ export const progress = (label: string, options: { quiet?: boolean; stream?: Nod
       cliProgress.Presets.shades_classic,
     );
     let started_ = false;
+    // Callers report per event, many in one millisecond with the same value: handed on as they come,
+    // such samples fill the ETA's buffer and it shows "NULL". One sample every DRAW_EVERY_MS.
+    let lastDraw = 0;
+    let pending: { done: bigint; total: bigint; events: number } | undefined;
+    const draw = ({ done, total, events }: { done: bigint; total: bigint; events: number }) => {
+      const t = Math.max(Number(total), 1);
+      if (!started_) {
+        bar.start(t, 0, { events: 0, rate: 0 });
+        started_ = true;
+      }
+      bar.setTotal(t);
+      bar.update(Math.min(Number(done), t), { events, rate: rate(events) });
+      lastDraw = Date.now();
+      pending = undefined;
+    };
     return {
       update(done, total, events) {
-        const t = Math.max(Number(total), 1);
-        if (!started_) {
-          bar.start(t, 0, { events: 0, rate: 0 });
-          started_ = true;
-        }
-        bar.setTotal(t);
-        bar.update(Math.min(Number(done), t), { events, rate: rate(events) });
+        pending = { done, total, events };
+        if (!started_ || Date.now() - lastDraw >= DRAW_EVERY_MS) draw(pending);
       },
       stop() {
+        if (pending) draw(pending);
         if (started_) bar.stop();
       },
     };
