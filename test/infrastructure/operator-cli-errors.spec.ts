@@ -38,6 +38,17 @@ describe('read-only operator tools on a DATA_DIR without a store', () => {
   });
 });
 
+describe('events import --in a file that is not there', () => {
+  it('exits 2 naming it, and makes no store in DATA_DIR', () => {
+    const dir = join(tempDir(), 'data');
+    const missing = join(tempDir(), 'expor.jsonl');
+    const run = runCli(CLI.smtpConfig, ['events', 'import', '--in', missing], dir);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(`--in ${missing}: no such file`);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
 describe('exit codes: 2 for a configuration or usage error', () => {
   it('smtp-config start exits 2 on a bad PORT, naming it', () => {
     const run = runCli(CLI.smtpConfig, ['start'], tempDir(), undefined, { PORT: 'abc', GRPC_PORT: 'off' });

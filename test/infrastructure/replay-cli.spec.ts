@@ -122,6 +122,26 @@ describe('smtp-config events export and import', () => {
     expect(shares.at(-1)).toEqual({ events: INSTANCES * 4, percent: 100 });
   }, 120_000);
 
+  it('an export cut short mid-line (killed): import appends every whole line before it, names file and line, exits 1; without the line it completes', () => {
+    const source = seededCopy();
+    const full = smtpConfig(source, ['events', 'export']).stdout;
+    const lines = full.split('\n').filter(Boolean);
+    const whole = 1_234;
+    const cut = join(tempDir(), 'cut.jsonl');
+    writeFileSync(cut, `${lines.slice(0, whole).join('\n')}\n${lines[whole]!.slice(0, 40)}`);
+
+    const target = tempDir();
+    const run = smtpConfig(target, ['events', 'import', '--in', cut]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`line ${whole + 1}: not JSON (in ${cut}). The ${whole} events before that line are imported`);
+    expect(smtpConfig(target, ['events', 'export']).stdout).toBe(`${lines.slice(0, whole).join('\n')}\n`);
+
+    writeFileSync(cut, `${lines.slice(0, whole).join('\n')}\n`);
+    expect(smtpConfig(target, ['events', 'import', '--in', cut]).status).toBe(0);
+    expect(smtpConfig(target, ['events', 'import'], full).status).toBe(0);
+    expect(smtpConfig(target, ['events', 'export']).stdout).toBe(full);
+  }, 120_000);
+
   it('refuses to import over a different event at the same revision, and names it', () => {
     const source = seededCopy();
     const lines = smtpConfig(source, ['events', 'export']).stdout.split('\n').filter(Boolean);

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import {
   canonicalJson,
   digestHistory,
+  ExportFormatError,
   fromExportLine,
   importEvents,
   positionFromString,
@@ -164,6 +165,8 @@ export const eventsExport = (options: ExportOptions, out: Output): Promise<numbe
 /** How far the reading of an export has got, in bytes, for the progress bar. */
 interface ReadProgress {
   bytes: number;
+  /** The line that could not be read; the input ended before it. */
+  failure?: ExportFormatError;
 }
 
 async function* readExportLines(path: string | undefined, read: ReadProgress): AsyncIterable<ExportedEvent> {
@@ -173,8 +176,29 @@ async function* readExportLines(path: string | undefined, read: ReadProgress): A
     n++;
     read.bytes += Buffer.byteLength(text) + 1;
     if (text.trim() === '') continue;
-    yield fromExportLine(text, n);
+    let event: ExportedEvent;
+    try {
+      event = fromExportLine(text, n);
+    } catch (error) {
+      if (!(error instanceof ExportFormatError)) throw error;
+      // End the input here, so that the import appends everything before the line, then fail.
+      read.failure = error;
+      return;
+    }
+    yield event;
   }
+}
+
+/** A mistyped --in fails before anything is opened: no empty store made in DATA_DIR for nothing. */
+const requireInputFile = (path: string | undefined): void => {
+  if (path === undefined) return;
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch (error) {
+    throw new UsageError(`--in ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+  if (stat.isDirectory()) throw new UsageError(`--in ${path}: is a directory, not an export file`);
 }
 
 /** The size of the input when it is a file (`--in`, or stdin redirected from one); undefined for a pipe. */
@@ -187,8 +211,9 @@ const inputSize = (path: string | undefined): number | undefined => {
   }
 };
 
-export const eventsImport = (options: { in?: string }, out: Output): Promise<number> =>
-  withStores(async (stores) => {
+export const eventsImport = async (options: { in?: string }, out: Output): Promise<number> => {
+  requireInputFile(options.in);
+  return withStores(async (stores) => {
     const bar = progress('import');
     const { signal, dispose } = interruptible();
     // Progress in bytes of the file, so that the bar's percentage and ETA mean something; from a pipe
@@ -202,12 +227,20 @@ export const eventsImport = (options: { in?: string }, out: Output): Promise<num
           size !== undefined ? bar.update(BigInt(Math.min(read.bytes, size)), BigInt(size), r.appended + r.skipped) : bar.update(BigInt(r.read), BigInt(r.read), r.appended + r.skipped),
       });
       bar.stop();
+      if (read.failure) {
+        throw new ExportFormatError(
+          read.failure.line,
+          `${read.failure.message.replace(/^line \d+: /, '')} (in ${options.in ?? 'stdin'}). The ${report.read} events before that line are imported (${report.appended} appended, ${report.skipped} there already); ` +
+            'repair or remove the line (a last line cut short by an export that was killed can go) and import again: what is there already is skipped',
+        );
+      }
       out.result({ ...report, interrupted: signal.aborted }, `read ${report.read} events: appended ${report.appended}, already there ${report.skipped}`);
       return signal.aborted ? EXIT.interrupted : EXIT.ok;
     } finally {
       dispose();
     }
   }, 'may-create');
+};
 
 // ---------------------------------------------------------------- events copy
 
