@@ -44,8 +44,18 @@ const addOne = async (stores: OpenedStores, machineId: number | undefined, name:
  * A line waits for earlier lines that name one of its domains, so the earlier line wins, as if they
  * ran one after another. Returns how many lines failed.
  */
-const addFromStdin = async (stores: OpenedStores, machineId: number | undefined): Promise<number> => {
+const addFromStdin = async (stores: OpenedStores, machineId: number | undefined): Promise<{ failures: number; interrupted: boolean }> => {
   const setUp = setUpUseCase(stores, machineId);
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  // Ctrl-C stops reading; the set-ups under way finish and are printed, so that every instance
+  // created is on stdout (killed outright, up to CONCURRENCY of them were created unseen).
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    process.stderr.write('interrupted: finishing the set-ups under way; the lines after them were not read\n');
+    lines.close();
+  };
+  process.once('SIGINT', onSignal);
   const window: Promise<{ out: string; err: string }>[] = [];
   const byDomain = new Map<string, Promise<unknown>>();
   let failures = 0;
@@ -58,7 +68,8 @@ const addFromStdin = async (stores: OpenedStores, machineId: number | undefined)
     }
   };
   let n = 0;
-  for await (const text of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+  for await (const text of lines) {
+    if (interrupted) break;
     const lineNo = ++n;
     if (text.trim() === '') continue;
     let input: { name: string; domains: string[] };
@@ -84,7 +95,8 @@ const addFromStdin = async (stores: OpenedStores, machineId: number | undefined)
     if (window.length >= CONCURRENCY) await emit();
   }
   while (window.length > 0) await emit();
-  return failures;
+  process.removeListener('SIGINT', onSignal);
+  return { failures, interrupted };
 };
 
 const main = async (argv: readonly string[]): Promise<number> => {
@@ -107,7 +119,10 @@ const main = async (argv: readonly string[]): Promise<number> => {
       }
       return 0;
     }
-    if (values.stdin) return (await addFromStdin(stores, config.MACHINE_ID)) > 0 ? 1 : 0;
+    if (values.stdin) {
+      const { failures, interrupted } = await addFromStdin(stores, config.MACHINE_ID);
+      return interrupted ? 130 : failures > 0 ? 1 : 0;
+    }
     await addOne(stores, config.MACHINE_ID, values.name!, values.domain!);
     return 0;
   } finally {
