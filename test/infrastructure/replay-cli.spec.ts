@@ -185,6 +185,19 @@ describe('smtp-config events copy', () => {
     }
   }, 180_000);
 
+  it('refuses a target that holds another history (a mistyped --to), exit 2, writing nothing into it', () => {
+    const source = seededCopy();
+    const other = tempDir();
+    expect(runCli(CLI.instance, ['add', '--name', 'Other', '--domain', 'other.example.com'], other).status).toBe(0);
+    const before = smtpConfig(other, ['events', 'export']).stdout;
+
+    const run = smtpConfig(source, ['events', 'copy', '--to', other]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(`SQLite (${join(other, 'events.db')}) already holds another history`);
+    expect(run.stderr).toContain('Nothing was written');
+    expect(smtpConfig(other, ['events', 'export']).stdout).toBe(before);
+  }, 120_000);
+
   it('exits 1 when the two sides differ after the copy', () => {
     const source = seededCopy();
     const target = tempDir();

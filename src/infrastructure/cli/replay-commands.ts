@@ -303,11 +303,33 @@ const openTarget = async (to: string, schema: string): Promise<Target> => {
   return { events, description: `SQLite (${events.file})`, dataDir: dir, close: () => events.close() };
 };
 
+const firstEvent = async (store: EventStore): Promise<ExportedEvent | undefined> => {
+  for await (const event of readAllEvents(store)) return event;
+  return undefined;
+};
+
+/**
+ * A copy fills an empty store, or resumes into the one it began: a target whose history starts
+ * otherwise (a mistyped --to naming another live store) would get the source's events mixed into its
+ * own for good, to be reported as different only afterwards.
+ */
+const refuseOtherHistory = async (source: EventStore, target: Target): Promise<void> => {
+  const theirs = await firstEvent(target.events);
+  if (!theirs) return;
+  const ours = await firstEvent(source);
+  if (ours && ours.id === theirs.id) return;
+  throw new UsageError(
+    `${target.description} already holds another history (its first event is ${theirs.id} in ${theirs.streamId}${ours ? `, the source's is ${ours.id}` : '; the source is empty'}): ` +
+      'events copy fills an empty store or resumes a copy into its own target; check --to. Nothing was written',
+  );
+};
+
 export const eventsCopy = (options: { to: string; toSchema?: string }, out: Output): Promise<number> =>
   withStores(async (stores, config) => {
     const target = await openTarget(options.to, options.toSchema ?? config.DATABASE_SCHEMA);
     const { signal, dispose } = interruptible();
     try {
+      await refuseOtherHistory(stores.events, target);
       const head = await stores.events.headPosition();
       const bar = progress('copy');
       let copied = 0;
