@@ -158,12 +158,13 @@ export const drained = async (stream: NodeJS.WriteStream): Promise<void> => {
 };
 
 if (isMainModule(import.meta.url)) {
-  // A reader that went away (`| head`) ends the output; it is not a failure to report with a trace.
-  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  const isStart = process.argv.slice(2).find((a) => !a.startsWith('-')) === 'start';
+  // A reader that went away (`| head`) ends a tool's output; it is not a failure to report with a trace.
+  if (!isStart) for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   void runSmtpConfig(process.argv.slice(2)).then(async (code) => {
     // `start` keeps running: it ends the process itself. Every other command is done: leave once
     // its output is out, whatever timers a store or runner left behind.
-    if (process.argv.slice(2).find((a) => !a.startsWith('-')) === 'start') process.exitCode = code;
+    if (isStart) process.exitCode = code;
     else {
       await Promise.all([drained(process.stdout), drained(process.stderr)]);
       process.exit(code);
