@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteEventStore, SqliteProjectionStore, type EventMetadata } from '../support/everything.js';
+import { PostgresProjectionStore, SqliteEventStore, SqliteProjectionStore, type EventMetadata } from '../support/everything.js';
 import { seedSqliteStore } from '../bench/seed-sqlite-store.js';
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 import { CLI, node, ROOT, runCli } from '../support/cli.js';
+import { shadowSchemaOf } from '../../src/infrastructure/cli/replay-commands.js';
 
 const INSTANCES = 2_500; // 10 000 events
 let seeded: string;
@@ -310,6 +311,53 @@ describe('smtp-config projection', () => {
     expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
   }, 120_000);
 
+  it.skipIf(postgresSkipReason)('a PostgreSQL shadow the rebuild cannot write to: exits 1 with the error instead of retrying for ever', async () => {
+    const db = await freshPostgresSchema(2);
+    const env = { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema };
+    const shadowSchema = shadowSchemaOf(db.schema);
+    try {
+      const source = tempDir();
+      expect(runCli(CLI.instance, ['add', '--name', 'Acme', '--domain', 'acme.example.com'], source).status).toBe(0);
+      expect(smtpConfig(tempDir(), ['events', 'import'], smtpConfig(source, ['events', 'export']).stdout, env).status).toBe(0);
+      // A shadow left by an earlier rebuild, then broken by hand.
+      await PostgresProjectionStore.open(db.pool, { schema: shadowSchema });
+      await db.pool.query(`DROP TABLE "${shadowSchema}".instance_domains`);
+
+      const run = smtpConfig(tempDir(), ['projection', 'rebuild'], undefined, env);
+      expect(run.error).toBeUndefined(); // it retried, silently, until runCli's timeout
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('instance_domains');
+      expect(smtpConfig(tempDir(), ['projection', 'rebuild', '--restart'], undefined, env).status).toBe(0);
+    } finally {
+      await db.pool.query(`DROP SCHEMA IF EXISTS "${shadowSchema}" CASCADE`);
+      await db.drop();
+    }
+  }, 180_000);
+
+  it.skipIf(postgresSkipReason)('rebuilds on a PostgreSQL schema whose name is too long for "<schema>_shadow_checkpoint"', async () => {
+    const db = await freshPostgresSchema(1);
+    const schema = `${db.schema}_`.padEnd(50, 'x');
+    const env = { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: schema };
+    try {
+      const source = tempDir();
+      expect(runCli(CLI.instance, ['add', '--name', 'Acme', '--domain', 'acme.example.com'], source).status).toBe(0);
+      const history = smtpConfig(source, ['events', 'export']).stdout;
+      expect(smtpConfig(tempDir(), ['events', 'import'], history, env).status).toBe(0);
+
+      const run = smtpConfig(tempDir(), ['--json', 'projection', 'rebuild'], undefined, env);
+      expect(run.error).toBeUndefined(); // it hung, silently, until runCli's timeout
+      expect(run.status, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ rebuilt: true });
+      expect(smtpConfig(tempDir(), ['projection', 'verify'], undefined, env).status).toBe(0);
+      const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM information_schema.schemata WHERE schema_name LIKE $1', [`${db.schema}%`]);
+      expect(Number(rows[0]!.n)).toBe(1); // the live schema; the shadow was dropped
+    } finally {
+      await db.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db.pool.query(`DROP SCHEMA IF EXISTS "${shadowSchemaOf(schema)}" CASCADE`);
+      await db.drop();
+    }
+  }, 180_000);
+
   it('stops at a malformed event, naming its position, stream and field, and writes no broken row', () => {
     const dir = tempDir();
     const store = SqliteEventStore.open(dir);
@@ -328,4 +376,18 @@ describe('smtp-config projection', () => {
     expect(error.message).toContain(`position ${position}/${position} in stream instance-7`);
     expect(error.message).toContain('data.id');
   }, 60_000);
+});
+
+describe('shadowSchemaOf', () => {
+  it('is <schema>_shadow while the store channels fit in 63 characters, else a shorter name with a hash, never the schema itself', () => {
+    expect(shadowSchemaOf('smtp_config')).toBe('smtp_config_shadow');
+    for (const length of [45, 46, 52, 63]) {
+      const schema = 'a'.repeat(length);
+      const shadow = shadowSchemaOf(schema);
+      expect(shadow).not.toBe(schema);
+      expect(`${shadow}_checkpoint`.length).toBeLessThanOrEqual(63);
+      expect(shadowSchemaOf(schema)).toBe(shadow);
+    }
+    expect(shadowSchemaOf('a'.repeat(46))).not.toBe(shadowSchemaOf(`${'a'.repeat(45)}b`));
+  });
 });

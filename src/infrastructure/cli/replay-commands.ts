@@ -396,6 +396,20 @@ interface Shadow {
   discard(): Promise<void>;
 }
 
+/**
+ * The PostgreSQL schema to rebuild `schema`'s read model in: `<schema>_shadow`, unless that would make
+ * the store's notification channel (`<shadow>_checkpoint`) longer than PostgreSQL's 63 characters:
+ * then a shortened name with a hash of the schema, never the live schema itself.
+ */
+export const shadowSchemaOf = (schema: string): string => {
+  const plain = `${schema}_shadow`;
+  if (plain.length <= MAX_SCHEMA_WITH_CHANNEL) return plain;
+  const hash = createHash('sha256').update(schema).digest('hex').slice(0, 8);
+  return `${schema.slice(0, MAX_SCHEMA_WITH_CHANNEL - '_shadow'.length - 9)}_${hash}_shadow`;
+};
+/** 63 (PostgreSQL's identifier length) less `_checkpoint`, the longest suffix a store's channel gets. */
+const MAX_SCHEMA_WITH_CHANNEL = 63 - '_checkpoint'.length;
+
 const openShadow = async (stores: OpenedStores, config: Config, restart = false): Promise<Shadow> => {
   const live = stores.readModel;
   if (live instanceof SqliteProjectionStore) {
@@ -432,7 +446,7 @@ const openShadow = async (stores: OpenedStores, config: Config, restart = false)
   if (live instanceof postgres.PostgresProjectionStore && config.DATABASE_URL) {
     const { default: pg } = await import('pg');
     const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
-    const schema = `${config.DATABASE_SCHEMA}_shadow`.slice(0, 63);
+    const schema = shadowSchemaOf(config.DATABASE_SCHEMA);
     const store = await postgres.PostgresProjectionStore.open(pool, { schema });
     return {
       store,
@@ -456,8 +470,14 @@ const replayInto = async (events: EventStore, target: ProjectionStore, label: st
   const head = (await events.headPosition(PROJECTED))?.commit ?? 0n;
   let applied = 0;
   let at = (await target.checkpoint())?.commit ?? 0n;
+  // A server's runner retries a failing target for ever; a command reports it (exit 1) and stops:
+  // run again, it resumes from what the target kept.
+  let failed: (error: unknown) => void = () => undefined;
+  const failure = new Promise<never>((_, reject) => (failed = reject));
+  failure.catch(() => undefined);
   const runner = smtpConfigProjection(events, target, {
     ...(batchSize ? { maxBatchSize: batchSize } : {}),
+    onError: (error) => failed(error),
     onApplied: (position, entries) => {
       applied += entries;
       at = position.commit;
@@ -469,7 +489,7 @@ const replayInto = async (events: EventStore, target: ProjectionStore, label: st
   runner.start();
   try {
     const aborted = new Promise<'aborted'>((done) => (signal.aborted ? done('aborted') : signal.addEventListener('abort', () => done('aborted'), { once: true })));
-    const outcome = await Promise.race([runner.waitForCaughtUp(24 * 3600_000).then(() => 'done' as const), aborted]);
+    const outcome = await Promise.race([runner.waitForCaughtUp(24 * 3600_000).then(() => 'done' as const), aborted, failure]);
     return outcome === 'done';
   } finally {
     await runner.stop();
