@@ -72,15 +72,20 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
       const { default: driver } = await import('pg');
       // Every session (the pool's, the LISTEN connections', the projection lock's: they all take the
       // pool's options) is named in pg_stat_activity, unless DATABASE_URL or PGAPPNAME names it, gives
-      // up connecting after DATABASE_CONNECT_TIMEOUT_MS and waiting for an answer after
-      // DATABASE_QUERY_TIMEOUT_MS (the pool then drops the connection), and has TCP keep-alive on,
-      // so that a connection to a database that vanished from the network is found dead.
+      // up connecting after DATABASE_CONNECT_TIMEOUT_MS, and has TCP keep-alive on, so that a
+      // connection to a database that vanished from the network is found dead. A statement ends after
+      // DATABASE_QUERY_TIMEOUT_MS in PostgreSQL itself (statement_timeout: it is rolled back, so the
+      // 503 that follows is true to say nothing was saved); the client stops waiting for the answer
+      // a little later (the pool then drops the connection), for a database that answers nothing at
+      // all. With the client's timer alone, a statement waiting for a lock went on waiting in the
+      // server after the client's 503, and committed once it got the lock.
       const p = new driver.Pool({
         connectionString: config.DATABASE_URL,
         max: config.DATABASE_POOL_SIZE,
         fallback_application_name: 'smtp-config',
         connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS,
-        query_timeout: config.DATABASE_QUERY_TIMEOUT_MS,
+        statement_timeout: config.DATABASE_QUERY_TIMEOUT_MS,
+        query_timeout: config.DATABASE_QUERY_TIMEOUT_MS + QUERY_ANSWER_GRACE_MS,
         keepAlive: true,
       });
       p.on('error', (err) => logger.warn({ err: withoutClient(err) }, 'an idle database connection failed'));
@@ -156,6 +161,13 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
     throw error;
   }
 };
+
+/**
+ * How much longer than PostgreSQL's statement_timeout the client waits for an answer: enough for the
+ * server's cancellation to arrive first on a database that answers at all (the client's timer starts
+ * when the statement is sent, the server's when it starts running).
+ */
+const QUERY_ANSWER_GRACE_MS = 1_000;
 
 /** Where DATABASE_URL points, without its user and password: for messages. */
 const databaseAddress = (url: string): string => {

@@ -7,12 +7,14 @@ const codeOf = (error: unknown): string => (typeof error === 'object' && error !
  * The database cannot be reached or cannot take the write: connection errors (class 08), too little
  * disk or memory (class 53), an I/O error on its files (58030), the server shutting down (57P0x), a
  * socket that failed, or the pool's own "connection terminated" and connect timeouts (the client's,
- * and the pool's wait for a client), and a statement not answered within the client's read timeout
- * (DATABASE_QUERY_TIMEOUT_MS).
+ * and the pool's wait for a client), a statement PostgreSQL canceled (57014: its statement_timeout,
+ * which the server sets to DATABASE_QUERY_TIMEOUT_MS, or an operator's pg_cancel_backend; 55P03: a
+ * lock_timeout), which it rolled back, and a statement not answered within the client's read
+ * timeout.
  */
 export const isPgUnavailable = (error: unknown): boolean => {
   const code = codeOf(error);
-  if (/^(08|53|57P0)/.test(code) || code === '58030' || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
+  if (/^(08|53|57P0)/.test(code) || code === '58030' || code === '57014' || code === '55P03' || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
   return error instanceof Error && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i.test(error.message);
 };
 
@@ -34,6 +36,10 @@ export const pgUnavailableReason = (error: unknown): string => {
       return 'PostgreSQL refused it by a configured limit, SQLSTATE 53400';
     case '58030':
       return "PostgreSQL could not read or write its files, SQLSTATE 58030 (I/O error): check the database server's disk";
+    case '57014':
+      return 'PostgreSQL canceled the statement, SQLSTATE 57014: it ran longer than its statement_timeout (DATABASE_QUERY_TIMEOUT_MS) or an operator canceled it';
+    case '55P03':
+      return 'PostgreSQL gave up waiting for a lock, SQLSTATE 55P03 (lock_timeout)';
   }
   if (code.startsWith('53')) return `PostgreSQL is short of resources, SQLSTATE ${code}`;
   if (code.startsWith('57P0')) return `PostgreSQL is shutting down, restarting or not yet accepting connections, SQLSTATE ${code}`;
