@@ -179,13 +179,27 @@ const databaseAddress = (url: string): string => {
   }
 };
 
-/** A start that could not reach PostgreSQL: where it tried, what failed, and what to check. */
-const postgresUnreachable = (config: Config, error: unknown): Error =>
-  new Error(
+/**
+ * A start that could not reach PostgreSQL: where it tried, what failed, and what to check. A
+ * statement that PostgreSQL canceled, or that got no answer in time, most often waited for the
+ * migration lock that another replica holds while it migrates the schema: say so.
+ */
+const postgresUnreachable = (config: Config, error: unknown): Error => {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '';
+  if (code === '57014' || code === '55P03' || (error instanceof Error && /Query read timeout/i.test(error.message))) {
+    return new Error(
+      `PostgreSQL at ${databaseAddress(config.DATABASE_URL!)} (DATABASE_URL) did not finish a statement within DATABASE_QUERY_TIMEOUT_MS (${config.DATABASE_QUERY_TIMEOUT_MS} ms): ` +
+        `${error instanceof Error ? error.message : String(error)}. At a start, another replica may be migrating the schema ${config.DATABASE_SCHEMA} (it holds the migration lock): ` +
+        'start again once it is done, or raise DATABASE_QUERY_TIMEOUT_MS if a migration takes longer; pg_stat_activity shows what is waiting.',
+      { cause: error },
+    );
+  }
+  return new Error(
     `cannot reach PostgreSQL at ${databaseAddress(config.DATABASE_URL!)} (DATABASE_URL): ${error instanceof Error ? error.message : String(error)}. ` +
       `Check that it runs and accepts connections from this host; a connection may take up to DATABASE_CONNECT_TIMEOUT_MS (${config.DATABASE_CONNECT_TIMEOUT_MS} ms).`,
     { cause: error },
   );
+};
 
 /**
  * A failed idle connection's error as logged: pg-pool hangs the client on it (`err.client`), whose
