@@ -86,6 +86,10 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
         connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS,
         statement_timeout: config.DATABASE_QUERY_TIMEOUT_MS,
         query_timeout: config.DATABASE_QUERY_TIMEOUT_MS + QUERY_ANSWER_GRACE_MS,
+        // A transaction left idle (its process stopped without dying inside a read-model batch, which
+        // holds the checkpoint row) is rolled back and its session ended, so that the replica that took
+        // the projection lock over is not kept waiting for the row for as long as the other is stopped.
+        idle_in_transaction_session_timeout: Math.min(config.DATABASE_QUERY_TIMEOUT_MS, IDLE_IN_TRANSACTION_MAX_MS),
         keepAlive: true,
       });
       p.on('error', (err) => logger.warn({ err: withoutClient(err) }, 'an idle database connection failed'));
@@ -168,6 +172,9 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
  * when the statement is sent, the server's when it starts running).
  */
 const QUERY_ANSWER_GRACE_MS = 1_000;
+
+/** The longest a server's transaction may sit idle between its statements (they follow each other within milliseconds). */
+const IDLE_IN_TRANSACTION_MAX_MS = 10_000;
 
 /** Where DATABASE_URL points, without its user and password: for messages. */
 const databaseAddress = (url: string): string => {
