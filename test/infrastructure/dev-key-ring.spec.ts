@@ -1,24 +1,19 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AesGcmEncryptor, DomainError, loadOrCreateDevKeyRing } from '../support/everything.js';
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 import { seedRequest } from '../support/fixtures.js';
 import { send, startTestServer, type TestServer } from '../support/http-server.js';
-import { CLI, runCli } from '../support/cli.js';
+import { CLI, tempDirs, runCli } from '../support/cli.js';
 import type { SmtpMailer } from '../../src/application/index.js';
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'smtp-dev-keys-'));
-  dirs.push(dir);
-  return dir;
-};
+const dirs = tempDirs('smtp-dev-keys-');
+const tempDir = dirs.make;
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  dirs.removeAll();
 });
 
 describe('the development key ring', () => {

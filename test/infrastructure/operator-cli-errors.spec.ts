@@ -1,20 +1,13 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
-import { CLI, ROOT, runCli } from '../support/cli.js';
+import { CLI, tempDirs, ROOT, runCli } from '../support/cli.js';
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'smtp-cli-errors-'));
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const dirs = tempDirs('smtp-cli-errors-');
+const tempDir = dirs.make;
+afterAll(dirs.removeAll);
 
 describe('read-only operator tools on a DATA_DIR without a store', () => {
   it.each([

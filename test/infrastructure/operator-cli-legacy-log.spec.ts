@@ -1,20 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, runCli } from '../support/cli.js';
+import { CLI, tempDirs, runCli } from '../support/cli.js';
 
 // A DATA_DIR of an earlier version holds only events.jsonl; the server imports it at its next start.
 // A tool run before that must not take the directory for an empty store.
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'smtp-cli-legacy-'));
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const dirs = tempDirs('smtp-cli-legacy-');
+const tempDir = dirs.make;
+afterAll(dirs.removeAll);
 
 let source: string;
 let legacyLog: string;

@@ -1,23 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresProjectionStore, SqliteEventStore, SqliteProjectionStore, type EventMetadata } from '../support/everything.js';
 import { seedSqliteStore } from '../bench/seed-sqlite-store.js';
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
-import { CLI, node, ROOT, runCli } from '../support/cli.js';
+import { CLI, tempDirs, node, ROOT, runCli } from '../support/cli.js';
 import { shadowSchemaOf } from '../../src/infrastructure/cli/replay-commands.js';
 
 const INSTANCES = 2_500; // 10 000 events
 let seeded: string;
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'smtp-replay-cli-'));
-  dirs.push(dir);
-  return dir;
-};
+const dirs = tempDirs('smtp-replay-cli-');
+const tempDir = dirs.make;
 /** A data directory holding the seeded history and its projected read model. */
 const seededCopy = () => {
   const dir = tempDir();
@@ -56,7 +51,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  dirs.removeAll();
 });
 
 describe('smtp-config events export and import', () => {

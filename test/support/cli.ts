@@ -1,5 +1,22 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+
+/** Temporary directories named `<prefix>…`: `make` one, `removeAll` of them (in afterAll or afterEach). */
+export const tempDirs = (prefix: string) => {
+  const dirs: string[] = [];
+  return {
+    make: (): string => {
+      const dir = mkdtempSync(join(tmpdir(), prefix));
+      dirs.push(dir);
+      return dir;
+    },
+    removeAll: (): void => {
+      for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+};
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 /** The entry points `npm start`, `npm run token` and `npm run instance` run (built); here straight from the sources. */
