@@ -53,7 +53,10 @@ export const ConfigSchema = z
     DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
     DATABASE_SCHEMA: z
       .string()
-      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (a-z, 0-9, _)')
+      // At most 52 characters: the store's notification channels are `<schema>_events` and
+      // `<schema>_checkpoint`, and PostgreSQL refuses a channel name over 63 (a longer schema started
+      // and then failed its first append or rebuild with "channel name too long").
+      .regex(/^[a-z_][a-z0-9_]{0,51}$/, 'must be a lower-case SQL identifier (a-z, 0-9, _) of at most 52 characters (its notification channel <schema>_checkpoint must fit in 63)')
       .default('smtp_config'),
     DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
     /**

@@ -17,6 +17,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PORT: 'abc' })).toThrow(/PORT:/);
   });
 
+  it('takes a DATABASE_SCHEMA of 52 characters and refuses 53, whose <schema>_checkpoint channel PostgreSQL would refuse', () => {
+    expect(loadConfig({ DATABASE_SCHEMA: 's'.repeat(52) }).DATABASE_SCHEMA).toBe('s'.repeat(52));
+    expect(`${'s'.repeat(52)}_checkpoint`).toHaveLength(63);
+    expect(() => loadConfig({ DATABASE_SCHEMA: 's'.repeat(53) })).toThrow(/DATABASE_SCHEMA.*at most 52 characters/);
+  });
+
   it('refuses ENCRYPTION_ACTIVE_KEY_ID without ENCRYPTION_KEYS instead of starting on the development key', () => {
     expect(() => loadConfig({ ENCRYPTION_ACTIVE_KEY_ID: 'nokey' })).toThrow(ConfigError);
     expect(() => loadConfig({ ENCRYPTION_ACTIVE_KEY_ID: 'nokey' })).toThrow(/ENCRYPTION_ACTIVE_KEY_ID: is set but ENCRYPTION_KEYS is not/);
