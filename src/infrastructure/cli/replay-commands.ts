@@ -199,7 +199,7 @@ const requireInputFile = (path: string | undefined): void => {
     throw new UsageError(`--in ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
   }
   if (stat.isDirectory()) throw new UsageError(`--in ${path}: is a directory, not an export file`);
-}
+};
 
 /** The size of the input when it is a file (`--in`, or stdin redirected from one); undefined for a pipe. */
 const inputSize = (path: string | undefined): number | undefined => {
@@ -410,6 +410,7 @@ export const shadowSchemaOf = (schema: string): string => {
 /** 63 (PostgreSQL's identifier length) less `_checkpoint`, the longest suffix a store's channel gets. */
 const MAX_SCHEMA_WITH_CHANNEL = 63 - '_checkpoint'.length;
 
+/** The shadow to rebuild into; `restart` (--restart) throws an earlier one away first, unopened, since a damaged one could not be opened to be discarded. */
 const openShadow = async (stores: OpenedStores, config: Config, restart = false): Promise<Shadow> => {
   const live = stores.readModel;
   if (live instanceof SqliteProjectionStore) {
@@ -417,7 +418,6 @@ const openShadow = async (stores: OpenedStores, config: Config, restart = false)
     const removeFiles = () => {
       for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, `${SqliteProjectionStore.SHADOW_FILE}${suffix}`), { force: true });
     };
-    // --restart throws the old shadow away unopened: a damaged one could not be opened to be discarded.
     if (restart) removeFiles();
     let store: SqliteProjectionStore;
     try {
@@ -447,6 +447,7 @@ const openShadow = async (stores: OpenedStores, config: Config, restart = false)
     const { default: pg } = await import('pg');
     const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
     const schema = shadowSchemaOf(config.DATABASE_SCHEMA);
+    if (restart) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     const store = await postgres.PostgresProjectionStore.open(pool, { schema });
     return {
       store,
@@ -501,11 +502,7 @@ const replayInto = async (events: EventStore, target: ProjectionStore, label: st
 
 export const projectionRebuild = (options: { restart?: boolean; batchSize?: number }, out: Output): Promise<number> =>
   withStores(async (stores, config) => {
-    let shadow = await openShadow(stores, config, options.restart);
-    if (options.restart && !(stores.readModel instanceof SqliteProjectionStore)) {
-      await shadow.discard();
-      shadow = await openShadow(stores, config);
-    }
+    const shadow = await openShadow(stores, config, options.restart);
     const resumedFrom = await shadow.store.checkpoint();
     if (resumedFrom) process.stderr.write(`resuming the rebuild from ${positionToString(resumedFrom)}\n`);
     const { signal, dispose } = interruptible();

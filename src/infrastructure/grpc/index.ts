@@ -9,11 +9,11 @@ import { isDomainError } from '../../domain/index.js';
 import { HttpErrors, logReasonOf } from '../http/error-body.js';
 import { isStoreFault, STORE_FAULT_MSG, storeFaultLog } from '../http/store-fault-log.js';
 import { adminServiceRoutes, AUTHORITY, REQUEST_ID, type AdminServiceDeps } from './admin-service.js';
+import { connectErrorOf, toConnectError } from './error-details.js';
+import { createGrpcListener, type GrpcListenerLimits } from './listener.js';
 
 /** The node request of a call, so the interceptor can mark it as logged. */
 const CALL_MARKER = createContextKey<object | undefined>(undefined, { description: 'call marker' });
-import { connectErrorOf, toConnectError } from './error-details.js';
-import { createGrpcListener, type GrpcListenerLimits } from './listener.js';
 
 type NodeHandler = Parameters<typeof createGrpcListener>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
