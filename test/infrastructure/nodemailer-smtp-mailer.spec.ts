@@ -70,6 +70,27 @@ describe('NodemailerSmtpMailer against an SMTP server in the test process', () =
     expect(smtp.authAttempts).toEqual([]);
   });
 
+  it('delivers with the addresses of a local relay (no dot in the domain), as ZITADEL accepts them', async () => {
+    const smtp = await server({ mode: 'plain' });
+    const local = sender(smtp.host, { tls: false, user: '', password: '', senderAddress: 'noreply@localhost', replyToAddress: 'support@mailpit' });
+    await (await trustingMailer()).send(local, testMail('dev@localhost'));
+    expect(smtp.mails.map((m) => [m.envelopeFrom, m.envelopeTo, m.parsed.replyTo?.value])).toEqual([
+      ['noreply@localhost', ['dev@localhost'], [{ name: '', address: 'support@mailpit' }]],
+    ]);
+  });
+
+  it('takes a receiver or Reply-To with a comma as one address, never as a list of recipients', async () => {
+    const smtp = await server({ mode: 'plain' });
+    const plain = { tls: false, user: '', password: '' };
+    const refused = await failureOf((await trustingMailer()).send(sender(smtp.host, plain), testMail('c@x.example, d@y.example')));
+    expect(refused.id).toBe('SMTP-TEST-rcpt1');
+    expect(refused.message).toContain('refused the recipient c@x.example, d@y.example: 501');
+    expect(smtp.mails).toEqual([]);
+
+    await (await trustingMailer()).send(sender(smtp.host, { ...plain, replyToAddress: 'a@x.example, b@y.example' }), testMail('c@x.example'));
+    expect(smtp.mails.map((m) => [m.envelopeTo, m.parsed.replyTo?.value.length])).toEqual([[['c@x.example'], 1]]);
+  });
+
   it.each(['PLAIN', 'LOGIN'] as const)('answers a wrong password over AUTH %s with an authentication error that does not contain it', async (method) => {
     const smtp = await server({ mode: 'implicit', auth: { user: 'mailer', password: PASSWORD, methods: [method] } });
     const wrong = 'not-the-password-4711';

@@ -102,10 +102,13 @@ export class NodemailerSmtpMailer implements SmtpMailer {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
+        // Each address as an object: nodemailer then takes it as one address, as Go's net/smtp does in
+        // ZITADEL, rather than parsing a string as a list ("a@x.example, b@y.example" is one, odd,
+        // recipient for the server to judge, not two). The API checks no e-mail syntax, as ZITADEL's.
         transport.sendMail({
           from: { name: config.senderName, address: config.senderAddress },
-          to: mail.to,
-          ...(config.replyToAddress !== '' ? { replyTo: config.replyToAddress } : {}),
+          to: { name: '', address: mail.to },
+          ...(config.replyToAddress !== '' ? { replyTo: { name: '', address: config.replyToAddress } } : {}),
           subject: mail.subject,
           text: mail.text,
         }),
