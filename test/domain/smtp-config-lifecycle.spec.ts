@@ -120,12 +120,16 @@ describe('lifecycle requests: validation', () => {
     }
   });
 
-  it('requires a receiver e-mail address for test mails and checks the rest like an add', () => {
+  it('requires a receiver address for test mails, not blank and trimmed, with no e-mail syntax (as ZITADEL), and checks the rest like an add', () => {
     expect(parseTestSmtpConfigRequest({ ...seedRequest, receiverAddress: 'me@example.com' }).receiverAddress).toBe('me@example.com');
+    expect(parseTestSmtpConfigByIdRequest({ receiverAddress: ' dev@localhost\n' })).toEqual({ receiverAddress: 'dev@localhost' });
+    expect(() => parseTestSmtpConfigByIdRequest({ receiverAddress: ' ' })).toThrow(
+      expect.objectContaining({ violations: [{ field: 'receiverAddress', description: 'must not be blank (it is only white space)' }] }),
+    );
     expect(() => parseTestSmtpConfigRequest(seedRequest)).toThrow(expect.objectContaining({ violations: [{ field: 'receiverAddress', description: 'is required' }] }));
     expect(() => parseTestSmtpConfigRequest({ ...seedRequest, host: 'nohost', receiverAddress: 'me@example.com' })).toThrow(
       expect.objectContaining({ violations: [expect.objectContaining({ field: 'host' })] }),
     );
-    expect(() => parseTestSmtpConfigByIdRequest({ receiverAddress: 'not-mail' })).toThrow(expect.objectContaining({ message: expect.stringContaining('TestSMTPConfigByIdRequest') }));
+    expect(() => parseTestSmtpConfigByIdRequest({ receiverAddress: 'x'.repeat(201) })).toThrow(expect.objectContaining({ message: expect.stringContaining('TestSMTPConfigByIdRequest') }));
   });
 });

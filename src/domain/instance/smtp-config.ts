@@ -8,8 +8,8 @@ import { Errors, type FieldViolation } from '../errors.js';
  * so `"😀".repeat(200)` is a valid sender name although its `.length` is 400.
  *
  * The document sets no limit on `user` and `password`; we cap them so that nothing is unbounded
- * (see {@link SMTP_LIMITS}). `senderAddress` must be an e-mail address and `replyToAddress` empty or
- * one: stricter than ZITADEL, which accepts any non-empty sender string.
+ * (see {@link SMTP_LIMITS}). The addresses are checked as ZITADEL checks them, which is no e-mail
+ * syntax at all (see {@link addressField}): `noreply@localhost` for a local relay is fine.
  */
 export const SMTP_LIMITS = {
   senderAddress: { min: 1, max: 200 },
@@ -58,9 +58,25 @@ const boundedText = (field: keyof typeof SMTP_LIMITS) => {
     .meta({ ...(min > 0 ? { minLength: min } : {}), maxLength: max });
 };
 
-// Deliberately plain: local@domain with a dot-separated domain, no spaces or control characters.
-const EMAIL = /^[^\s@<>()[\]\\,;:"\u0000-\u001f\u007f]+@[^\s@<>()[\]\\,;:"\u0000-\u001f\u007f]+\.[^\s@<>()[\]\\,;:"\u0000-\u001f\u007f.]+$/u;
-const isEmail = (s: string): boolean => EMAIL.test(s) && !s.includes('..');
+/**
+ * White space as Go's strings.TrimSpace (unicode.IsSpace) sees it, which is what ZITADEL trims the
+ * addresses with. Not String.prototype.trim: that one also trims U+FEFF and keeps U+0085.
+ */
+const GO_TRIM = /^[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+|[\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+$/gu;
+export const trimSpaceAsGo = (s: string): string => s.replace(GO_TRIM, '');
+
+/**
+ * An address field as ZITADEL's Admin API reads it. Its proto only bounds the length
+ * (`senderAddress` 1–200, `replyToAddress` 0–200, no `email` rule), and its SMTP commands then trim
+ * the value and refuse a sender that is only white space; nothing checks e-mail syntax (a bad
+ * address fails when a mail is sent). So we do the same, with the length counted before trimming
+ * as the proto does, and store the trimmed value. `required` is for the sender and the test mail's
+ * receiver, which may not be blank.
+ */
+const addressField = (field: 'senderAddress' | 'replyToAddress', required: boolean) =>
+  boundedText(field)
+    .refine((s) => !required || trimSpaceAsGo(s) !== '', 'must not be blank (it is only white space)')
+    .overwrite(trimSpaceAsGo);
 
 const HOSTNAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
 export const isHostName = (s: string): boolean => HOSTNAME.test(s);
@@ -147,7 +163,7 @@ export const AddSmtpConfigRequestSchema = z
   .object({
     // A refinement runs only when the field passed its length check (zod skips it after an issue),
     // so an empty or over-long value gets one violation, not two; the validation table pins that.
-    senderAddress: boundedText('senderAddress').refine(isEmail, 'must be an e-mail address').meta({ format: 'email' }),
+    senderAddress: addressField('senderAddress', true),
     senderName: boundedText('senderName'),
     tls: z.boolean().default(false),
     host: boundedText('host')
@@ -158,9 +174,7 @@ export const AddSmtpConfigRequestSchema = z
       .meta({ description: 'host:port of the SMTP server. Make sure to include the port.', example: 'smtp.postmarkapp.com:587' }),
     user: boundedText('user').default(''),
     password: boundedText('password').default(''),
-    replyToAddress: boundedText('replyToAddress')
-      .refine((s) => s === '' || isEmail(s), 'must be empty or an e-mail address')
-      .default(''),
+    replyToAddress: addressField('replyToAddress', false).default(''),
     description: boundedText('description').default(''),
   })
   // Unknown fields are ignored, as the API's gateway does.
@@ -216,7 +230,8 @@ export const UpdateSmtpConfigPasswordRequestSchema = z
 export const parseUpdateSmtpConfigPasswordRequest = (input: unknown): { password: string } =>
   parseWith(UpdateSmtpConfigPasswordRequestSchema, 'UpdateSMTPConfigPasswordRequest', input);
 
-const receiverAddress = boundedText('senderAddress').refine(isEmail, 'must be an e-mail address').meta({ description: 'Where the test mail goes.', format: 'email' });
+// ZITADEL only requires it to be non-empty (1–200); the SMTP server is the judge of the address.
+const receiverAddress = addressField('senderAddress', true).meta({ description: 'Where the test mail goes.' });
 
 /**
  * `POST /admin/v1/smtp/_test`: the add request's fields plus where to send the test mail. Nothing is
