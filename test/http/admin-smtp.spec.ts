@@ -47,6 +47,18 @@ describe('POST /admin/v1/smtp over HTTP', () => {
     expect(read.text).not.toContain(seedRequest.password);
   });
 
+  it('accepts the addresses of a local relay as ZITADEL does, and stores and shows them trimmed', async () => {
+    const host = 'smtp-dev-relay.example.com';
+    const instanceId = await server.newInstance(host);
+    const token = await server.token({ instanceId, roles: ['IAM_OWNER'] });
+    const created = await server.post(withSeed({ senderAddress: ' noreply@localhost\t', replyToAddress: 'support@mailpit ', host: 'mailpit:1025' }), { host, token });
+    expect(created.status, JSON.stringify(created.json)).toBe(200);
+    const [added] = await smtpEventsOf(instanceId);
+    expect(added!.data).toMatchObject({ senderAddress: 'noreply@localhost', replyToAddress: 'support@mailpit' });
+    const read = await send(server.url, { path: `/admin/v1/smtp/${created.json.id}`, host, headers: { authorization: `Bearer ${token}` } });
+    expect(read.json.smtpConfig).toMatchObject({ senderAddress: 'noreply@localhost', replyToAddress: 'support@mailpit' });
+  });
+
   describe('validation: every limit of the API document', () => {
     const failing = validationTable.filter(([, , field]) => field !== undefined);
     it.each(failing)('%s gives 400, code 3, the field named, and no event', async (_d, patch, field) => {
