@@ -120,6 +120,11 @@ describe('AddSmtpConfig request validation: errors and reasons', () => {
     expect(trimSpaceAsGo('\u0085\u1680x\u2000y\u205f\u3000\u202f')).toBe('x\u2000y');
   });
 
+  it('stores the host trimmed, as ZITADEL trims it before splitting host and port', () => {
+    expect(parseAddSmtpConfigRequest(with_({ host: '\tsmtp.example.com:587 \r\n' })).host).toBe('smtp.example.com:587');
+    expect(violationsOf(with_({ host: ' smtp.example.com ' }))).toEqual([{ field: 'host', description: 'must include the port (host:port)' }]);
+  });
+
   it.each([
     ['smtp.example.com:587', undefined],
     ['[2001:db8::1]:465', undefined],

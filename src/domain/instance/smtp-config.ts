@@ -166,11 +166,14 @@ export const AddSmtpConfigRequestSchema = z
     senderAddress: addressField('senderAddress', true),
     senderName: boundedText('senderName'),
     tls: z.boolean().default(false),
+    // ZITADEL trims the host (strings.TrimSpace) before it splits host and port, so a pasted
+    // "smtp.example.com:587 " is fine there and here; the length counts before trimming.
     host: boundedText('host')
       .superRefine((s, ctx) => {
-        const problem = hostPortProblem(s);
+        const problem = hostPortProblem(trimSpaceAsGo(s));
         if (problem) ctx.addIssue(problem);
       })
+      .overwrite(trimSpaceAsGo)
       .meta({ description: 'host:port of the SMTP server. Make sure to include the port.', example: 'smtp.postmarkapp.com:587' }),
     user: boundedText('user').default(''),
     password: boundedText('password').default(''),
