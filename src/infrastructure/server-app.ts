@@ -18,6 +18,7 @@ import { keyRingFrom } from './crypto/aes-gcm-encryptor.js';
 import { loadOrCreateDevKeyRing } from './crypto/dev-key-ring.js';
 import { DEV_ISSUER, JwtAuthenticator, jwtAuthenticate, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
 import { buildHttpServer, LOG_REDACT_PATHS, type HttpServerDeps } from './http/server.js';
+import { describeListenError } from './system/port-reservation.js';
 
 /** The first instance of a fresh installation, as the real product sets one up. */
 export const FIRST_INSTANCE = { name: 'ZITADEL', domains: ['localhost', '127.0.0.1'] } as const;
@@ -183,7 +184,9 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
       },
       /** Listens on HOST:PORT; resolves to the base URL. */
       async listen(): Promise<string> {
-        await app.listen({ host: config.HOST, port: config.PORT });
+        await app.listen({ host: config.HOST, port: config.PORT }).catch((error: unknown) => {
+          throw describeListenError(error, 'PORT', config.HOST, config.PORT);
+        });
         const address = app.server.address();
         const port = typeof address === 'object' && address ? address.port : config.PORT;
         const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
