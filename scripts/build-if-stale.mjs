@@ -1,12 +1,14 @@
 // `npm start`, `npm run token`, `npm run instance`: build only when a source is newer than the last
-// build. The stamp (dist/.build-stamp) gets the time the last successful build started, so a file
-// saved during a build makes the next start build again. Usage: node scripts/build-if-stale.mjs
+// build. The stamp (dist/.build-stamp, scripts/build-stamp.mjs) gets the time the last successful
+// build started, so a file saved during a build makes the next start build again; `npm run build`
+// (scripts/build.mjs) writes it too. Usage: node scripts/build-if-stale.mjs
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { stampPath, writeBuildStamp } from './build-stamp.mjs';
 
 const root = process.cwd();
-const stamp = join(root, 'dist', '.build-stamp');
+const stamp = stampPath(root);
 const inputs = ['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
 
 const newestMtime = (path) => {
@@ -27,6 +29,5 @@ const npm = process.env.npm_execpath
   ? spawnSync(process.execPath, [process.env.npm_execpath, 'run', 'build', '--silent'], { stdio: 'inherit' })
   : spawnSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
 if (npm.status !== 0) process.exit(npm.status ?? 1);
-mkdirSync(join(root, 'dist'), { recursive: true });
-writeFileSync(stamp, `${started.toISOString()}\n`);
-utimesSync(stamp, started, started);
+// (Also for a build script that writes no stamp itself; this one's start is the earlier of the two.)
+writeBuildStamp(root, started);
