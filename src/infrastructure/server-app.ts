@@ -50,11 +50,13 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
   const dataDir = resolve(config.DATA_DIR);
 
   let keyRing;
+  let devKeyCreated = false;
   if (config.ENCRYPTION_KEYS && config.ENCRYPTION_ACTIVE_KEY_ID) {
-    keyRing = keyRingFrom(config.ENCRYPTION_ACTIVE_KEY_ID, config.ENCRYPTION_KEYS);
+    keyRing = keyRingFrom(config.ENCRYPTION_ACTIVE_KEY_ID, config.ENCRYPTION_KEYS, 'ENCRYPTION_KEYS');
   } else {
     const dev = loadOrCreateDevKeyRing(dataDir);
     keyRing = dev.ring;
+    devKeyCreated = dev.created;
     if (dev.created) logger.warn({ dataDir }, 'created a development encryption key in the data directory; set ENCRYPTION_KEYS in production');
   }
 
@@ -107,7 +109,18 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     } else {
       await runner.waitForCaughtUp(120_000);
     }
-    if (!(await hasAnyInstance(readModel))) {
+    const storeHadInstances = await hasAnyInstance(readModel);
+    if (storeHadInstances && devKeyCreated) {
+      // (Which key ids the stored passwords use is in the events alone; reading every instance's
+      // history at each start is not worth it. A new key beside a store with history is the cheap sign.)
+      logger.warn(
+        { dataDir, keyId: keyRing.activeKeyId },
+        'made a new development encryption key for a store that already holds instances: SMTP passwords stored under another key ' +
+          '(a lost encryption-keys.json, another DATA_DIR\'s) cannot be decrypted here (their test mails answer 500, CRYPT-key-n0k3); ' +
+          'restore that key file into DATA_DIR, or set ENCRYPTION_KEYS with its keys',
+      );
+    }
+    if (!storeHadInstances) {
       try {
         const { instanceId, position } = await container.get<SetUpInstanceUseCase>(TOKENS.SetUpInstance).execute(FIRST_INSTANCE);
         await progress.waitFor(position, 30_000);

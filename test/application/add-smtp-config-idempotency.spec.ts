@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AddSmtpConfigUseCase, RoleBasedPermissionChecker, instanceStreamId, isCommandIdReused, isSmtpConfigAlreadyExists } from '../../src/index.js';
+import { AddSmtpConfigUseCase, ErrorIds, RoleBasedPermissionChecker, instanceStreamId, isCommandIdReused, isSmtpConfigAlreadyExists } from '../../src/index.js';
+import { AesGcmEncryptor, keyRingFrom } from '../../src/infrastructure/crypto/aes-gcm-encryptor.js';
 import { createHarness, owner, seedRequest, SequentialIds, type Harness } from '../support/fixtures.js';
 
 describe('AddSmtpConfig retried with the same commandId', () => {
@@ -63,6 +64,27 @@ describe('AddSmtpConfig retried with the same commandId', () => {
     expect(isCommandIdReused(password)).toBe(true);
     expect((password as Error).message).toContain('password');
     expect((password as Error).message).not.toContain('another');
+  });
+
+  it('refuses a retry on a server whose key ring lacks the first call\'s key with the key id (CRYPT-key-n0k3), not as another request', async () => {
+    const instanceId = await h.newInstance('acme');
+    const call = { principal: owner(instanceId), instanceId, body: seedRequest, commandId: 'req-1' };
+    await h.addSmtpConfig.execute(call);
+    const after = await revision(instanceId);
+    const withoutTheKey = new AddSmtpConfigUseCase({
+      events: h.events,
+      clock: h.clock,
+      ids: new SequentialIds(5000n),
+      encryptor: new AesGcmEncryptor(keyRingFrom('k-new', { 'k-new': Buffer.alloc(32, 1) }, 'ENCRYPTION_KEYS')),
+      permissions: new RoleBasedPermissionChecker(),
+      answerFrom: 'append',
+    });
+    const error = await withoutTheKey.execute(call).catch((e: unknown) => e);
+    expect(isCommandIdReused(error)).toBe(false);
+    expect(error).toMatchObject({ kind: 'Internal', id: ErrorIds.DecryptionKeyUnknown });
+    expect((error as Error).message).toMatch(/^the key ring \(ENCRYPTION_KEYS, holding "k-new"\) lacks the key "key-2026-11" this secret was encrypted with: add that key to ENCRYPTION_KEYS/);
+    expect((error as Error).message).not.toContain(seedRequest.password);
+    expect(await revision(instanceId)).toBe(after);
   });
 
   it('checks permission before answering a retry', async () => {

@@ -79,7 +79,7 @@ describe.skipIf(postgresSkipReason !== undefined)('two replicas on one database 
     }
     expect(onB.status).toBe(500);
     const message = (onB.json as { message: string }).message;
-    expect(message).toMatch(/^the secret was encrypted with the key "dev-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}", which this server does not have/);
+    expect(message).toMatch(/^the key ring \(the development key file encryption-keys\.json in DATA_DIR, holding "dev-[^"]+"\) lacks the key "dev-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}" this secret was encrypted with: restore the encryption-keys\.json that holds it/);
     expect(message).toContain('(CRYPT-key-n0k3)');
     expect(sent).toEqual([]);
 

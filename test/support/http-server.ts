@@ -75,9 +75,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** The real server (same wiring as `npm start`) on an ephemeral loopback port and a fresh data directory. */
+/**
+ * The real server (same wiring as `npm start`) on an ephemeral loopback port and a fresh data
+ * directory, or on `env.DATA_DIR` (a restart; that directory is the caller's to remove).
+ */
 export const startTestServer = async (env: Record<string, string> = {}, options: { mailer?: SmtpMailer } = {}): Promise<TestServer> => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'smtp-http-'));
+  const ownDataDir = env.DATA_DIR === undefined;
+  const dataDir = env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'smtp-http-'));
   const logs: string[] = [];
   const logStream = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -118,7 +122,7 @@ export const startTestServer = async (env: Record<string, string> = {}, options:
     },
     async close() {
       await app.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return server;

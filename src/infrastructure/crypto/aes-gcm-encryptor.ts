@@ -1,37 +1,59 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { DomainError, ErrorKind, type EncryptedSecret } from '../../domain/index.js';
+import { DomainError, ErrorIds, ErrorKind, type EncryptedSecret } from '../../domain/index.js';
 import type { SecretEncryptor } from '../../application/index.js';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
+/**
+ * Where a key ring's keys come from, so that a secret under a key the ring lacks is reported with the
+ * right remedy: `ENCRYPTION_KEYS`, the development key file in DATA_DIR, or (unset) an embedder's own.
+ */
+export type KeyRingSource = 'ENCRYPTION_KEYS' | 'dev-key-file';
+
 /** Keys by id. New secrets use the active key; older keys stay for decryption. */
 export interface KeyRing {
   readonly activeKeyId: string;
   readonly keys: ReadonlyMap<string, Buffer>;
+  readonly source?: KeyRingSource;
 }
 
-export const keyRingFrom = (activeKeyId: string, keys: Record<string, Buffer>): KeyRing => {
+export const keyRingFrom = (activeKeyId: string, keys: Record<string, Buffer>, source?: KeyRingSource): KeyRing => {
   const map = new Map(Object.entries(keys));
   for (const [id, key] of map) {
     if (key.length !== 32) throw new TypeError(`key ${id} must be 32 bytes for AES-256-GCM, got ${key.length}`);
   }
   if (!map.has(activeKeyId)) throw new TypeError(`the active key ${activeKeyId} is not in the key ring`);
-  return { activeKeyId, keys: map };
+  return { activeKeyId, keys: map, ...(source ? { source } : {}) };
 };
 
+const HELD_IDS_SHOWN = 5;
+
 /**
- * A secret under a key id this server has not got: another DATA_DIR's development key, or a key
- * left out of ENCRYPTION_KEYS. Names the id (never a key) and the remedy.
+ * A secret under a key id the ring has not got: another DATA_DIR's development key, a lost key file,
+ * a key dropped from ENCRYPTION_KEYS at a rotation. Names the id, the ids the ring holds (ids are not
+ * secret: every stored event carries one; never a key, never the secret) and the remedy for where
+ * the ring comes from. Internal (500 / 13): no request can mend it, only whoever runs the server.
  */
-const keyUnknown = (keyId: string) =>
-  new DomainError(
+const keyUnknown = (keyId: string, ring: KeyRing): DomainError => {
+  const ids = [...ring.keys.keys()];
+  const held = ids.slice(0, HELD_IDS_SHOWN).map((id) => `"${id}"`).join(', ') + (ids.length > HELD_IDS_SHOWN ? ` and ${ids.length - HELD_IDS_SHOWN} more` : '');
+  const [where, remedy] =
+    ring.source === 'ENCRYPTION_KEYS'
+      ? ['ENCRYPTION_KEYS', 'add that key to ENCRYPTION_KEYS (a key no longer used for new secrets stays in the ring for those it encrypted; ENCRYPTION_ACTIVE_KEY_ID picks the key for new ones)']
+      : ring.source === 'dev-key-file'
+        ? [
+            'the development key file encryption-keys.json in DATA_DIR',
+            'restore the encryption-keys.json that holds it (from a backup, or from the DATA_DIR of the server that stored the secret: every server on one store needs the same file), or set ENCRYPTION_KEYS with that key',
+          ]
+        : ['this server', 'add that key to the key ring'];
+  return new DomainError(
     ErrorKind.Internal,
-    'CRYPT-key-n0k3',
+    ErrorIds.DecryptionKeyUnknown,
     'Errors.Crypto.KeyUnknown',
-    `the secret was encrypted with the key "${keyId}", which this server does not have: give every server on this store the same ` +
-      `development key file (encryption-keys.json in DATA_DIR), or set ENCRYPTION_KEYS with that key`,
+    `the key ring (${where}, holding ${held}) lacks the key "${keyId}" this secret was encrypted with: ${remedy}`,
   );
+};
 
 const decryptionFailed = (cause?: unknown) =>
   new DomainError(ErrorKind.Internal, 'CRYPT-gcm-d3cr', 'Errors.Crypto.DecryptionFailed', 'the secret could not be decrypted', [], { cause });
@@ -104,7 +126,7 @@ export class AesGcmEncryptor implements SecretEncryptor {
   async decrypt(secret: EncryptedSecret): Promise<string> {
     const key = this.ring.keys.get(secret.keyId);
     if (secret.algorithm !== 'AES-256-GCM') throw decryptionFailed();
-    if (!key) throw keyUnknown(secret.keyId);
+    if (!key) throw keyUnknown(secret.keyId, this.ring);
     const raw = Buffer.from(secret.crypted, 'base64');
     if (raw.length < NONCE_BYTES + TAG_BYTES) throw decryptionFailed();
     try {

@@ -36,5 +36,5 @@ export const loadOrCreateDevKeyRing = (dataDir: string): { ring: KeyRing; create
 
 const read = (path: string): KeyRing => {
   const stored = JSON.parse(readFileSync(path, 'utf8')) as { activeKeyId: string; keys: Record<string, string> };
-  return keyRingFrom(stored.activeKeyId, Object.fromEntries(Object.entries(stored.keys).map(([id, b64]) => [id, Buffer.from(b64, 'base64')])));
+  return keyRingFrom(stored.activeKeyId, Object.fromEntries(Object.entries(stored.keys).map(([id, b64]) => [id, Buffer.from(b64, 'base64')])), 'dev-key-file');
 };
