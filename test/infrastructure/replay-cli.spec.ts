@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresProjectionStore, SqliteEventStore, SqliteProjectionStore, type EventMetadata } from '../support/everything.js';
 import { seedSqliteStore } from '../bench/seed-sqlite-store.js';
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
-import { CLI, tempDirs, node, ROOT, runCli } from '../support/cli.js';
+import { CLI, tempDirs, node, ROOT, runCli, startServer } from '../support/cli.js';
 import { shadowSchemaOf } from '../../src/infrastructure/cli/replay-commands.js';
 
 const INSTANCES = 2_500; // 10 000 events
@@ -371,6 +371,101 @@ describe('smtp-config projection', () => {
     expect(error.message).toContain(`position ${position}/${position} in stream instance-7`);
     expect(error.message).toContain('data.id');
   }, 60_000);
+});
+
+describe('a damaged read-model.db (overwritten with garbage)', () => {
+  const GARBAGE = 'not a database: overwritten by mistake\n'.repeat(200);
+  /** The seeded directory whose read model is garbage; and the file. */
+  const damagedCopy = () => {
+    const dir = seededCopy();
+    const file = join(dir, SqliteProjectionStore.FILE);
+    writeFileSync(file, GARBAGE);
+    return { dir, file };
+  };
+
+  it('does not stop the commands that need only the events: export, copy and import', () => {
+    const { dir, file } = damagedCopy();
+    const intact = smtpConfig(seededCopy(), ['events', 'export']).stdout;
+
+    const exported = smtpConfig(dir, ['events', 'export']);
+    expect(exported.status, exported.stderr).toBe(0);
+    expect(exported.stdout).toBe(intact);
+
+    const copied = smtpConfig(dir, ['--json', 'events', 'copy', '--to', tempDir()]);
+    expect(copied.status, copied.stderr).toBe(0);
+    expect(JSON.parse(copied.stdout)).toMatchObject({ appended: INSTANCES * 4, same: true });
+
+    const imported = smtpConfig(dir, ['--json', 'events', 'import'], intact);
+    expect(imported.status, imported.stderr).toBe(0);
+    expect(JSON.parse(imported.stdout)).toMatchObject({ appended: 0, skipped: INSTANCES * 4 });
+    expect(readFileSync(file, 'utf8')).toBe(GARBAGE); // none of them touched it
+  }, 120_000);
+
+  it('the server stops naming it and projection rebuild, which puts a read model rebuilt from the events in its place', () => {
+    const { dir, file } = damagedCopy();
+    const start = runCli(CLI.smtpConfig, ['start'], dir, undefined, { PORT: '0', GRPC_PORT: 'off' });
+    expect(start.status).toBe(1);
+    expect(start.stderr).toContain(`${file} is damaged`);
+    expect(start.stderr).toContain('smtp-config projection rebuild');
+
+    const rebuild = smtpConfig(dir, ['--json', 'projection', 'rebuild']);
+    expect(rebuild.status, rebuild.stderr).toBe(0);
+    expect(rebuild.stderr).toContain(`${file} is damaged (SQLITE_NOTADB): rebuilding it from the events`);
+    const head = (JSON.parse(smtpConfig(dir, ['--json', 'projection', 'status']).stdout) as { head: string }).head;
+    expect(JSON.parse(rebuild.stdout)).toEqual({ rebuilt: true, checkpoint: head, resumedFrom: null });
+    for (const suffix of ['', '-wal', '-shm']) expect(existsSync(join(dir, `${SqliteProjectionStore.SHADOW_FILE}${suffix}`))).toBe(false);
+    expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
+  }, 120_000);
+
+  it('projection rebuild leaves it alone while a server runs on the directory (it has the file open), and names the server', async () => {
+    const dir = seededCopy();
+    const file = join(dir, SqliteProjectionStore.FILE);
+    const { server } = await startServer(dir);
+    try {
+      writeFileSync(file, GARBAGE);
+      const refused = smtpConfig(dir, ['projection', 'rebuild']);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain(`${file} is damaged (SQLITE_NOTADB), and a server runs on ${dir}: stop it`);
+      expect(readFileSync(file, 'utf8')).toBe(GARBAGE);
+    } finally {
+      if (server.exitCode === null) {
+        const exited = new Promise((r) => server.once('exit', r));
+        kill(server);
+        await exited;
+      }
+    }
+    expect(smtpConfig(dir, ['projection', 'rebuild']).status).toBe(0);
+    expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
+  }, 120_000);
+
+  it('a missing read-model.db: projection rebuild makes it', () => {
+    const dir = seededCopy();
+    rmSync(join(dir, SqliteProjectionStore.FILE));
+    expect(smtpConfig(dir, ['projection', 'rebuild']).status).toBe(0);
+    expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
+  }, 120_000);
+
+  it.skipIf(postgresSkipReason)('on PostgreSQL, a dropped read-model table does not stop events export and events copy', async () => {
+    const db = await freshPostgresSchema(1);
+    const env = { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema };
+    try {
+      const history = smtpConfig(seededCopy(), ['events', 'export']).stdout;
+      expect(smtpConfig(tempDir(), ['events', 'import'], history, env).status).toBe(0);
+      expect(smtpConfig(tempDir(), ['projection', 'status'], undefined, env).status).toBe(0); // makes the read model's tables
+      await db.pool.query(`DROP TABLE "${db.schema}".projection_checkpoints`);
+
+      const exported = smtpConfig(tempDir(), ['events', 'export'], undefined, env);
+      expect(exported.status, exported.stderr).toBe(0);
+      expect(exported.stdout.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(
+        history.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id),
+      );
+      const copied = smtpConfig(tempDir(), ['--json', 'events', 'copy', '--to', tempDir()], undefined, env);
+      expect(copied.status, copied.stderr).toBe(0);
+      expect(JSON.parse(copied.stdout)).toMatchObject({ same: true });
+    } finally {
+      await db.drop();
+    }
+  }, 180_000);
 });
 
 describe('shadowSchemaOf', () => {

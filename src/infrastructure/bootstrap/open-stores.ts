@@ -32,15 +32,28 @@ export interface SharedReadModel {
   onInlineProjected(listener: (position: GlobalPosition) => void): void;
 }
 
-export interface OpenedStores {
+/** The event store alone, for the commands that never read the read model (see openStores' `readModel: false`). */
+export interface OpenedEvents {
   readonly events: EventStore;
-  readonly readModel: ProjectionStore;
-  /** Set when the read model is shared by several processes (PostgreSQL); undefined when this process owns it. */
-  readonly shared: SharedReadModel | undefined;
   /** Where the data lives, for log lines (never a password). */
   readonly description: string;
   /** Closes the stores and, for a server, lets go of the data directory. */
   close(): Promise<void>;
+}
+
+export interface OpenedStores extends OpenedEvents {
+  readonly readModel: ProjectionStore;
+  /** Set when the read model is shared by several processes (PostgreSQL); undefined when this process owns it. */
+  readonly shared: SharedReadModel | undefined;
+}
+
+export interface OpenOptions {
+  /**
+   * false: open the events only (the tools that export, import or copy them, and a rebuild, which
+   * makes its own read model): a damaged `read-model.db`, or a dropped read-model table, does not
+   * stop them. Only for `role: 'tool'`.
+   */
+  readonly readModel?: boolean;
 }
 
 /**
@@ -58,7 +71,9 @@ export interface OpenedStores {
  * DATA_DIR (which then holds only development keys) takes no lock. `role: 'tool'` (the
  * command-line tools) works beside running servers.
  */
-export const openStores = async (config: Config, dataDir: string, logger: Logger, role: 'server' | 'tool'): Promise<OpenedStores> => {
+export async function openStores(config: Config, dataDir: string, logger: Logger, role: 'server' | 'tool', options?: OpenOptions & { readModel?: true }): Promise<OpenedStores>;
+export async function openStores(config: Config, dataDir: string, logger: Logger, role: 'tool', options: { readModel: false }): Promise<OpenedEvents>;
+export async function openStores(config: Config, dataDir: string, logger: Logger, role: 'server' | 'tool', options: OpenOptions = {}): Promise<OpenedEvents | OpenedStores> {
   makeDirectory(dataDir);
   const closers: (() => Promise<void> | void)[] = [];
   const close = async () => {
@@ -120,6 +135,12 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
       }
     }
 
+    if (options.readModel === false) {
+      const description = `events in ${describeEvents(events, config)}`;
+      logger.info(description);
+      return { events, description, close };
+    }
+
     let readModel: ProjectionStore;
     let shared: SharedReadModel | undefined;
     if (pool && postgres) {
@@ -153,7 +174,7 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
       closers.push(() => sqlite.close());
     }
     if (events instanceof SqliteEventStore || (postgres && events instanceof postgres.PostgresEventStore)) {
-      await refuseReadModelAhead(events, readModel, describeEvents(events, config));
+      await refuseReadModelAhead(events, readModel, config);
     }
 
     const description = `events in ${describeEvents(events, config)}, read model in ${pool ? `PostgreSQL (schema ${config.DATABASE_SCHEMA})` : `SQLite (${dataDir})`}`;
@@ -164,7 +185,7 @@ export const openStores = async (config: Config, dataDir: string, logger: Logger
     if (config.DATABASE_URL && (await import('../postgres/errors.js')).isPgUnavailable(error)) throw postgresUnreachable(config, error);
     throw error;
   }
-};
+}
 
 /**
  * How much longer than PostgreSQL's statement_timeout the client waits for an answer: enough for the
@@ -223,8 +244,10 @@ const describeEvents = (events: EventStore, config: Config): string =>
 /**
  * A read model that has seen more events than the event store holds means the events were
  * replaced, emptied or lost: starting would serve rows whose events are gone. Stop and say so.
+ * (openStores checks it; a tool that opens its read model itself, projection rebuild, calls it.)
  */
-const refuseReadModelAhead = async (events: EventStore, readModel: ProjectionStore, where: string): Promise<void> => {
+export const refuseReadModelAhead = async (events: EventStore, readModel: ProjectionStore, config: Config): Promise<void> => {
+  const where = describeEvents(events, config);
   const checkpoint = await readModel.checkpoint();
   if (!checkpoint) return;
   const head = await events.headPosition();

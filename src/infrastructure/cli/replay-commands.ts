@@ -23,11 +23,12 @@ import {
   type ProjectionStore,
 } from '../../application/index.js';
 import { INSTANCE_STREAM_PREFIX } from '../../domain/index.js';
-import { openStores, readModelUpToDate, type OpenedStores } from '../bootstrap/open-stores.js';
+import { openStores, readModelUpToDate, refuseReadModelAhead, type OpenedEvents, type OpenedStores } from '../bootstrap/open-stores.js';
 import { loadConfig, type Config } from '../config.js';
 import { DEV_KEY_RING_FILE } from '../crypto/dev-key-ring.js';
 import { InMemoryProjectionStore } from '../in-memory/in-memory-projection-store.js';
 import { createFileOnce } from '../system/create-file-once.js';
+import { DataDirInUseError, DataDirLock } from '../sqlite/data-dir-lock.js';
 import { SqliteEventStore } from '../sqlite/sqlite-event-store.js';
 import { SqliteProjectionStore } from '../sqlite/sqlite-projection-store.js';
 import { StoreFileError } from '../sqlite/store-file-error.js';
@@ -88,11 +89,32 @@ const requireExistingSchema = async (url: string, config: Config): Promise<void>
   }
 };
 
-const withStores = async <T>(work: (stores: OpenedStores, config: Config) => Promise<T>, mode: 'reads' | 'may-create' = 'reads'): Promise<T> => {
+type Mode = 'reads' | 'may-create';
+
+const configFor = async (mode: Mode): Promise<Config> => {
   const config = loadConfig();
   refuseUnimportedLegacyLog(config);
   if (mode === 'reads') await requireExistingStore(config);
+  return config;
+};
+
+const withStores = async <T>(work: (stores: OpenedStores, config: Config) => Promise<T>, mode: Mode = 'reads'): Promise<T> => {
+  const config = await configFor(mode);
   const stores = await openStores(config, resolve(config.DATA_DIR), pino({ level: 'silent' }), 'tool');
+  try {
+    return await work(stores, config);
+  } finally {
+    await stores.close();
+  }
+};
+
+/**
+ * For the commands that need the events only (export, import, copy, rebuild): the read model is not
+ * opened, so a damaged read-model.db or a dropped read-model table does not stop them.
+ */
+const withEvents = async <T>(work: (stores: OpenedEvents, config: Config) => Promise<T>, mode: Mode = 'reads'): Promise<T> => {
+  const config = await configFor(mode);
+  const stores = await openStores(config, resolve(config.DATA_DIR), pino({ level: 'silent' }), 'tool', { readModel: false });
   try {
     return await work(stores, config);
   } finally {
@@ -120,7 +142,7 @@ export interface ExportOptions {
 }
 
 export const eventsExport = (options: ExportOptions, out: Output): Promise<number> =>
-  withStores(async (stores) => {
+  withEvents(async (stores) => {
     const after = parsePosition(options.after);
     const streamPrefixes = options.streamPrefix?.length ? options.streamPrefix : undefined;
     const head = await stores.events.headPosition(streamPrefixes ? { streamPrefixes } : {});
@@ -213,7 +235,7 @@ const inputSize = (path: string | undefined): number | undefined => {
 
 export const eventsImport = async (options: { in?: string }, out: Output): Promise<number> => {
   requireInputFile(options.in);
-  return withStores(async (stores) => {
+  return withEvents(async (stores) => {
     const bar = progress('import');
     const { signal, dispose } = interruptible();
     // Progress in bytes of the file, so that the bar's percentage and ETA mean something; from a pipe
@@ -325,7 +347,7 @@ const refuseOtherHistory = async (source: EventStore, target: Target): Promise<v
 };
 
 export const eventsCopy = (options: { to: string; toSchema?: string }, out: Output): Promise<number> =>
-  withStores(async (stores, config) => {
+  withEvents(async (stores, config) => {
     const target = await openTarget(options.to, options.toSchema ?? config.DATABASE_SCHEMA);
     const { signal, dispose } = interruptible();
     try {
@@ -390,11 +412,17 @@ interface Shadow {
   readonly store: ProjectionStore;
   /** Makes the shadow the live read model, atomically; false while the live one is ahead of it. */
   adopt(): Promise<boolean>;
-  /** Lets go of the shadow, keeping it to resume from. */
+  /** Lets go of the shadow, keeping it to resume from, and of the live read model. Once only; later calls do nothing. */
   close(): Promise<void>;
-  /** Deletes the shadow. */
+  /** Deletes the shadow, and lets go of the live read model. */
   discard(): Promise<void>;
 }
+
+/** Runs the first ending it is given (close or discard), and no other: a pool ends once. */
+const firstEnding = () => {
+  let ending: Promise<void> | undefined;
+  return (end: () => Promise<void>): Promise<void> => (ending ??= end());
+};
 
 /**
  * The PostgreSQL schema to rebuild `schema`'s read model in: `<schema>_shadow`, unless that would make
@@ -410,56 +438,115 @@ export const shadowSchemaOf = (schema: string): string => {
 /** 63 (PostgreSQL's identifier length) less `_checkpoint`, the longest suffix a store's channel gets. */
 const MAX_SCHEMA_WITH_CHANNEL = 63 - '_checkpoint'.length;
 
-/** The shadow to rebuild into; `restart` (--restart) throws an earlier one away first, unopened, since a damaged one could not be opened to be discarded. */
-const openShadow = async (stores: OpenedStores, config: Config, restart = false): Promise<Shadow> => {
-  const live = stores.readModel;
-  if (live instanceof SqliteProjectionStore) {
-    const dir = resolve(config.DATA_DIR);
-    const removeFiles = () => {
-      for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, `${SqliteProjectionStore.SHADOW_FILE}${suffix}`), { force: true });
-    };
-    if (restart) removeFiles();
-    let store: SqliteProjectionStore;
+/**
+ * The shadow to rebuild into, beside the live read model it will replace (opened here: the rebuild
+ * opens the events only, see withEvents); `restart` (--restart) throws an earlier shadow away first,
+ * unopened, since a damaged one could not be opened to be discarded.
+ */
+const openShadow = async (events: EventStore, config: Config, restart = false): Promise<Shadow> =>
+  config.DATABASE_URL ? openPostgresShadow(events, config, config.DATABASE_URL, restart) : openSqliteShadow(events, config, restart);
+
+/**
+ * The live SQLite read model; or, when read-model.db is damaged (what its message says a rebuild
+ * makes good), the data directory's lock: the rebuilt shadow then takes the file's place, which no
+ * server may have open meanwhile.
+ */
+const openSqliteLive = async (events: EventStore, config: Config, dir: string): Promise<{ live: SqliteProjectionStore } | { damaged: string; lock: DataDirLock }> => {
+  let live: SqliteProjectionStore;
+  try {
+    live = SqliteProjectionStore.open(dir);
+  } catch (error) {
+    if (!(error instanceof StoreFileError && error.damaged)) throw error;
+    let lock: DataDirLock;
     try {
-      store = SqliteProjectionStore.open(dir, { file: SqliteProjectionStore.SHADOW_FILE });
-    } catch (error) {
-      if (!(error instanceof StoreFileError)) throw error;
-      const what = error.message.startsWith(`${error.file} `) ? error.message.slice(error.file.length + 1).split('. ')[0] : error.message;
-      throw new StoreFileError(
-        error.file,
-        `${error.file} (the shadow an interrupted rebuild left to resume from) ${what}. ` +
-          'The live read model is untouched; run `smtp-config projection rebuild --restart` to throw the shadow away and rebuild from the first event.',
-        { cause: error },
-      );
+      lock = DataDirLock.acquire(dir);
+    } catch (locked) {
+      if (!(locked instanceof DataDirInUseError)) throw locked;
+      throw new StoreFileError(error.file, `${error.message.split('. ')[0]}, and a server runs on ${dir}: stop it, then run \`smtp-config projection rebuild\` to rebuild the read model from the events`, {
+        cause: locked,
+      });
     }
-    return {
-      store,
-      adopt: async () => live.adopt(store),
-      close: () => store.close(),
-      discard: async () => {
+    process.stderr.write(`${error.message.split('. ')[0]}: rebuilding it from the events; the rebuilt read model takes its place\n`);
+    return { damaged: error.file, lock };
+  }
+  try {
+    if (!config.EVENTSTORE_CONNECTION_STRING) await refuseReadModelAhead(events, live, config);
+  } catch (error) {
+    await live.close();
+    throw error;
+  }
+  return { live };
+};
+
+const openSqliteShadow = async (events: EventStore, config: Config, restart: boolean): Promise<Shadow> => {
+  const dir = resolve(config.DATA_DIR);
+  const removeFiles = () => {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, `${SqliteProjectionStore.SHADOW_FILE}${suffix}`), { force: true });
+  };
+  const live = await openSqliteLive(events, config, dir);
+  const letGoOfLive = async () => ('live' in live ? await live.live.close() : live.lock.release());
+  if (restart) removeFiles();
+  let store: SqliteProjectionStore;
+  try {
+    store = SqliteProjectionStore.open(dir, { file: SqliteProjectionStore.SHADOW_FILE });
+  } catch (error) {
+    await letGoOfLive();
+    if (!(error instanceof StoreFileError)) throw error;
+    const what = error.message.startsWith(`${error.file} `) ? error.message.slice(error.file.length + 1).split('. ')[0] : error.message;
+    throw new StoreFileError(
+      error.file,
+      `${error.file} (the shadow an interrupted rebuild left to resume from) ${what}. ` +
+        `The live read model is untouched; run \`smtp-config projection rebuild --restart\` to throw the shadow away and rebuild from the first event.`,
+      { cause: error },
+    );
+  }
+  const end = firstEnding();
+  return {
+    store,
+    adopt: async () => {
+      if ('live' in live) return live.live.adopt(store);
+      SqliteProjectionStore.replaceDamaged(live.damaged, store);
+      return true;
+    },
+    close: () =>
+      end(async () => {
+        await store.close();
+        await letGoOfLive();
+      }),
+    discard: () =>
+      end(async () => {
         await store.close();
         removeFiles();
-      },
-    };
-  }
+        await letGoOfLive();
+      }),
+  };
+};
+
+const openPostgresShadow = async (events: EventStore, config: Config, url: string, restart: boolean): Promise<Shadow> => {
   const postgres = await import('../postgres/index.js');
-  if (live instanceof postgres.PostgresProjectionStore && config.DATABASE_URL) {
-    const { default: pg } = await import('pg');
-    const pool = new pg.Pool({ connectionString: config.DATABASE_URL, max: 4 });
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  try {
+    const live = await postgres.PostgresProjectionStore.open(pool, { schema: config.DATABASE_SCHEMA });
+    if (!config.EVENTSTORE_CONNECTION_STRING) await refuseReadModelAhead(events, live, config);
     const schema = shadowSchemaOf(config.DATABASE_SCHEMA);
     if (restart) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     const store = await postgres.PostgresProjectionStore.open(pool, { schema });
+    const end = firstEnding();
     return {
       store,
       adopt: () => live.adopt(store),
-      close: () => pool.end(),
-      discard: async () => {
-        await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await pool.end();
-      },
+      close: () => end(() => pool.end()),
+      discard: () =>
+        end(async () => {
+          await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await pool.end();
+        }),
     };
+  } catch (error) {
+    await pool.end();
+    throw error;
   }
-  throw new UsageError('this read model has no shadow to rebuild into');
 };
 
 /**
@@ -501,12 +588,13 @@ const replayInto = async (events: EventStore, target: ProjectionStore, label: st
 // ---------------------------------------------------------------- projection rebuild
 
 export const projectionRebuild = (options: { restart?: boolean; batchSize?: number }, out: Output): Promise<number> =>
-  withStores(async (stores, config) => {
-    const shadow = await openShadow(stores, config, options.restart);
-    const resumedFrom = await shadow.store.checkpoint();
-    if (resumedFrom) process.stderr.write(`resuming the rebuild from ${positionToString(resumedFrom)}\n`);
+  withEvents(async (stores, config) => {
+    const shadow = await openShadow(stores.events, config, options.restart);
     const { signal, dispose } = interruptible();
     try {
+      const resumedFrom = await shadow.store.checkpoint();
+      if (resumedFrom) process.stderr.write(`resuming the rebuild from ${positionToString(resumedFrom)}\n`);
+      let checkpoint: GlobalPosition | undefined;
       for (let attempt = 1; ; attempt++) {
         if (!(await replayInto(stores.events, shadow.store, 'rebuild', signal, options.batchSize))) {
           const at = await shadowCheckpoint(shadow);
@@ -514,16 +602,18 @@ export const projectionRebuild = (options: { restart?: boolean; batchSize?: numb
           out.result({ rebuilt: false, interrupted: true, shadowCheckpoint: pos(at) }, 'interrupted: run `smtp-config projection rebuild` again to resume');
           return EXIT.interrupted;
         }
+        // Adopting gives the live read model the shadow's rows and checkpoint.
+        checkpoint = await shadow.store.checkpoint();
         if (await shadow.adopt()) break;
         // The live read model moved on while the shadow caught up: catch up again, then switch.
         if (attempt >= 20) throw new Error('the live read model kept moving ahead of the rebuild; try again when writes are fewer');
       }
-      const checkpoint = await stores.readModel.checkpoint();
       await shadow.discard();
       out.result({ rebuilt: true, checkpoint: pos(checkpoint), resumedFrom: pos(resumedFrom) }, `rebuilt the read model up to ${pos(checkpoint) ?? 'nothing'} and switched to it`);
       return EXIT.ok;
     } finally {
       dispose();
+      await shadow.close();
     }
   });
 

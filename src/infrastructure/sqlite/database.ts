@@ -44,7 +44,8 @@ export const storageError = (error: unknown, file: string): unknown => {
   return error;
 };
 
-const fsyncDirectory = (dir: string): void => {
+/** Makes a rename or a new file in `dir` survive a power cut. */
+export const fsyncDirectory = (dir: string): void => {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);
@@ -70,7 +71,7 @@ const configure = (db: SqliteDatabase, options: OpenOptions): void => {
  */
 export const openDatabase = (file: string, options: OpenOptions): SqliteDatabase => {
   const damaged = (what: string, cause?: unknown) =>
-    new StoreFileError(file, `${file} ${what}. ${options.whenDamaged}`, cause === undefined ? undefined : { cause });
+    new StoreFileError(file, `${file} ${what}. ${options.whenDamaged}`, { damaged: true, ...(cause === undefined ? {} : { cause }) });
   if (!existsSync(file)) {
     const fresh = `${file}.new`;
     for (const leftover of [fresh, `${fresh}-wal`, `${fresh}-shm`, `${fresh}-journal`]) rmSync(leftover, { force: true });

@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import {
   comparePositions,
   patchedSmtpConfig,
@@ -11,7 +12,7 @@ import {
   type SmtpConfigView,
 } from '../../application/index.js';
 import { ProjectedRows } from '../sql/projected-rows.js';
-import { openDatabase, storageError, type SqliteDatabase } from './database.js';
+import { fsyncDirectory, openDatabase, storageError, type SqliteDatabase } from './database.js';
 import { readModelMigrations } from './migrations/0002-read-model.js';
 
 interface InstanceRow {
@@ -150,7 +151,7 @@ export class SqliteProjectionStore implements ProjectionStore {
     const db = openDatabase(file, {
       synchronous: 'NORMAL',
       migrations: readModelMigrations,
-      whenDamaged: `It holds only what can be rebuilt: stop the server, delete ${file} and start again; it is rebuilt from the events.`,
+      whenDamaged: `It holds only what can be rebuilt: stop the server and run \`smtp-config projection rebuild\` (or delete ${file} and start again); it is rebuilt from the events.`,
     });
     return new SqliteProjectionStore(db, file, options.projection ?? 'smtp-config');
   }
@@ -269,6 +270,22 @@ export class SqliteProjectionStore implements ProjectionStore {
         this.db.exec('DETACH DATABASE shadow');
       }
     });
+  }
+
+  /**
+   * Puts `shadow` (closed here) in the place of `file`, a read model that cannot be opened to adopt
+   * it (damaged): the shadow's write-ahead log is folded into its file, the damaged file's own
+   * -wal and -shm go (SQLite would replay a log left beside the name into the new file), and the
+   * shadow is renamed over it in one step, the directory synced. Interrupted anywhere, the damaged
+   * file or the new one stands, and the shadow is kept until the rename. No other process may have
+   * `file` open: the caller holds the data directory's lock.
+   */
+  static replaceDamaged(file: string, shadow: SqliteProjectionStore): void {
+    shadow.run(() => shadow.db.pragma('journal_mode = DELETE'));
+    shadow.db.close();
+    for (const suffix of ['-wal', '-shm', '-journal']) rmSync(`${file}${suffix}`, { force: true });
+    renameSync(shadow.file, file);
+    fsyncDirectory(dirname(file));
   }
 
   private readCheckpoint(): GlobalPosition | undefined {
