@@ -41,6 +41,28 @@ describe('smtp-config into a pipe with a slow reader', () => {
     expect(run.stdout.split('\n').filter(Boolean)).toHaveLength(INSTANCES);
   }, 60_000);
 
+  it('events export into a reader that leaves after the first line (`| head -1`) stops there: exit 0, no error', async () => {
+    const [cmd, pre] = node(CLI.smtpConfig);
+    const child = spawn(cmd, [...pre, 'events', 'export'], { cwd: ROOT, env: { ...process.env, DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // The export is megabytes, the pipe holds 64 KiB: the command is still writing when the reader goes.
+    const first = await new Promise<string>((resolve) => {
+      let buffer = '';
+      child.stdout.on('data', (c: Buffer) => {
+        buffer += c.toString('utf8');
+        if (!buffer.includes('\n')) return;
+        child.stdout.destroy();
+        resolve(buffer.slice(0, buffer.indexOf('\n')));
+      });
+    });
+    expect(JSON.parse(first)).toMatchObject({ position: '1/1' });
+    expect(await exited, stderr).toBe(0);
+    expect(stderr).not.toContain('EPIPE');
+    expect(stderr).not.toContain('smtp-config:');
+  }, 60_000);
+
   it('events export writes every event, ending with a whole line', async () => {
     const run = await runIntoSlowReader(['events', 'export']);
     expect(run.code, run.stderr).toBe(0);

@@ -153,6 +153,8 @@ export const eventsExport = (options: ExportOptions, out: Output): Promise<numbe
     let last: GlobalPosition | undefined;
     let chunk = '';
     const write = async (text: string) => {
+      // A write's failure comes as an 'error' event, after the write: the next write finds it here.
+      if (sink.errored) throw sink.errored;
       if (!sink.write(text)) await once(sink, 'drain');
     };
     try {
@@ -167,10 +169,14 @@ export const eventsExport = (options: ExportOptions, out: Output): Promise<numbe
         }
       }
       await write(chunk);
-      bar.stop();
+    } catch (error) {
+      // The reader went away (`| head`): the export ends there, without a word, as a Unix tool's output does.
+      if ((error as NodeJS.ErrnoException | undefined)?.code !== 'EPIPE') throw error;
+      return EXIT.ok;
     } finally {
+      bar.stop();
       dispose();
-      if (sink !== process.stdout) {
+      if (sink !== process.stdout && !sink.closed) {
         sink.end();
         await once(sink, 'close');
       }
