@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
-import { CLI, tempDirs, ROOT, runCli } from '../support/cli.js';
+import { CLI, tempDirs, node, ROOT, runCli } from '../support/cli.js';
 
 const dirs = tempDirs('smtp-cli-errors-');
 const tempDir = dirs.make;
@@ -38,6 +39,22 @@ describe('events import --in a file that is not there', () => {
     const run = runCli(CLI.smtpConfig, ['events', 'import', '--in', missing], dir);
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(`--in ${missing}: no such file`);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
+// `script` (util-linux) runs the command on a pseudo-terminal: stdin is a terminal, as when typed at a prompt.
+const hasScript = process.platform === 'linux' && spawnSync('script', ['--version']).status === 0;
+
+describe('events import without --in, stdin a terminal', () => {
+  it.skipIf(!hasScript)('exits 2 at once, saying to pass --in FILE or pipe the events in, and makes no store', () => {
+    const dir = join(tempDir(), 'data');
+    const [cmd, pre] = node(CLI.smtpConfig);
+    const line = [cmd, ...pre, 'events', 'import'].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
+    // Without the check it read the terminal until Ctrl-D (here: `script` passes on the end of its empty stdin).
+    const run = spawnSync('script', ['-qec', line, '/dev/null'], { cwd: ROOT, env: { ...process.env, DATA_DIR: dir }, input: '', encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stdout).toBe(2);
+    expect(run.stdout).toContain('pass --in FILE, or pipe the events in');
     expect(existsSync(dir)).toBe(false);
   });
 });

@@ -241,6 +241,10 @@ const inputSize = (path: string | undefined): number | undefined => {
 
 export const eventsImport = async (options: { in?: string }, out: Output): Promise<number> => {
   requireInputFile(options.in);
+  // Without --in the events come on stdin: from a terminal it would wait, silently, for lines typed in.
+  if (options.in === undefined && process.stdin.isTTY) {
+    throw new UsageError('events import reads an export from --in FILE or from stdin, which is a terminal here: pass --in FILE, or pipe the events in (… | smtp-config events import)');
+  }
   return withEvents(async (stores) => {
     const bar = progress('import');
     const { signal, dispose } = interruptible();
