@@ -63,6 +63,9 @@ export const ErrorIds = {
   HttpInternal: 'HTTP-500',
   HttpUnavailable: 'HTTP-503',
   HttpShuttingDown: 'HTTP-SHUTDOWN',
+  // gRPC (the Connect, gRPC and gRPC-web port).
+  /** A JSON request message that does not decode (a field of the wrong type, not JSON): named, never quoted. */
+  GrpcJsonUndecodable: 'GRPC-JSON-4v8e',
 } as const;
 export type ErrorId = (typeof ErrorIds)[keyof typeof ErrorIds];
 

@@ -15,7 +15,7 @@ import { createLogger, JwtAuthenticator, loadOrCreateDevSigningKey, signToken, v
 import { startGrpcServer, type GrpcServer } from '../../src/infrastructure/grpc/index.js';
 import { pgStoreError } from '../../src/infrastructure/postgres/errors.js';
 import { createHarness, seedRequest, type Harness } from '../support/fixtures.js';
-import { toLoopback } from '../support/grpc.js';
+import { answerText, errorOfAnswer, grpcFrame, rawPost, toLoopback } from '../support/grpc.js';
 import { validationTable } from '../support/validation-table.js';
 import { BadRequestSchema } from '../../src/infrastructure/grpc/index.js';
 
@@ -240,6 +240,120 @@ describe('the gRPC listener', () => {
     ]);
     expect(rejected.every((l) => typeof l.reqId === 'string')).toBe(true);
     expect(logs.join('\n')).not.toContain('hunter2-too-big');
+  });
+
+  describe('a JSON request message it cannot decode', () => {
+    const ADD = '/zitadel.admin.v1.AdminService/AddSMTPConfig';
+    const base = { senderAddress: 'a@b.c', senderName: 'x', host: 'h:25' };
+    // Each JSON protocol: HTTP version, content type, and how the message goes in the body.
+    const protocols = [
+      { name: 'Connect, HTTP/1.1', http: '1.1', contentType: 'application/json', frame: (m: string) => m },
+      { name: 'Connect, HTTP/2', http: '2', contentType: 'application/json', frame: (m: string) => m },
+      { name: 'gRPC', http: '2', contentType: 'application/grpc+json', frame: grpcFrame },
+      { name: 'gRPC-web, HTTP/1.1', http: '1.1', contentType: 'application/grpc-web+json', frame: grpcFrame },
+      { name: 'gRPC-web, HTTP/2', http: '2', contentType: 'application/grpc-web+json', frame: grpcFrame },
+    ] as const;
+    const post = (protocol: (typeof protocols)[number], json: string) =>
+      rawPost(Number(new URL(server!.url).port), protocol.http, ADD, { 'content-type': protocol.contentType, authorization: `Bearer ${token}` }, protocol.frame(json));
+
+    it('answers INVALID_ARGUMENT (3) naming the field and what it must be, in ZITADEL’s error shape, in every JSON protocol, and never quotes the value', async () => {
+      await start();
+      const cases = [
+        { patch: { password: 12345678 }, field: 'password', description: 'must be a string', value: '12345678' },
+        { patch: { host: 987654321 }, field: 'host', description: 'must be a string', value: '987654321' },
+        { patch: { tls: 'hunter2-as-tls' }, field: 'tls', description: 'must be a boolean', value: 'hunter2-as-tls' },
+        { patch: { password: ['hunter2-in-a-list'] }, field: 'password', description: 'must be a string', value: 'hunter2-in-a-list' },
+        { patch: { password: { secret: 'hunter2-in-an-object' } }, field: 'password', description: 'must be a string', value: 'hunter2-in-an-object' },
+      ];
+      const outcomes = [];
+      for (const protocol of protocols) {
+        for (const { patch, field, description, value } of cases) {
+          const answer = await post(protocol, JSON.stringify({ ...base, ...patch }));
+          const e = errorOfAnswer(answer);
+          outcomes.push({
+            protocol: protocol.name,
+            field,
+            code: e?.code,
+            message: e?.rawMessage,
+            errorDetail: e?.findDetails(ErrorDetailSchema).map((d) => [d.id, d.message]),
+            violations: (e?.findDetails(BadRequestSchema) as unknown as { fieldViolations: { field: string; description: string }[] }[] | undefined)?.flatMap(
+              (b) => b.fieldViolations.map((v) => [v.field, v.description]),
+            ),
+            quotesValue: answerText(answer).includes(value),
+          });
+        }
+      }
+      expect(outcomes).toEqual(
+        protocols.flatMap((protocol) =>
+          cases.map(({ field, description }) => ({
+            protocol: protocol.name,
+            field,
+            code: Code.InvalidArgument,
+            message: `invalid AddSMTPConfigRequest: ${field}: ${description} (GRPC-JSON-4v8e)`,
+            errorDetail: [['GRPC-JSON-4v8e', `invalid AddSMTPConfigRequest: ${field}: ${description}`]],
+            violations: [[field, description]],
+            quotesValue: false,
+          })),
+        ),
+      );
+      const logged = logs.join('\n');
+      for (const { value } of cases) expect(logged).not.toContain(value);
+      // Nothing was added: the next valid call is the first.
+      expect((await client().addSMTPConfig(seedRequest)).id).toMatch(/^\d+$/);
+    });
+
+    it('answers a body that is not JSON, not an object, or names a field twice INVALID_ARGUMENT (3) without quoting it', async () => {
+      await start();
+      const cases = [
+        { json: '{"senderAddress":"a@b.c","password":"hunter2-unterminated', message: 'invalid AddSMTPConfigRequest: not valid JSON', secret: 'hunter2' },
+        { json: '{"password": hunter2-bare}', message: 'invalid AddSMTPConfigRequest: not valid JSON', secret: 'hunter2' },
+        { json: '"hunter2-alone"', message: 'invalid AddSMTPConfigRequest: must be a JSON object', secret: 'hunter2' },
+        {
+          json: '{"password":"hunter2-first","password":"hunter2-second"}',
+          message: 'invalid AddSMTPConfigRequest: password: is given twice; send it once',
+          secret: 'hunter2',
+        },
+        {
+          json: '{"senderAddress":"a@b.c","sender_address":"hunter2@b.c"}',
+          // Worded as the REST port words it.
+          message: 'invalid AddSMTPConfigRequest: senderAddress: is given twice, as "senderAddress" and as "sender_address"; send one',
+          secret: 'hunter2',
+        },
+      ];
+      const outcomes = [];
+      for (const protocol of protocols) {
+        for (const { json, secret } of cases) {
+          const answer = await post(protocol, json);
+          const e = errorOfAnswer(answer);
+          outcomes.push({ protocol: protocol.name, json, code: e?.code, message: e?.rawMessage, id: e?.findDetails(ErrorDetailSchema)[0]?.id, quotes: answerText(answer).includes(secret) });
+        }
+      }
+      expect(outcomes).toEqual(
+        protocols.flatMap((protocol) =>
+          cases.map(({ json, message }) => ({ protocol: protocol.name, json, code: Code.InvalidArgument, message: `${message} (GRPC-JSON-4v8e)`, id: 'GRPC-JSON-4v8e', quotes: false })),
+        ),
+      );
+      // Connect's streaming JSON is no unary method's type: refused before anything is decoded.
+      const streaming = await rawPost(Number(new URL(server!.url).port), '2', ADD, { 'content-type': 'application/connect+json' }, grpcFrame('{"password":"hunter2-streamed"}'));
+      expect([streaming.status, answerText(streaming).includes('hunter2')]).toEqual([415, false]);
+      expect(logs.join('\n')).not.toContain('hunter2');
+    });
+
+    it('decodes the other methods’ JSON the same way, implemented or not, and still reads a valid JSON message', async () => {
+      await start();
+      const port = Number(new URL(server!.url).port);
+      const json = (path: string, body: string) =>
+        rawPost(port, '1.1', path, { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body).then(errorOfAnswer);
+      const byId = await json('/zitadel.admin.v1.AdminService/GetSMTPConfigById', '{"id":424242}');
+      expect([byId?.code, byId?.rawMessage]).toEqual([Code.InvalidArgument, 'invalid GetSMTPConfigByIdRequest: id: must be a string (GRPC-JSON-4v8e)']);
+      const unimplemented = await json('/zitadel.admin.v1.AdminService/AddEmailProviderSMTP', '{"password":424242}');
+      expect([unimplemented?.code, unimplemented?.rawMessage]).toEqual([Code.InvalidArgument, 'invalid AddEmailProviderSMTPRequest: password: must be a string (GRPC-JSON-4v8e)']);
+      expect((await json('/zitadel.admin.v1.AdminService/AddEmailProviderSMTP', '{"password":"p"}'))?.code).toBe(Code.Unimplemented);
+      // Unknown fields are still ignored, as connect-es ignores them.
+      const added = await rawPost(port, '1.1', ADD, { 'content-type': 'application/json', authorization: `Bearer ${token}` }, JSON.stringify({ ...seedRequest, notAField: 1 }));
+      expect([added.status, errorOfAnswer(added)]).toEqual([200, undefined]);
+      expect(JSON.parse(added.body.toString('utf8')).id).toMatch(/^\d+$/);
+    });
   });
 
   it('answers a request without a Host, with two, or with one no URL can hold, as REST does, instead of ending the process', async () => {

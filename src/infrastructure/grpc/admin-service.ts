@@ -1,6 +1,6 @@
 import { create, toJson, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { createContextKey, type ConnectRouter, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import { Code, ConnectError, createContextKey, type ConnectRouter, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import {
   AddSMTPConfigRequestSchema,
   AddSMTPConfigResponseSchema,
@@ -24,6 +24,7 @@ import { domainOfHost } from '../http/smtp-config-plugin.js';
 import { HttpErrors } from '../http/error-body.js';
 import type { JwtAuthenticator } from '../http/jwt-authenticator.js';
 import type { SmtpLifecycleRoutesDeps } from '../http/smtp-lifecycle-routes.js';
+import { strictJsonOptions } from './json-decode.js';
 
 export interface AdminServiceDeps {
   readonly addSmtpConfig: AddSmtpConfigUseCase;
@@ -157,5 +158,14 @@ export const adminServiceRoutes = (deps: AdminServiceDeps) => (router: ConnectRo
     } satisfies Partial<ServiceImpl<typeof AdminService>>);
   }
 
-  router.service(AdminService, implemented);
+  // Method by method rather than router.service, for each its own JSON decoder (json-decode.ts);
+  // the rest answer UNIMPLEMENTED as router.service has them answer.
+  for (const method of AdminService.methods) {
+    const impl =
+      (implemented as Record<string, unknown>)[method.localName] ??
+      (() => {
+        throw new ConnectError(`${AdminService.typeName}.${method.name} is not implemented`, Code.Unimplemented);
+      });
+    router.rpc(method, impl as never, { jsonOptions: strictJsonOptions(method.input) });
+  }
 };
