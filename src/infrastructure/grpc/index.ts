@@ -146,7 +146,8 @@ export const startGrpcServer = async (options: GrpcServerOptions): Promise<GrpcS
     res.once('close', () => {
       if (seen.has(req)) return;
       const code = codeOf();
-      // The method path and codes only: connect's message can quote a field's value (a password sent as a number).
+      // The method path and codes only: connect's own messages can quote what was sent (a JSON message that
+      // does not decode answers ours, json-decode.ts, which does not; the line still keeps to codes).
       logger.child({ reqId: randomUUID() }).info(
         { method: (req.url ?? '').split('?')[0]?.replace(/^\//, ''), status: res.statusCode, ...(code !== undefined ? { code } : {}), responseTime: performance.now() - started },
         'request rejected',
