@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -435,6 +435,23 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
       }
     }
     expect(smtpConfig(dir, ['projection', 'rebuild']).status).toBe(0);
+    expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
+  }, 120_000);
+
+  it('damaged in its rows, past a first page that opens (a torn page): projection rebuild sees it and puts the rebuilt read model in its place', () => {
+    const dir = seededCopy();
+    const file = join(dir, SqliteProjectionStore.FILE);
+    // Eight pages of garbage in the middle of the file: it still opens, its schema reads, its rows do not.
+    const pages = 8 * 4096;
+    const at = Math.floor(statSync(file).size / 2 / 4096) * 4096;
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(pages, 0x5a), 0, pages, at);
+    closeSync(fd);
+
+    const rebuild = smtpConfig(dir, ['--json', 'projection', 'rebuild']);
+    expect(rebuild.status, rebuild.stderr).toBe(0);
+    expect(rebuild.stderr).toContain(`${file} is damaged (quick_check: `);
+    expect(rebuild.stderr).toContain('rebuilding it from the events; the rebuilt read model takes its place');
     expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
   }, 120_000);
 

@@ -465,6 +465,13 @@ const openSqliteLive = async (events: EventStore, config: Config, dir: string): 
   let live: SqliteProjectionStore;
   try {
     live = SqliteProjectionStore.open(dir);
+    // A file can open (first page and schema intact) and still be damaged in its rows, where the
+    // switch would stop on it: check it all, as the replacement below is the remedy for both.
+    const damage = live.damage();
+    if (damage !== undefined) {
+      await live.close();
+      throw new StoreFileError(live.file, `${live.file} is damaged (quick_check: ${damage}). It holds only what can be rebuilt`, { damaged: true });
+    }
   } catch (error) {
     if (!(error instanceof StoreFileError && error.damaged)) throw error;
     let lock: DataDirLock;

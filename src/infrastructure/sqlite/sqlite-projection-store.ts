@@ -12,7 +12,7 @@ import {
   type SmtpConfigView,
 } from '../../application/index.js';
 import { ProjectedRows } from '../sql/projected-rows.js';
-import { fsyncDirectory, openDatabase, storageError, type SqliteDatabase } from './database.js';
+import { fsyncDirectory, isDamage, openDatabase, storageError, type SqliteDatabase } from './database.js';
 import { readModelMigrations } from './migrations/0002-read-model.js';
 
 interface InstanceRow {
@@ -270,6 +270,23 @@ export class SqliteProjectionStore implements ProjectionStore {
         this.db.exec('DETACH DATABASE shadow');
       }
     });
+  }
+
+  /**
+   * What SQLite's `PRAGMA quick_check` finds wrong with the file (the first problem, on one line), or
+   * undefined when nothing. Opening reads only the first page and the schema: a torn page among the
+   * rows shows only here, or when a statement reaches it.
+   */
+  damage(): string | undefined {
+    let found: unknown;
+    try {
+      found = this.db.pragma('quick_check(1)', { simple: true });
+    } catch (error) {
+      if (isDamage(error)) return (error as { code: string }).code;
+      throw storageError(error, this.file);
+    }
+    if (found === 'ok') return undefined;
+    return String(found).replace(/^\*\*\* in database \w+ \*\*\*\s*/, '').replace(/\s+/g, ' ').trim();
   }
 
   /**
