@@ -120,6 +120,12 @@ describe('AddSmtpConfig request validation: errors and reasons', () => {
     expect(trimSpaceAsGo('\u0085\u1680x\u2000y\u205f\u3000\u202f')).toBe('x\u2000y');
   });
 
+  it('stores the description trimmed, as ZITADEL’s add and change commands do (its length counted before)', () => {
+    expect(parseAddSmtpConfigRequest(with_({ description: ' \u3000provider description\t\n' })).description).toBe('provider description');
+    expect(parseAddSmtpConfigRequest(with_({ description: `${'d'.repeat(198)}  ` })).description).toBe('d'.repeat(198));
+    expect(violationsOf(with_({ description: `${'d'.repeat(200)} ` }))).toEqual([{ field: 'description', description: 'must be at most 200 characters (got 201)' }]);
+  });
+
   it('stores the host trimmed, as ZITADEL trims it before splitting host and port', () => {
     expect(parseAddSmtpConfigRequest(with_({ host: '\tsmtp.example.com:587 \r\n' })).host).toBe('smtp.example.com:587');
     expect(violationsOf(with_({ host: ' smtp.example.com ' }))).toEqual([{ field: 'host', description: 'must include the port (host:port)' }]);

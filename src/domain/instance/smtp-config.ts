@@ -178,7 +178,9 @@ export const AddSmtpConfigRequestSchema = z
     user: boundedText('user').default(''),
     password: boundedText('password').default(''),
     replyToAddress: addressField('replyToAddress', false).default(''),
-    description: boundedText('description').default(''),
+    // ZITADEL's add and change commands trim the description too (strings.TrimSpace), after the
+    // proto counted its length.
+    description: boundedText('description').overwrite(trimSpaceAsGo).default(''),
   })
   // Unknown fields are ignored, as the API's gateway does.
   .strip();
