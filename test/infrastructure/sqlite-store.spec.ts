@@ -262,6 +262,15 @@ describe('data directory', () => {
     DataDirLock.acquire(dir).release();
   });
 
+  it('says that the holder may be a projection rebuild replacing a damaged read model, not only a server', () => {
+    const rebuild = DataDirLock.acquire(dir); // what projection rebuild holds while it replaces a damaged read-model.db
+    try {
+      expect(() => DataDirLock.acquire(dir)).toThrow(`the data directory ${dir} is in use by another server, or by \`smtp-config projection rebuild\` replacing its damaged read-model.db`);
+    } finally {
+      rebuild.release();
+    }
+  });
+
   it('refuses to start when the read model has applied more than the event file holds', async () => {
     const config = loadConfig({ DATA_DIR: dir });
     const stores = await openStores(config, dir, silent, 'server');

@@ -11,7 +11,8 @@ export class DataDirInUseError extends Error {
  * for as long as the process keeps the file open: the kernel drops it when the process dies, however
  * it dies (kill -9, as process 1 of a container), and it holds across PID namespaces that share the
  * volume, because it belongs to the file, not to a process id written into it. The command-line
- * tools do not take it: they write through the event store's own transactions.
+ * tools do not take it (they write through the event store's own transactions), except
+ * `projection rebuild` while it replaces a damaged read-model.db, which no server may have open.
  */
 export class DataDirLock {
   static readonly FILE = 'server.lock';
@@ -31,7 +32,10 @@ export class DataDirLock {
     } catch (error) {
       db.close();
       if (error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY')) {
-        throw new DataDirInUseError(`the data directory ${dir} is in use by another server (it holds ${file}); stop that one first, or set DATA_DIR to another directory`);
+        throw new DataDirInUseError(
+          `the data directory ${dir} is in use by another server, or by \`smtp-config projection rebuild\` replacing its damaged read-model.db (it holds ${file}); ` +
+            'stop that server first, or wait for the rebuild to finish, or set DATA_DIR to another directory',
+        );
       }
       throw error;
     }
