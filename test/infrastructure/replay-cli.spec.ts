@@ -438,7 +438,7 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
     expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
   }, 120_000);
 
-  it('damaged in its rows, past a first page that opens (a torn page): projection rebuild sees it and puts the rebuilt read model in its place', () => {
+  it('damaged in its rows, past a first page that opens (a torn page): the server stops naming projection rebuild, which sees it and puts the rebuilt read model in its place', () => {
     const dir = seededCopy();
     const file = join(dir, SqliteProjectionStore.FILE);
     // Eight pages of garbage in the middle of the file: it still opens, its schema reads, its rows do not.
@@ -447,6 +447,11 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
     const fd = openSync(file, 'r+');
     writeSync(fd, Buffer.alloc(pages, 0x5a), 0, pages, at);
     closeSync(fd);
+
+    const start = runCli(CLI.smtpConfig, ['start'], dir, undefined, { PORT: '0', GRPC_PORT: 'off' });
+    expect(start.status).toBe(1);
+    expect(start.stderr).toContain(`${file} is damaged`);
+    expect(start.stderr).toContain('smtp-config projection rebuild');
 
     const rebuild = smtpConfig(dir, ['--json', 'projection', 'rebuild']);
     expect(rebuild.status, rebuild.stderr).toBe(0);
