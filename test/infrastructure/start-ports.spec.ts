@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServerApp, loadConfig } from '../support/everything.js';
 import { CLI, node, ROOT, spawnServer, tempDirs, waitForLine } from '../support/cli.js';
-import { PortUnavailableError } from '../../src/infrastructure/system/port-reservation.js';
+import { PortUnavailableError, reservePort } from '../../src/infrastructure/system/port-reservation.js';
 
 const dirs = tempDirs('smtp-start-ports-');
 const held: Server[] = [];
@@ -93,5 +93,16 @@ describe("an embedder's createServerApp().listen() on a port in use", () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('a HOST that does not resolve', () => {
+  it('stops the start naming HOST, not with a bare getaddrinfo error', async () => {
+    const error = await reservePort('PORT', 'no-such-host.invalid', await freePort()).then(
+      (held) => held.release(),
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PortUnavailableError);
+    expect((error as Error).message).toMatch(/^cannot listen on no-such-host\.invalid:\d+ for PORT: HOST no-such-host\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\); set HOST to an address of this machine/);
   });
 });

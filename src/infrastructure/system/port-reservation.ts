@@ -29,15 +29,21 @@ const portMessage = (variable: PortVariable, host: string, port: number, code: s
       return `${variable} ${port} may not be opened by this user (${where}; ports below 1024 need privileges): set ${variable} to a port above 1023`;
     case 'EADDRNOTAVAIL':
       return `cannot listen on ${where} for ${variable}: HOST ${host} is not an address of this machine; set HOST to one (127.0.0.1, 0.0.0.0)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot listen on ${where} for ${variable}: HOST ${host} does not resolve (${code}); set HOST to an address of this machine (127.0.0.1, 0.0.0.0)`;
     default:
       return `cannot listen on ${where} for ${variable} (${code}): set ${variable} to a free port`;
   }
 };
 
+/** The listen errors that mean HOST:PORT cannot be had (a HOST that does not resolve among them), each with its remedy. */
+const LISTEN_CODES = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
+
 /** A listen error as {@link PortUnavailableError} when it is one of a port that cannot be had; else as it is. */
 export const describeListenError = (error: unknown, variable: PortVariable, host: string, port: number): unknown => {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' ? new PortUnavailableError(variable, host, port, code, { cause: error }) : error;
+  return code !== undefined && LISTEN_CODES.has(code) ? new PortUnavailableError(variable, host, port, code, { cause: error }) : error;
 };
 
 export interface PortReservation {
