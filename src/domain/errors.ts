@@ -44,10 +44,22 @@ export class DomainError extends Error {
     readonly messageKey: string,
     message: string = messageKey,
     readonly violations: readonly FieldViolation[] = [],
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; clientMessage?: string },
   ) {
-    super(message, options);
+    super(message, options && 'cause' in options ? { cause: options.cause } : undefined);
+    this.clientMessage = options?.clientMessage ?? message;
+    this.clientViolations = options?.clientMessage === undefined ? violations : [];
   }
+
+  /**
+   * What an API client is told (REST body, gRPC status and ErrorDetail). The same as `message`,
+   * unless the error was made with a `clientMessage`: then `message` (and `violations`) are for
+   * whoever runs the server and go to its log only, since they name the server's configuration
+   * (key ids, variables, files, stream positions), and the client gets what kind of failure it is.
+   */
+  readonly clientMessage: string;
+  /** The field violations an API client is shown: none when the error has a `clientMessage`. */
+  readonly clientViolations: readonly FieldViolation[];
 
   get grpcCode(): number {
     return grpcCodeOf[this.kind];

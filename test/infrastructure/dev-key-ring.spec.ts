@@ -53,7 +53,7 @@ describe('the development key ring', () => {
 });
 
 describe.skipIf(postgresSkipReason !== undefined)('two replicas on one database with different DATA_DIRs and no ENCRYPTION_KEYS', () => {
-  it("answer a test mail of the other's configuration with the key id to share, not a decryption failure", { timeout: 60_000 }, async () => {
+  it("answer a test mail of the other's configuration CRYPT-key-n0k3, not a decryption failure, and log the key id to share", { timeout: 60_000 }, async () => {
     const db = await freshPostgresSchema(4);
     cleanup.push(() => db.drop());
     const sent: unknown[] = [];
@@ -78,9 +78,12 @@ describe.skipIf(postgresSkipReason !== undefined)('two replicas on one database 
       onB = await send(b.url, { method: 'POST', path, host: 'keys.example.com', body, headers: { authorization: `Bearer ${await b.token({ instanceId, roles: ['IAM_OWNER'] })}` } });
     }
     expect(onB.status).toBe(500);
+    // The client is told the kind of failure; B's log names the key id to share and where from.
     const message = (onB.json as { message: string }).message;
-    expect(message).toMatch(/^the key ring \(the development key file encryption-keys\.json in DATA_DIR, holding "dev-[^"]+"\) lacks the key "dev-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}" this secret was encrypted with: restore the encryption-keys\.json that holds it/);
-    expect(message).toContain('(CRYPT-key-n0k3)');
+    expect(message).toBe("the server cannot decrypt this configuration's password; its operator must restore the encryption key it was stored under (CRYPT-key-n0k3)");
+    const logged = b.logs.map((l) => JSON.parse(l) as { msg: string; err?: { id?: string; message?: string } }).filter((l) => l.err?.id === 'CRYPT-key-n0k3');
+    expect(logged).toHaveLength(1);
+    expect(logged[0]!.err!.message).toMatch(/^the key ring \(the development key file encryption-keys\.json in DATA_DIR, holding "dev-[^"]+"\) lacks the key "dev-\d{4}-\d{2}-\d{2}-[0-9a-f]{8}" this secret was encrypted with: restore the encryption-keys\.json that holds it/);
     expect(sent).toEqual([]);
 
     const onA = await send(a.url, { method: 'POST', path, host: 'keys.example.com', body, headers: { authorization: `Bearer ${await a.token({ instanceId, roles: ['IAM_OWNER'] })}` } });

@@ -29,11 +29,17 @@ export const keyRingFrom = (activeKeyId: string, keys: Record<string, Buffer>, s
 
 const HELD_IDS_SHOWN = 5;
 
+/** What an API client is told of a secret under a key the ring lacks (the operator's message is logged). */
+export const KEY_UNKNOWN_CLIENT_MESSAGE =
+  "the server cannot decrypt this configuration's password; its operator must restore the encryption key it was stored under";
+
 /**
  * A secret under a key id the ring has not got: another DATA_DIR's development key, a lost key file,
  * a key dropped from ENCRYPTION_KEYS at a rotation. Names the id, the ids the ring holds (ids are not
  * secret: every stored event carries one; never a key, never the secret) and the remedy for where
- * the ring comes from. Internal (500 / 13): no request can mend it, only whoever runs the server.
+ * the ring comes from, for the log. Internal (500 / 13): no request can mend it, only whoever runs
+ * the server; so the API client is told only that (its {@link KEY_UNKNOWN_CLIENT_MESSAGE}), none of
+ * the server's configuration.
  */
 const keyUnknown = (keyId: string, ring: KeyRing): DomainError => {
   const ids = [...ring.keys.keys()];
@@ -52,6 +58,8 @@ const keyUnknown = (keyId: string, ring: KeyRing): DomainError => {
     ErrorIds.DecryptionKeyUnknown,
     'Errors.Crypto.KeyUnknown',
     `the key ring (${where}, holding ${held}) lacks the key "${keyId}" this secret was encrypted with: ${remedy}`,
+    [],
+    { clientMessage: KEY_UNKNOWN_CLIENT_MESSAGE },
   );
 };
 

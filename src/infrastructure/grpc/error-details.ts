@@ -48,20 +48,20 @@ export const BadRequestSchema: DescMessage = createFileRegistry(
 ).getMessage('google.rpc.BadRequest')!;
 
 /**
- * A DomainError as ZITADEL sends it over gRPC: status = its code, message `"<message> (<id>)"`, and
+ * A DomainError as ZITADEL sends it over gRPC: status = its code, message `"<clientMessage> (<id>)"`, and
  * details `zitadel.v1.ErrorDetail {id, message}` plus `google.rpc.BadRequest` for field violations
  * (connect writes them into `grpc-status-details-bin`, or the gRPC-web trailer frame).
  */
 export const connectErrorOf = (error: DomainError): ConnectError => {
   const code = (error instanceof HttpStatusError ? error.grpcCodeOverride : undefined) ?? grpcCodeOf[error.kind];
   return new ConnectError(
-    `${error.message} (${error.id})`,
+    `${error.clientMessage} (${error.id})`,
     code as Code,
     undefined,
     [
-      { desc: ErrorDetailSchema, value: { id: error.id, message: error.message } },
-      ...(error.violations.length > 0
-        ? [{ desc: BadRequestSchema, value: { fieldViolations: error.violations.map((v) => ({ field: v.field, description: v.description })) } }]
+      { desc: ErrorDetailSchema, value: { id: error.id, message: error.clientMessage } },
+      ...(error.clientViolations.length > 0
+        ? [{ desc: BadRequestSchema, value: { fieldViolations: error.clientViolations.map((v) => ({ field: v.field, description: v.description })) } }]
         : []),
     ],
     error,

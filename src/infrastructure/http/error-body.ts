@@ -43,12 +43,13 @@ export const statusOf = (error: DomainError): number => (error instanceof HttpSt
 
 export const errorBodyOf = (error: DomainError): ErrorBody => ({
   code: (error instanceof HttpStatusError ? error.grpcCodeOverride : undefined) ?? grpcCodeOf[error.kind],
-  // ZITADEL's gateway puts the error id in parentheses after the message.
-  message: `${error.message} (${error.id})`,
+  // ZITADEL's gateway puts the error id in parentheses after the message. The client's message: an
+  // error whose message is for the server's operator (its configuration) keeps that for the log.
+  message: `${error.clientMessage} (${error.id})`,
   details: [
-    { '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id: error.id, message: error.message },
-    ...(error.violations.length > 0
-      ? [{ '@type': 'type.googleapis.com/google.rpc.BadRequest' as const, fieldViolations: error.violations }]
+    { '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id: error.id, message: error.clientMessage },
+    ...(error.clientViolations.length > 0
+      ? [{ '@type': 'type.googleapis.com/google.rpc.BadRequest' as const, fieldViolations: error.clientViolations }]
       : []),
   ],
 });
