@@ -131,7 +131,10 @@ export const Errors = {
       `invalid instance setup: ${violations.map((v) => `${v.field}: ${v.description}`).join('; ')}`,
       violations,
     ),
-  /** A stored event whose payload does not fit its type's schema: replay stops here. */
+  /**
+   * A stored event whose payload does not fit its type's schema: replay stops here. The message
+   * (position, stream, fields) is for the operator and the log; an API client is told the kind only.
+   */
   malformedEvent: (where: { readonly position: string; readonly streamId: string }, type: string, schemaVersion: number, violations: readonly FieldViolation[]) =>
     new DomainError(
       ErrorKind.Internal,
@@ -139,8 +142,9 @@ export const Errors = {
       'Errors.Event.Malformed',
       `malformed event at position ${where.position} in stream ${where.streamId} (${type} v${schemaVersion}): ${violations.map((v) => `${v.field}: ${v.description}`).join('; ')}`,
       violations,
+      { clientMessage: 'the server cannot read a stored event (it does not fit its schema); its operator must repair the event store' },
     ),
-  /** A stored event in a version this code cannot read (newer, or with no upcaster from it). */
+  /** A stored event in a version this code cannot read (newer, or with no upcaster from it). Client message as for {@link Errors.malformedEvent}. */
   unknownEventVersion: (where: { readonly position: string; readonly streamId: string }, type: string, found: number, current: number) =>
     new DomainError(
       ErrorKind.Internal,
@@ -148,5 +152,6 @@ export const Errors = {
       'Errors.Event.UnknownVersion',
       `event at position ${where.position} in stream ${where.streamId}: ${type} has schemaVersion ${found}, and this version reads ${current} (upcasting none to it)`,
       [{ field: 'metadata.schemaVersion', description: `${found} cannot be read as ${current}` }],
+      { clientMessage: 'the server cannot read a stored event (a version it does not know); its operator must run a server version that reads it' },
     ),
 } as const;

@@ -33,6 +33,17 @@ describe('pgStoreError', () => {
     expect((error as DomainError).message).not.toContain('pg_tblspc');
   });
 
+  it.each([
+    ['53100', 'PostgreSQL is out of disk space, SQLSTATE 53100', "the database server's disk"],
+    ['53300', 'PostgreSQL has no connection slot free, SQLSTATE 53300', 'DATABASE_POOL_SIZE'],
+    ['58030', 'PostgreSQL could not read or write its files, SQLSTATE 58030 (I/O error)', "the database server's disk"],
+    ['57014', 'PostgreSQL canceled the statement, SQLSTATE 57014', 'DATABASE_QUERY_TIMEOUT_MS'],
+  ])('tells an API client what %s is, and leaves the remedy with the server’s settings to the log', (code, what, operatorsOnly) => {
+    const error = pgStoreError(pgError(code)) as DomainError;
+    expect(error.message).toContain(operatorsOnly);
+    expect(error.clientMessage).toBe(`the store cannot write now (${what}); nothing was saved, try again later`);
+  });
+
   it('makes a connection the pool saw end Unavailable without a code', () => {
     const error = pgStoreError(new Error('Connection terminated unexpectedly'));
     expect(error).toMatchObject({ kind: ErrorKind.Unavailable, message: expect.stringMatching(/the connection to PostgreSQL was lost or timed out/) });

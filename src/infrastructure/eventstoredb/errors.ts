@@ -36,7 +36,8 @@ export const appendTooLarge = (maxAppendSize: number, cause: unknown): DomainErr
  * InvalidArgument. Anything else is passed on unchanged.
  */
 export const toStoreError = (error: unknown, streamId: string): unknown => {
-  if (isTransient(error)) return storeUnavailable(`EventStoreDB: ${(error as Error).message || (error as Error).constructor.name}`, error);
+  // The client's message may name the server's address (a refused connection): the log's alone.
+  if (isTransient(error)) return storeUnavailable(`EventStoreDB: ${(error as Error).message || (error as Error).constructor.name}`, error, 'EventStoreDB did not take it');
   if (error instanceof StreamDeletedError) return streamDeleted(streamId, error);
   if (error instanceof MaxAppendSizeExceededError) return appendTooLarge(error.maxAppendSize, error);
   return error;

@@ -19,9 +19,9 @@ export const isPgUnavailable = (error: unknown): boolean => {
 };
 
 /**
- * Why the database could not take it, in words a client and an operator can act on (the client is
- * told to try again later; the operator what to fix). PostgreSQL's own message stays in the cause:
- * it names server paths, which are no business of a client's.
+ * Why the database could not take it, in words an operator can act on: what failed, then after a
+ * colon what to fix (the log's; a client is told what failed and to try again later). PostgreSQL's
+ * own message stays in the cause: it names server paths, which are no business of a client's.
  */
 export const pgUnavailableReason = (error: unknown): string => {
   const code = codeOf(error);
@@ -48,8 +48,18 @@ export const pgUnavailableReason = (error: unknown): string => {
   return 'the connection to PostgreSQL was lost or timed out';
 };
 
+/**
+ * What an API client is told of {@link pgUnavailableReason}: what failed, without the remedy after
+ * its colon (the operator's: settings such as DATABASE_POOL_SIZE, the database server's disk).
+ */
+const pgUnavailableClientReason = (reason: string): string => reason.split(': ')[0]!;
+
 /** A database error as the use cases understand it: Unavailable when the database could not take it. */
-export const pgStoreError = (error: unknown): unknown => (isPgUnavailable(error) ? storeUnavailable(pgUnavailableReason(error), error) : error);
+export const pgStoreError = (error: unknown): unknown => {
+  if (!isPgUnavailable(error)) return error;
+  const reason = pgUnavailableReason(error);
+  return storeUnavailable(reason, error, pgUnavailableClientReason(reason));
+};
 
 /**
  * A data exception (SQLSTATE class 22: a value the statement cannot take, such as a NUL in text,

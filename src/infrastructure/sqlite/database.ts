@@ -37,8 +37,10 @@ export const isStorageFault = (error: unknown): boolean =>
 export const storageError = (error: unknown, file: string): unknown => {
   if (isStorageFault(error)) return storeUnavailable(sqliteCode(error) ?? 'I/O error', error);
   if (isDamage(error)) {
+    // The file's name is for the log (and the checks that recognise this message); a client is told the kind.
     return new DomainError(ErrorKind.Internal, 'STORE-dmg-2k8v', 'Errors.Store.Damaged', `the database file ${basename(file)} is damaged`, [], {
       cause: error,
+      clientMessage: "the server's store is damaged; its operator must repair or restore it",
     });
   }
   return error;

@@ -180,7 +180,8 @@ export class SqliteEventStore implements EventStore {
 
   private failedSync(): unknown {
     const code = (this.syncFailure as NodeJS.ErrnoException | undefined)?.code ?? 'I/O error';
-    return storeUnavailable(`flushing ${this.file} to disk failed (${code}); restart the server`, this.syncFailure);
+    // The file's path and the remedy are the operator's (the log); a client is told the kind.
+    return storeUnavailable(`flushing ${this.file} to disk failed (${code}); restart the server`, this.syncFailure, `flushing the events to disk failed (${code})`);
   }
 
   /** Opens (creating it if needed) `events.db` in `dir`. */
