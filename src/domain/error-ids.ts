@@ -114,5 +114,10 @@ export const PortErrors = {
   failedPrecondition: (id: string, message: string) => new DomainError(ErrorKind.FailedPrecondition, id, 'Errors.FailedPrecondition', message),
   unavailable: (message = 'the store cannot take the request now', id: string = ErrorIds.StoreUnavailable, cause?: unknown) =>
     new DomainError(ErrorKind.Unavailable, id, 'Errors.Unavailable', message, [], { cause }),
-  internal: (id: string, message = 'Internal error', cause?: unknown) => new DomainError(ErrorKind.Internal, id, 'Errors.Internal', message, [], { cause }),
+  /**
+   * `message` is answered to the API client, unless `clientMessage` is given: then `message` (which
+   * may name your server's configuration: files, hosts, settings) is for your log only.
+   */
+  internal: (id: string, message = 'Internal error', cause?: unknown, clientMessage?: string) =>
+    new DomainError(ErrorKind.Internal, id, 'Errors.Internal', message, [], { cause, ...(clientMessage === undefined ? {} : { clientMessage }) }),
 } as const;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError, ErrorKind, Errors, grpcCodeOf, isDomainError } from '../../src/domain/index.js';
+import { DomainError, ErrorKind, Errors, grpcCodeOf, isDomainError, PortErrors } from '../../src/domain/index.js';
 
 describe('error catalogue', () => {
   it('maps every kind onto its google.rpc.Code number', () => {
@@ -74,6 +74,24 @@ describe('error catalogue', () => {
     expect(error.violations).toEqual([]);
     expect(error.cause).toBe(cause);
     expect(error.grpcCode).toBe(14);
+  });
+
+  it('tells an API client its message and violations, unless made with a clientMessage: then that, and no violations', () => {
+    const violations = [{ field: 'data.id', description: 'Required' }];
+    const plain = new DomainError(ErrorKind.InvalidArgument, 'X-2', 'Errors.X', 'id: Required', violations);
+    expect([plain.clientMessage, plain.clientViolations]).toEqual(['id: Required', violations]);
+    const forOperator = new DomainError(ErrorKind.Internal, 'X-3', 'Errors.X', 'event at position 7 in stream s: data.id: Required', violations, {
+      clientMessage: 'a stored event cannot be read',
+    });
+    expect([forOperator.message, forOperator.violations, forOperator.clientMessage, forOperator.clientViolations]).toEqual([
+      'event at position 7 in stream s: data.id: Required',
+      violations,
+      'a stored event cannot be read',
+      [],
+    ]);
+    const embedders = PortErrors.internal('MY-1', 'the vault at 10.0.0.5 is sealed', undefined, 'the secret store is unavailable');
+    expect([embedders.kind, embedders.message, embedders.clientMessage]).toEqual([ErrorKind.Internal, 'the vault at 10.0.0.5 is sealed', 'the secret store is unavailable']);
+    expect(PortErrors.internal('MY-2', 'broken').clientMessage).toBe('broken');
   });
 
   it('recognises domain errors and nothing else', () => {

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_ISSUER, JwtAuthenticator, signToken } from '../support/everything.js';
+import { DEV_ISSUER, JwtAuthenticator, loadOrCreateDevSigningKey, signToken } from '../support/everything.js';
 import { send, startTestServer, type TestServer } from '../support/http-server.js';
 
 const newKey = async (kid: string) => {
@@ -80,5 +80,21 @@ describe('the server logs why a token was refused, never the token', () => {
     expect(rejected.at(-1)).toMatchObject({ errorId: 'AUTH-7fs1e', code: 16, reason: 'expired' });
     const signature = token.split('.')[2]!;
     expect(server.logs.filter((l) => l.includes(signature))).toEqual([]);
+  });
+
+  it('tells the holder of a token with an audience what is wrong with it, and leaves the setting to name (JWT_AUDIENCE) to the log', async () => {
+    const instanceId = await server.newInstance('audience.example.com');
+    const { privateJwk } = await loadOrCreateDevSigningKey(server.dataDir);
+    const token = await signToken(privateJwk, { userId: 'u1', instanceId, roles: ['IAM_OWNER'], audience: 'another-api' });
+    const res = await send(server.url, { path: '/admin/v1/smtp', host: 'audience.example.com', headers: { authorization: bearer(token) } });
+    expect([res.status, (res.json as { message: string }).message]).toEqual([401, 'invalid token: it names an audience, and this server accepts tokens without one (AUTH-7fs1e)']);
+    expect(res.text).not.toContain('JWT_AUDIENCE');
+    const rejected = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request rejected');
+    expect(rejected.at(-1)).toMatchObject({
+      errorId: 'AUTH-7fs1e',
+      code: 16,
+      reason: 'audience',
+      detail: 'invalid token: it names an audience and this server has none configured (JWT_AUDIENCE)',
+    });
   });
 });

@@ -59,13 +59,19 @@ export const errorBodyOf = (error: DomainError): ErrorBody => ({
  * reason for the log only: `request rejected` lines carry it as `reason`.
  */
 export class ReasonedDomainError extends DomainError {
-  constructor(kind: ErrorKind, id: string, messageKey: string, message: string, readonly logReason: string, cause?: unknown) {
-    super(kind, id, messageKey, message, [], { cause });
+  constructor(kind: ErrorKind, id: string, messageKey: string, message: string, readonly logReason: string, cause?: unknown, clientMessage?: string) {
+    super(kind, id, messageKey, message, [], { cause, ...(clientMessage === undefined ? {} : { clientMessage }) });
   }
 }
 
-/** `{ reason }` for a log line, when the error carries one; else nothing. */
-export const logReasonOf = (error: unknown): { reason?: string } => (error instanceof ReasonedDomainError ? { reason: error.logReason } : {});
+/**
+ * For a `request rejected` log line: `{ reason }` when the error carries one, and `{ detail }`, the
+ * operator's message, when the client was told another (DomainError.clientMessage); else nothing.
+ */
+export const logReasonOf = (error: unknown): { reason?: string; detail?: string } => ({
+  ...(error instanceof ReasonedDomainError ? { reason: error.logReason } : {}),
+  ...(error instanceof DomainError && error.clientMessage !== error.message ? { detail: error.message } : {}),
+});
 
 /** What the HTTP layer itself rejects, before a use case runs. */
 export const HttpErrors = {

@@ -18,9 +18,9 @@ import {
   type CryptoKey,
 } from 'jose';
 import type { Principal } from '../../application/index.js';
-import { isWellFormedUnicode } from '../../domain/index.js';
+import { ErrorKind, isWellFormedUnicode } from '../../domain/index.js';
 import { createFileOnce } from '../system/create-file-once.js';
-import { HttpErrors } from './error-body.js';
+import { HttpErrors, ReasonedDomainError } from './error-body.js';
 import { makeDirectory } from '../system/make-directory.js';
 
 /** The claims this module reads from a token (besides `sub`, `exp`, `iss` and `aud`). */
@@ -219,7 +219,16 @@ export class JwtAuthenticator {
     }
     if (payload.exp! - payload.iat! > maxAge) throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: lifetime longer than the maximum token age', undefined, 'lifetime');
     if (!this.options.audience && payload.aud !== undefined) {
-      throw HttpErrors.unauthenticated('AUTH-7fs1e', 'invalid token: it names an audience and this server has none configured (JWT_AUDIENCE)', undefined, 'audience');
+      // The setting's name is for the operator (the log's `detail`); the token's holder is told what is wrong with it.
+      throw new ReasonedDomainError(
+        ErrorKind.Unauthenticated,
+        'AUTH-7fs1e',
+        'Errors.Token.Invalid',
+        'invalid token: it names an audience and this server has none configured (JWT_AUDIENCE)',
+        'audience',
+        undefined,
+        'invalid token: it names an audience, and this server accepts tokens without one',
+      );
     }
     const roles = payload[CLAIMS.roles];
     return {
