@@ -47,9 +47,11 @@ export class DomainError extends Error {
     options?: { cause?: unknown; clientMessage?: string },
   ) {
     super(message, options && 'cause' in options ? { cause: options.cause } : undefined);
-    this.clientMessage = options?.clientMessage ?? message;
-    this.clientViolations = options?.clientMessage === undefined ? violations : [];
+    this.#clientMessage = options?.clientMessage;
   }
+
+  /** Private, so that a logger copying the error's own fields does not write it out beside the message. */
+  readonly #clientMessage: string | undefined;
 
   /**
    * What an API client is told (REST body, gRPC status and ErrorDetail). The same as `message`,
@@ -57,9 +59,14 @@ export class DomainError extends Error {
    * whoever runs the server and go to its log only, since they name the server's configuration
    * (key ids, variables, files, stream positions), and the client gets what kind of failure it is.
    */
-  readonly clientMessage: string;
+  get clientMessage(): string {
+    return this.#clientMessage ?? this.message;
+  }
+
   /** The field violations an API client is shown: none when the error has a `clientMessage`. */
-  readonly clientViolations: readonly FieldViolation[];
+  get clientViolations(): readonly FieldViolation[] {
+    return this.#clientMessage === undefined ? this.violations : [];
+  }
 
   get grpcCode(): number {
     return grpcCodeOf[this.kind];

@@ -94,6 +94,16 @@ describe('error catalogue', () => {
     expect(PortErrors.internal('MY-2', 'broken').clientMessage).toBe('broken');
   });
 
+  it('keeps what a client is told out of the fields a logger copies: an error written out shows its message once, not a client copy beside it', () => {
+    const plain = new DomainError(ErrorKind.InvalidArgument, 'X-4', 'Errors.X', 'id: Required', [{ field: 'id', description: 'Required' }]);
+    const forOperator = new DomainError(ErrorKind.Internal, 'X-5', 'Errors.X', 'key k1 missing from ENCRYPTION_KEYS', [], { clientMessage: 'cannot decrypt' });
+    for (const error of [plain, forOperator]) {
+      expect(Object.keys({ ...error })).toEqual(['kind', 'id', 'messageKey', 'violations', 'name']);
+      expect(JSON.stringify(error)).not.toMatch(/client/);
+    }
+    expect(forOperator.clientMessage).toBe('cannot decrypt');
+  });
+
   it('recognises domain errors and nothing else', () => {
     expect(isDomainError(Errors.instanceNotFound())).toBe(true);
     expect(isDomainError(new Error('Instance not found'))).toBe(false);
