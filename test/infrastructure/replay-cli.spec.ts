@@ -488,6 +488,34 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
       await db.drop();
     }
   }, 180_000);
+
+  it.skipIf(postgresSkipReason)('on PostgreSQL, a read model whose tables were dropped or altered: projection rebuild names it and puts the rebuilt tables in its place', async () => {
+    const db = await freshPostgresSchema(1);
+    const env = { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema };
+    try {
+      // The first 100 instances of the seeded history (a prefix of a log is a history).
+      const history = smtpConfig(seededCopy(), ['events', 'export']).stdout.split('\n').slice(0, 400).join('\n') + '\n';
+      expect(smtpConfig(tempDir(), ['events', 'import'], history, env).status).toBe(0);
+      expect(smtpConfig(tempDir(), ['projection', 'rebuild'], undefined, env).status).toBe(0);
+      await db.pool.query(`DROP TABLE "${db.schema}".projection_checkpoints`);
+      await db.pool.query(`ALTER TABLE "${db.schema}".smtp_configs DROP COLUMN host`);
+
+      const rebuild = smtpConfig(tempDir(), ['--json', 'projection', 'rebuild'], undefined, env);
+      expect(rebuild.status, rebuild.stderr).toBe(0);
+      expect(rebuild.stderr).toContain(
+        `the read model in the schema ${db.schema} is damaged (the table ${db.schema}.smtp_configs: column "host" does not exist; the table ${db.schema}.projection_checkpoints is missing): rebuilding it from the events; the rebuilt read model takes its place`,
+      );
+      const status = JSON.parse(smtpConfig(tempDir(), ['--json', 'projection', 'status'], undefined, env).stdout) as { head: string; lagEvents: number };
+      expect(JSON.parse(rebuild.stdout)).toEqual({ rebuilt: true, checkpoint: status.head, resumedFrom: null });
+      expect(status.lagEvents).toBe(0);
+      expect(smtpConfig(tempDir(), ['projection', 'verify'], undefined, env).status).toBe(0);
+      const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = $1', [shadowSchemaOf(db.schema)]);
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      await db.pool.query(`DROP SCHEMA IF EXISTS "${shadowSchemaOf(db.schema)}" CASCADE`);
+      await db.drop();
+    }
+  }, 180_000);
 });
 
 describe('shadowSchemaOf', () => {

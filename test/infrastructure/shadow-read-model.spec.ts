@@ -75,3 +75,66 @@ describe.skipIf(postgresSkipReason)('switching to a rebuilt read model: PostgreS
     };
   });
 });
+
+describe.skipIf(postgresSkipReason)('replacing a damaged PostgreSQL read model with a rebuilt one', () => {
+  const openDamaged = async (damage: (schema: string, db: Awaited<ReturnType<typeof freshPostgresSchema>>) => Promise<void>) => {
+    const db = await freshPostgresSchema(4);
+    const live = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
+    const shadow = await PostgresProjectionStore.open(db.pool, { schema: `${db.schema}_shadow` });
+    const close = async () => {
+      await db.pool.query(`DROP SCHEMA IF EXISTS ${db.schema}_shadow CASCADE`);
+      await db.drop();
+    };
+    return { db, live, shadow, close, damage: () => damage(db.schema, db) };
+  };
+
+  it('names what is damaged (a table dropped, a column dropped, the function dropped); a healthy one is not', async () => {
+    const { db, close } = await openDamaged(async () => undefined);
+    try {
+      const attached = PostgresProjectionStore.attach(db.pool, { schema: db.schema });
+      expect(await attached.damage()).toBeUndefined();
+      await db.pool.query(`DROP TABLE ${db.schema}.projection_checkpoints`);
+      await db.pool.query(`ALTER TABLE ${db.schema}.smtp_configs DROP COLUMN host`);
+      await db.pool.query(`DROP FUNCTION ${db.schema}.apply_read_model_changes(json)`);
+      const damage = await attached.damage();
+      expect(damage).toContain(`the table ${db.schema}.projection_checkpoints is missing`);
+      expect(damage).toContain(`the table ${db.schema}.smtp_configs: column "host" does not exist`);
+      expect(damage).toContain(`the function ${db.schema}.apply_read_model_changes(json) is missing`);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a dropped checkpoint table: the shadow takes its place, tables made again, and the live read model works on', async () => {
+    const { db, live, shadow, close, damage } = await openDamaged((schema) => db.pool.query(`DROP TABLE ${schema}.projection_checkpoints`).then(() => undefined));
+    try {
+      await fill(live, shadow, 7);
+      await damage();
+      const attached = PostgresProjectionStore.attach(db.pool, { schema: db.schema });
+      expect(await attached.replaceDamaged(shadow)).toBe(true);
+      expect(await attached.damage()).toBeUndefined();
+      const reopened = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
+      expect(await reopened.snapshot()).toEqual(await shadow.snapshot());
+      await reopened.applyBatch([{ changes: [instance('c', 'sea', 1n)], position: at(8) }]);
+      expect(await reopened.instanceById('c')).toMatchObject({ name: 'sea' });
+      expect(await reopened.checkpoint()).toEqual(at(8));
+    } finally {
+      await close();
+    }
+  });
+
+  it('a dropped rows table whose checkpoint is ahead of the shadow (a replica applied more): refuses, changing nothing', async () => {
+    const { db, live, shadow, close, damage } = await openDamaged((schema) => db.pool.query(`DROP TABLE ${schema}.smtp_configs`).then(() => undefined));
+    try {
+      await fill(live, shadow, 3);
+      await damage();
+      const attached = PostgresProjectionStore.attach(db.pool, { schema: db.schema });
+      expect(await attached.replaceDamaged(shadow)).toBe(false);
+      expect(await attached.checkpoint()).toEqual(at(5));
+      expect(await attached.instanceById('a')).toMatchObject({ name: 'old' });
+      expect(await attached.damage()).toContain('smtp_configs is missing');
+    } finally {
+      await close();
+    }
+  });
+});

@@ -539,20 +539,38 @@ const openSqliteShadow = async (events: EventStore, config: Config, restart: boo
   };
 };
 
+/**
+ * On PostgreSQL the live read model is opened as on SQLite, unless it is damaged (a table or column
+ * dropped, see PostgresProjectionStore.damage; its schema steps are recorded as applied, so opening
+ * it does not make them again): the rebuilt shadow's tables then replace its own, in one
+ * transaction that, as adopting does, never moves a checkpoint that can still be read backwards.
+ * Replicas running on it meanwhile fail on the missing tables and, once it is replaced, go on from
+ * its checkpoint.
+ */
 const openPostgresShadow = async (events: EventStore, config: Config, url: string, restart: boolean): Promise<Shadow> => {
   const postgres = await import('../postgres/index.js');
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   try {
-    const live = await postgres.PostgresProjectionStore.open(pool, { schema: config.DATABASE_SCHEMA });
-    if (!config.EVENTSTORE_CONNECTION_STRING) await refuseReadModelAhead(events, live, config);
+    const attached = postgres.PostgresProjectionStore.attach(pool, { schema: config.DATABASE_SCHEMA });
+    const damage = await attached.damage();
+    let adopt: (store: typeof attached) => Promise<boolean>;
+    if (damage === undefined) {
+      const live = await postgres.PostgresProjectionStore.open(pool, { schema: config.DATABASE_SCHEMA });
+      if (!config.EVENTSTORE_CONNECTION_STRING) await refuseReadModelAhead(events, live, config);
+      adopt = (store) => live.adopt(store);
+    } else {
+      if (!config.EVENTSTORE_CONNECTION_STRING && !/projection_checkpoints/.test(damage)) await refuseReadModelAhead(events, attached, config);
+      process.stderr.write(`the read model in the schema ${config.DATABASE_SCHEMA} is damaged (${damage}): rebuilding it from the events; the rebuilt read model takes its place\n`);
+      adopt = (store) => attached.replaceDamaged(store);
+    }
     const schema = shadowSchemaOf(config.DATABASE_SCHEMA);
     if (restart) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     const store = await postgres.PostgresProjectionStore.open(pool, { schema });
     const end = firstEnding();
     return {
       store,
-      adopt: () => live.adopt(store),
+      adopt: () => adopt(store),
       close: () => end(() => pool.end()),
       discard: () =>
         end(async () => {

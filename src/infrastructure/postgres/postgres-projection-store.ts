@@ -15,8 +15,9 @@ import { isPgDataError, pgCanHoldKey, pgStoreError } from './errors.js';
 import { withPoolClient } from './pool-client.js';
 import { ReadBatcher } from './read-batcher.js';
 import { channelName } from './live-feed.js';
-import { migratePostgres, schemaIdentifier } from './migrate.js';
-import { pgReadModelMigrations } from './migrations/0002-read-model.js';
+import { applyMigrations, migratePostgres, migrationLockKey, schemaIdentifier } from './migrate.js';
+import { pgApplyChanges } from './migrations/0004-apply-changes.js';
+import { pgReadModelMigrations, pgReadModelSchema } from './migrations/0002-read-model.js';
 
 interface InstanceRow {
   id: string;
@@ -65,6 +66,16 @@ const toSmtpConfig = (r: SmtpConfigRow): SmtpConfigView => ({
 const SMTP_COLUMNS =
   'instance_id, id, sender_address, sender_name, tls, host, "user", reply_to_address, description, has_password, sequence, creation_date, change_date, resource_owner';
 
+/** The read model's tables with the columns its statements use (see damage), in the order a replacement drops them. */
+const READ_MODEL_TABLES: readonly (readonly [string, string])[] = [
+  ['smtp_configs', SMTP_COLUMNS],
+  ['instance_domains', 'domain, instance_id'],
+  ['instances', 'id, name, domains, sequence, creation_date'],
+  ['projection_checkpoints', 'projection, commit_position, prepare_position'],
+];
+const APPLY_CHANGES = 'apply_read_model_changes(json)';
+const pgCode = (error: unknown): string => (typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '');
+
 /**
  * The read model in PostgreSQL. A batch is one transaction that locks the projection's checkpoint
  * row, skips what is already applied, writes the rows with a few set-based statements (one per
@@ -96,6 +107,103 @@ export class PostgresProjectionStore implements ProjectionStore {
       store.projection,
     ]);
     return store;
+  }
+
+  /**
+   * The read model in `schema` as it stands, neither migrated nor written: for {@link damage} and
+   * {@link replaceDamaged}, as one whose tables were dropped or altered cannot be opened.
+   */
+  static attach(pool: pg.Pool, options: { schema?: string; projection?: string } = {}): PostgresProjectionStore {
+    return new PostgresProjectionStore(pool, options.schema ?? 'smtp_config', options.projection ?? 'smtp-config');
+  }
+
+  /**
+   * What makes this read model unusable although its schema steps are recorded as applied (so that
+   * opening it would not make it again): a table dropped, a column it reads gone, a primary key
+   * (which its upserts need) dropped, its inline-projection function dropped. Undefined when there
+   * is nothing of the sort, or when the read model was never made (opening it makes it).
+   */
+  async damage(): Promise<string | undefined> {
+    try {
+      const recorded = await this.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${this.s}.schema_migrations WHERE component = 'read-model'`,
+      );
+      if (recorded.rows[0]!.n === 0) return undefined;
+      const problems: string[] = [];
+      for (const [table, columns] of READ_MODEL_TABLES) {
+        const name = `${this.s}.${table}`;
+        const { rows } = await this.pool.query<{ exists: boolean; keyed: boolean }>(
+          `SELECT to_regclass($1) IS NOT NULL AS exists,
+                  EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p') AS keyed`,
+          [name],
+        );
+        if (!rows[0]!.exists) {
+          problems.push(`the table ${name} is missing`);
+          continue;
+        }
+        try {
+          await this.pool.query(`SELECT ${columns} FROM ${name} LIMIT 0`);
+        } catch (error) {
+          if (pgCode(error) !== '42703') throw error; // undefined_column
+          problems.push(`the table ${name}: ${(error as Error).message}`);
+          continue;
+        }
+        if (!rows[0]!.keyed) problems.push(`the table ${name} has lost its primary key`);
+      }
+      const fn = await this.pool.query<{ exists: boolean }>('SELECT to_regprocedure($1) IS NOT NULL AS exists', [`${this.s}.${APPLY_CHANGES}`]);
+      if (!fn.rows[0]!.exists) problems.push(`the function ${this.s}.${APPLY_CHANGES} is missing`);
+      return problems.length > 0 ? problems.join('; ') : undefined;
+    } catch (error) {
+      throw pgStoreError(error);
+    }
+  }
+
+  /**
+   * {@link adopt} for a damaged read model (see {@link damage}): in one transaction, under the
+   * migration lock, drops the read model's tables that are left, makes them again by their schema
+   * step (and the inline-projection function, if it is gone), and fills them with `shadow`'s rows
+   * and checkpoint. The live checkpoint, while its table can still be read, is locked and compared
+   * as adopt does: false, changing nothing, while it is ahead of the shadow (a replica's runner
+   * that applied it would otherwise skip what lies in between). When it cannot be read, no writer
+   * can have moved it since it became unreadable, so the shadow, caught up after that, is not behind
+   * any of them. Other projections' checkpoint rows are kept.
+   */
+  async replaceDamaged(shadow: PostgresProjectionStore): Promise<boolean> {
+    return this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [migrationLockKey(this.s)]);
+      const cp = `SELECT commit_position::text AS c, prepare_position::text AS p FROM %s.projection_checkpoints WHERE projection = $1`;
+      let live: { c: string; p: string } | undefined;
+      let others: { projection: string; c: string; p: string }[] = [];
+      await client.query('SAVEPOINT live_checkpoint');
+      try {
+        live = (await client.query<{ c: string; p: string }>(`${cp.replace('%s', this.s)} FOR UPDATE`, [this.projection])).rows[0];
+        others = (
+          await client.query<{ projection: string; c: string; p: string }>(
+            `SELECT projection, commit_position::text AS c, prepare_position::text AS p FROM ${this.s}.projection_checkpoints WHERE projection <> $1`,
+            [this.projection],
+          )
+        ).rows;
+        await client.query('RELEASE SAVEPOINT live_checkpoint');
+      } catch {
+        await client.query('ROLLBACK TO SAVEPOINT live_checkpoint');
+      }
+      const rebuilt = (await client.query<{ c: string; p: string }>(cp.replace('%s', shadow.s), [this.projection])).rows[0] ?? { c: '-1', p: '-1' };
+      if (live && BigInt(live.c) >= 0n && comparePositions({ commit: BigInt(live.c), prepare: BigInt(live.p) }, { commit: BigInt(rebuilt.c), prepare: BigInt(rebuilt.p) }) > 0) return false;
+      await client.query(`DROP TABLE IF EXISTS ${READ_MODEL_TABLES.map(([table]) => `${this.s}.${table}`).join(', ')}`);
+      const steps = [pgReadModelSchema.version];
+      const fn = await client.query<{ exists: boolean }>('SELECT to_regprocedure($1) IS NOT NULL AS exists', [`${this.s}.${APPLY_CHANGES}`]);
+      if (!fn.rows[0]!.exists) steps.push(pgApplyChanges.version);
+      await client.query(`DELETE FROM ${this.s}.schema_migrations WHERE component = 'read-model' AND version = ANY($1::int[])`, [steps]);
+      await applyMigrations(client, this.s, 'read-model', pgReadModelMigrations);
+      await client.query(
+        `INSERT INTO ${this.s}.projection_checkpoints (projection, commit_position, prepare_position)
+         SELECT * FROM unnest($1::text[], $2::numeric[], $3::numeric[])`,
+        [[this.projection, ...others.map((o) => o.projection)], [rebuilt.c, ...others.map((o) => o.c)], [rebuilt.p, ...others.map((o) => o.p)]],
+      );
+      for (const table of ['instances', 'instance_domains', 'smtp_configs']) await client.query(`INSERT INTO ${this.s}.${table} SELECT * FROM ${shadow.s}.${table}`);
+      if (BigInt(rebuilt.c) >= 0n) await client.query('SELECT pg_notify($1, $2)', [this.checkpointChannel, `${rebuilt.c}/${rebuilt.p}`]);
+      return true;
+    });
   }
 
   /** The channel on which every applied batch is announced. */
