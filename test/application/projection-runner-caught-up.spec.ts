@@ -253,3 +253,25 @@ describe('projection runner: feeds whose iterators do little', () => {
     expect(errors).toEqual([]);
   });
 });
+
+describe('projection runner: what it reports after each batch', () => {
+  it('counts the events applied, not the feed checkpoints that stand for events of other streams', async () => {
+    // Events 1, 3, 5 of the projection's streams; 2, 4 and 6-7 (other streams) come as checkpoints.
+    const items: SubscriptionItem[] = [
+      { kind: 'event', event: event(1) },
+      { kind: 'checkpoint', position: { commit: 2n, prepare: 2n } },
+      { kind: 'event', event: event(3) },
+      { kind: 'checkpoint', position: { commit: 4n, prepare: 4n } },
+      { kind: 'event', event: event(5) },
+      { kind: 'checkpoint', position: { commit: 7n, prepare: 7n } },
+      { kind: 'caught-up' },
+    ];
+    const { store } = feedOf((options) => thenHang(items, options));
+    const reports: { commit: bigint; events: number }[] = [];
+    const runner = runnerOn(store, { maxBatchSize: 2, onApplied: (position, events) => void reports.push({ commit: position.commit, events }) });
+    runner.start();
+    await runner.waitForCaughtUp(5_000);
+    expect(reports.at(-1)!.commit).toBe(7n);
+    expect(reports.reduce((sum, r) => sum + r.events, 0)).toBe(3);
+  });
+});

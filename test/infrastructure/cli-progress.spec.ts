@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { progress } from '../../src/infrastructure/cli/progress.js';
 
 /** A terminal as cli-progress sees one, keeping what is drawn. */
@@ -28,5 +28,37 @@ describe('the progress bar on a terminal', () => {
     expect(etas.length).toBeGreaterThan(3);
     expect(etas.filter((e) => !/^\d+s$/.test(e!))).toEqual([]);
     expect(terminal.drawn()).toMatch(/80% \| 1600 events/);
+  });
+});
+
+describe('the progress lines when stderr is not a terminal', () => {
+  // The clock stands still: every report below comes within the first second.
+  beforeEach(() => void vi.useFakeTimers({ toFake: ['Date'] }));
+  afterEach(() => void vi.useRealTimers());
+  const pipe = () => {
+    const stream = new PassThrough();
+    let written = '';
+    stream.on('data', (c: Buffer) => (written += c.toString('utf8')));
+    return { stream: stream as unknown as NodeJS.WriteStream, lines: () => written.split('\n').filter(Boolean) };
+  };
+
+  it('work done within the first second: one line, not the same line again at the end', () => {
+    const out = pipe();
+    const bar = progress('rebuild', { stream: out.stream });
+    bar.update(17n, 17n, 12);
+    bar.update(17n, 17n, 12);
+    bar.stop();
+    expect(out.lines()).toHaveLength(1);
+    expect(out.lines()[0]).toMatch(/^rebuild: 12 events, 100%, \d+ events\/s$/);
+  });
+
+  it('reports after the first line that it has not shown yet are shown once at the end', () => {
+    const out = pipe();
+    const bar = progress('rebuild', { stream: out.stream });
+    bar.update(4n, 17n, 3);
+    bar.update(10n, 17n, 8);
+    bar.update(17n, 17n, 12);
+    bar.stop();
+    expect(out.lines().map((l) => l.replace(/, \d+ events\/s$/, ''))).toEqual(['rebuild: 3 events, 23.5%', 'rebuild: 12 events, 100%']);
   });
 });

@@ -18,8 +18,9 @@ export interface ProjectionRunnerOptions<C = ReadModelChange> {
   /** Most events applied in one transaction while catching up (default 500). */
   readonly maxBatchSize?: number;
   /**
-   * Told after every applied batch: the position reached and how many entries the batch held (for
-   * progress). Awaited: a tool can yield here, so that timers and signals get their turn while a
+   * Told after every applied batch: the position reached and how many events the batch held (for
+   * progress; the feed's checkpoints, which stand for events outside `streamPrefixes`, are not
+   * events of the projection's and are not counted). Awaited: a tool can yield here, so that timers and signals get their turn while a
    * synchronous store catches up.
    */
   readonly onApplied?: (position: GlobalPosition, entries: number) => void | Promise<void>;
@@ -232,11 +233,13 @@ export class ProjectionRunner<C = ReadModelChange> {
     const iterator = feed[Symbol.asyncIterator]();
     const maxBatch = this.options.maxBatchSize ?? 500;
     let batch: Positioned<C>[] = [];
+    /** How many of `batch`'s entries are events (the others are the feed's checkpoints). */
+    let batchEvents = 0;
     // The batch being applied, if any (it never rejects: a failure is kept in `failure`). A flush
     // can start while the loop waits for the feed (see `arm`), so flushes chain on it, in order.
     let inFlight: Promise<void> | undefined;
     let failure: { error: unknown } | undefined;
-    const apply = async (entries: Positioned<C>[], previous: Promise<void> | undefined): Promise<void> => {
+    const apply = async (entries: Positioned<C>[], events: number, previous: Promise<void> | undefined): Promise<void> => {
       if (previous) await previous;
       if (failure) return;
       try {
@@ -249,7 +252,7 @@ export class ProjectionRunner<C = ReadModelChange> {
         // by its checkpoint, which the inline projection moved past them.)
         if (!this.reachedElsewhere || comparePositions(top, this.reachedElsewhere) > 0) await this.target.applyBatch(entries);
         this.advance(top);
-        await this.options.onApplied?.(top, entries.length);
+        await this.options.onApplied?.(top, events);
       } catch (error) {
         failure = { error };
         // Wakes the loop if it is waiting for the feed, so that it fails and resubscribes.
@@ -259,8 +262,9 @@ export class ProjectionRunner<C = ReadModelChange> {
     /** Starts applying the batch after the one in flight; returns the one it follows. */
     const startApply = (): Promise<void> | undefined => {
       const previous = inFlight;
-      const applying = apply(batch, previous);
+      const applying = apply(batch, batchEvents, previous);
       batch = [];
+      batchEvents = 0;
       inFlight = applying;
       void applying.then(() => {
         if (inFlight === applying) inFlight = undefined;
@@ -347,6 +351,7 @@ export class ProjectionRunner<C = ReadModelChange> {
               throw new HandlerFailed(error);
             }
             batch.push({ changes, position });
+            batchEvents++;
             onEvent();
             arm();
           }

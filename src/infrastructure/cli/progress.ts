@@ -49,20 +49,21 @@ export const progress = (label: string, options: { quiet?: boolean; stream?: Nod
   }
   let lastLine = 0;
   let last = { done: 0n, total: 0n, events: 0 };
+  /** The state the last line showed: stop() ends with a line only when there is more to show. */
+  let shown: typeof last | undefined;
   const line = () => {
     const pct = last.total > 0n ? Number((last.done * 1000n) / last.total) / 10 : 100;
     stream.write(`${label}: ${last.events} events, ${Math.min(pct, 100)}%, ${rate(last.events)} events/s\n`);
+    lastLine = Date.now();
+    shown = last;
   };
   return {
     update(done, total, events) {
       last = { done, total, events };
-      if (events > 0 && (lastLine === 0 || Date.now() - lastLine >= PLAIN_EVERY_MS)) {
-        lastLine = Date.now();
-        line();
-      }
+      if (events > 0 && (lastLine === 0 || Date.now() - lastLine >= PLAIN_EVERY_MS)) line();
     },
     stop() {
-      if (last.events > 0) line();
+      if (last.events > 0 && !(shown && shown.done === last.done && shown.total === last.total && shown.events === last.events)) line();
     },
   };
 };

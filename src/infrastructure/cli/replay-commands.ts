@@ -601,8 +601,8 @@ const replayInto = async (events: EventStore, target: ProjectionStore, label: st
   const runner = smtpConfigProjection(events, target, {
     ...(batchSize ? { maxBatchSize: batchSize } : {}),
     onError: (error) => failed(error),
-    onApplied: (position, entries) => {
-      applied += entries;
+    onApplied: (position, events) => {
+      applied += events;
       at = position.commit;
       bar.update(at, head, applied);
       // Let signals (Ctrl-C) and timers in between two batches of a synchronous store.
