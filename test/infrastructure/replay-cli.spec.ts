@@ -3,11 +3,13 @@ import { closeSync, cpSync, existsSync, openSync, readFileSync, rmSync, statSync
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresProjectionStore, SqliteEventStore, SqliteProjectionStore, type EventMetadata } from '../support/everything.js';
+import { loadOrCreateDevSigningKey, PostgresProjectionStore, signToken, SqliteEventStore, SqliteProjectionStore, type EventMetadata } from '../support/everything.js';
 import { seedSqliteStore } from '../bench/seed-sqlite-store.js';
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 import { CLI, tempDirs, node, ROOT, runCli, startServer } from '../support/cli.js';
 import { shadowSchemaOf } from '../../src/infrastructure/cli/replay-commands.js';
+import { seedRequest } from '../support/fixtures.js';
+import { spawnReplica, WRITES_READ_MODEL } from '../support/replicas/replicas.js';
 
 const INSTANCES = 2_500; // 10 000 events
 let seeded: string;
@@ -496,7 +498,7 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
     }
   }, 180_000);
 
-  it.skipIf(postgresSkipReason)('on PostgreSQL, a read model whose tables were dropped or altered: projection rebuild names it and puts the rebuilt tables in its place', async () => {
+  it.skipIf(postgresSkipReason)('on PostgreSQL, a read model whose tables were dropped or altered: a server stops naming it and projection rebuild, which puts the rebuilt tables in its place', async () => {
     const db = await freshPostgresSchema(1);
     const env = { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema };
     try {
@@ -506,6 +508,11 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
       expect(smtpConfig(tempDir(), ['projection', 'rebuild'], undefined, env).status).toBe(0);
       await db.pool.query(`DROP TABLE "${db.schema}".projection_checkpoints`);
       await db.pool.query(`ALTER TABLE "${db.schema}".smtp_configs DROP COLUMN host`);
+
+      const start = runCli(CLI.smtpConfig, ['start'], tempDir(), undefined, { ...env, PORT: '0', GRPC_PORT: 'off' });
+      expect(start.status).toBe(1);
+      expect(start.stderr).toContain(`the read model in the schema ${db.schema} is damaged (the table ${db.schema}.smtp_configs: column "host" does not exist; the table ${db.schema}.projection_checkpoints is missing)`);
+      expect(start.stderr).toContain('run `smtp-config projection rebuild`');
 
       const rebuild = smtpConfig(tempDir(), ['--json', 'projection', 'rebuild'], undefined, env);
       expect(rebuild.status, rebuild.stderr).toBe(0);
@@ -519,6 +526,36 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
       const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = $1', [shadowSchemaOf(db.schema)]);
       expect(rows[0]!.n).toBe(0);
     } finally {
+      await db.pool.query(`DROP SCHEMA IF EXISTS "${shadowSchemaOf(db.schema)}" CASCADE`);
+      await db.drop();
+    }
+  }, 180_000);
+
+  it.skipIf(postgresSkipReason)('on PostgreSQL, with a replica running on it: the replica writes and reads again once projection rebuild has replaced the dropped table', async () => {
+    const db = await freshPostgresSchema(1);
+    const env = { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema };
+    const dataDir = tempDir();
+    const replica = spawnReplica('replica', { ...env, DATA_DIR: dataDir });
+    try {
+      await replica.listening(60_000);
+      await replica.until('it writes the read model', () => replica.writesReadModel, 30_000);
+      const first = await PostgresProjectionStore.attach(db.pool, { schema: db.schema }).instanceByDomain('localhost');
+      const { privateJwk } = await loadOrCreateDevSigningKey(dataDir);
+      const token = await signToken(privateJwk, { userId: '69629023906488001', instanceId: first!.id, roles: ['IAM_OWNER'], expiresIn: '1h' });
+      await db.pool.query(`DROP TABLE "${db.schema}".projection_checkpoints`);
+
+      const rebuild = smtpConfig(dataDir, ['--json', 'projection', 'rebuild'], undefined, env);
+      expect(rebuild.status, rebuild.stderr).toBe(0);
+      expect(rebuild.stderr).toContain(`the table ${db.schema}.projection_checkpoints is missing`);
+
+      const added = await replica.post('localhost', token, seedRequest);
+      expect(added.status, added.text).toBe(200);
+      const read = await replica.get('localhost', token, added.json.id as string);
+      expect(read.status, read.text).toBe(200);
+      expect(replica.alive).toBe(true);
+      expect(smtpConfig(dataDir, ['projection', 'verify'], undefined, env).status).toBe(0);
+    } finally {
+      await replica.stop();
       await db.pool.query(`DROP SCHEMA IF EXISTS "${shadowSchemaOf(db.schema)}" CASCADE`);
       await db.drop();
     }

@@ -88,11 +88,13 @@ describe.skipIf(postgresSkipReason)('replacing a damaged PostgreSQL read model w
     return { db, live, shadow, close, damage: () => damage(db.schema, db) };
   };
 
-  it('names what is damaged (a table dropped, a column dropped, the function dropped); a healthy one is not', async () => {
+  it('names what is damaged (a table dropped, a column dropped, the function dropped); a healthy one, or one never made, is not', async () => {
     const { db, close } = await openDamaged(async () => undefined);
     try {
       const attached = PostgresProjectionStore.attach(db.pool, { schema: db.schema });
       expect(await attached.damage()).toBeUndefined();
+      // Never made (a new schema, or one with the events alone): nothing damaged, opening makes it.
+      expect(await PostgresProjectionStore.attach(db.pool, { schema: `${db.schema}_new` }).damage()).toBeUndefined();
       await db.pool.query(`DROP TABLE ${db.schema}.projection_checkpoints`);
       await db.pool.query(`ALTER TABLE ${db.schema}.smtp_configs DROP COLUMN host`);
       await db.pool.query(`DROP FUNCTION ${db.schema}.apply_read_model_changes(json)`);

@@ -144,6 +144,16 @@ export async function openStores(config: Config, dataDir: string, logger: Logger
     let readModel: ProjectionStore;
     let shared: SharedReadModel | undefined;
     if (pool && postgres) {
+      // Tables dropped or altered by hand: opening would not make them again (their schema steps are
+      // recorded), and the first statement on them would fail with a bare "relation … does not exist".
+      const damage = await postgres.PostgresProjectionStore.attach(pool, { schema: config.DATABASE_SCHEMA }).damage();
+      if (damage !== undefined) {
+        throw new StoreFileError(
+          `schema ${config.DATABASE_SCHEMA} (read-model)`,
+          `the read model in the schema ${config.DATABASE_SCHEMA} is damaged (${damage}). It holds only what can be rebuilt: run \`smtp-config projection rebuild\` (with the same DATABASE_URL and DATABASE_SCHEMA) to rebuild it from the events and put it in its place; replicas running on it go on once it is done`,
+          { damaged: true },
+        );
+      }
       const sharedReadModel = await postgres.PostgresProjectionStore.open(pool, { schema: config.DATABASE_SCHEMA });
       readModel = sharedReadModel;
       const watcher = new CheckpointWatcher(sharedReadModel);

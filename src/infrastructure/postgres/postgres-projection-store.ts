@@ -124,38 +124,37 @@ export class PostgresProjectionStore implements ProjectionStore {
    * is nothing of the sort, or when the read model was never made (opening it makes it).
    */
   async damage(): Promise<string | undefined> {
-    try {
-      const recorded = await this.pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM ${this.s}.schema_migrations WHERE component = 'read-model'`,
+    // A schema without schema_migrations (a new one, beside events in EventStoreDB) has nothing yet.
+    const made = await this.pool.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [`${this.s}.schema_migrations`]);
+    if (!made.rows[0]!.exists) return undefined;
+    const recorded = await this.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${this.s}.schema_migrations WHERE component = 'read-model'`,
+    );
+    if (recorded.rows[0]!.n === 0) return undefined;
+    const problems: string[] = [];
+    for (const [table, columns] of READ_MODEL_TABLES) {
+      const name = `${this.s}.${table}`;
+      const { rows } = await this.pool.query<{ exists: boolean; keyed: boolean }>(
+        `SELECT to_regclass($1) IS NOT NULL AS exists,
+                EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p') AS keyed`,
+        [name],
       );
-      if (recorded.rows[0]!.n === 0) return undefined;
-      const problems: string[] = [];
-      for (const [table, columns] of READ_MODEL_TABLES) {
-        const name = `${this.s}.${table}`;
-        const { rows } = await this.pool.query<{ exists: boolean; keyed: boolean }>(
-          `SELECT to_regclass($1) IS NOT NULL AS exists,
-                  EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p') AS keyed`,
-          [name],
-        );
-        if (!rows[0]!.exists) {
-          problems.push(`the table ${name} is missing`);
-          continue;
-        }
-        try {
-          await this.pool.query(`SELECT ${columns} FROM ${name} LIMIT 0`);
-        } catch (error) {
-          if (pgCode(error) !== '42703') throw error; // undefined_column
-          problems.push(`the table ${name}: ${(error as Error).message}`);
-          continue;
-        }
-        if (!rows[0]!.keyed) problems.push(`the table ${name} has lost its primary key`);
+      if (!rows[0]!.exists) {
+        problems.push(`the table ${name} is missing`);
+        continue;
       }
-      const fn = await this.pool.query<{ exists: boolean }>('SELECT to_regprocedure($1) IS NOT NULL AS exists', [`${this.s}.${APPLY_CHANGES}`]);
-      if (!fn.rows[0]!.exists) problems.push(`the function ${this.s}.${APPLY_CHANGES} is missing`);
-      return problems.length > 0 ? problems.join('; ') : undefined;
-    } catch (error) {
-      throw pgStoreError(error);
+      try {
+        await this.pool.query(`SELECT ${columns} FROM ${name} LIMIT 0`);
+      } catch (error) {
+        if (pgCode(error) !== '42703') throw error; // undefined_column
+        problems.push(`the table ${name}: ${(error as Error).message}`);
+        continue;
+      }
+      if (!rows[0]!.keyed) problems.push(`the table ${name} has lost its primary key`);
     }
+    const fn = await this.pool.query<{ exists: boolean }>('SELECT to_regprocedure($1) IS NOT NULL AS exists', [`${this.s}.${APPLY_CHANGES}`]);
+    if (!fn.rows[0]!.exists) problems.push(`the function ${this.s}.${APPLY_CHANGES} is missing`);
+    return problems.length > 0 ? problems.join('; ') : undefined;
   }
 
   /**
