@@ -183,7 +183,9 @@ export class PostgresProjectionStore implements ProjectionStore {
           )
         ).rows;
         await client.query('RELEASE SAVEPOINT live_checkpoint');
-      } catch {
+      } catch (error) {
+        // Only a table or column that is not there makes it unreadable; anything else stops the switch.
+        if (!['42P01', '42703'].includes(pgCode(error))) throw error;
         await client.query('ROLLBACK TO SAVEPOINT live_checkpoint');
       }
       const rebuilt = (await client.query<{ c: string; p: string }>(cp.replace('%s', shadow.s), [this.projection])).rows[0] ?? { c: '-1', p: '-1' };
