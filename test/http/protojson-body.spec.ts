@@ -194,6 +194,95 @@ describe('REST request bodies read as protojson reads them', () => {
     });
   });
 
+  describe('a field given twice under one name', () => {
+    /** `body` as JSON text with `key` given once more in front, as `value` (JSON.stringify cannot write that). */
+    const withKeyTwice = (body: object, key: string, value: unknown) => `{${JSON.stringify(key)}:${JSON.stringify(value)},${JSON.stringify(body).slice(1)}`;
+
+    it.each([
+      ['POST', () => '/admin/v1/smtp', withKeyTwice(seedRequest, 'host', 'other.example.com:25'), 'AddSMTPConfigRequest', 'host'],
+      ['POST', () => '/admin/v1/smtp', withKeyTwice(snakeSeed, 'sender_address', 'other@example.com'), 'AddSMTPConfigRequest', 'senderAddress'],
+      // protojson counts a null as the field given, too.
+      ['POST', () => '/admin/v1/smtp', withKeyTwice({ ...seedRequest, description: null }, 'description', null), 'AddSMTPConfigRequest', 'description'],
+      ['PUT', (id: string) => `/admin/v1/smtp/${id}`, withKeyTwice(seedRequest, 'password', 'other-secret'), 'UpdateSMTPConfigRequest', 'password'],
+      ['PUT', (id: string) => `/admin/v1/smtp/${id}`, withKeyTwice({ ...seedRequest, id: '1' }, 'id', '1'), 'UpdateSMTPConfigRequest', 'id'],
+      ['PUT', (id: string) => `/admin/v1/smtp/${id}/password`, withKeyTwice({ password: 'new-secret' }, 'password', 'other-secret'), 'UpdateSMTPConfigPasswordRequest', 'password'],
+      ['POST', () => '/admin/v1/smtp/_test', withKeyTwice({ ...seedRequest, receiverAddress: 'a@b.co' }, 'receiverAddress', 'c@d.co'), 'TestSMTPConfigRequest', 'receiverAddress'],
+      ['POST', (id: string) => `/admin/v1/smtp/${id}/_test`, withKeyTwice({ receiver_address: 'a@b.co' }, 'receiver_address', 'a@b.co'), 'TestSMTPConfigByIdRequest', 'receiverAddress'],
+    ] as const)('%s %s with one key twice is 400 naming the field, and changes nothing (%s)', async (method, path, body, request, field) => {
+      const t = await tenant(`same-key-${label(request)}-${label(field)}-${label(body.slice(2, 12))}`);
+      const id = (await t.call('POST', '/admin/v1/smtp', seedRequest)).json.id as string;
+      const before = await t.revision();
+      mails.length = 0;
+      const res = await t.call(method, path(id), body, JSON_TYPE);
+      expect(res.status, JSON.stringify(res.json)).toBe(400);
+      expect(res.json.code).toBe(3);
+      expect(res.json.message).toBe(`invalid ${request}: ${field}: is given twice; send it once (SMTP-VAL-4xq1)`);
+      expect(res.json.details[0]).toMatchObject({ id: 'SMTP-VAL-4xq1' });
+      expect(violationsOf(res.json)).toEqual([{ field, description: 'is given twice; send it once' }]);
+      expect(await t.revision()).toEqual(before);
+      expect(mails).toEqual([]);
+    });
+
+    it('words it as the Connect JSON endpoint on the gRPC port does, and never quotes either value', async () => {
+      const rest = await tenant('same-key-parity-rest');
+      const connect = await tenant('same-key-parity-connect');
+      const body = withKeyTwice(seedRequest, 'password', 'hunter2-first');
+      const viaConnect = await send(grpc.url, {
+        method: 'POST',
+        path: '/zitadel.admin.v1.AdminService/AddSMTPConfig',
+        host: connect.host,
+        headers: { authorization: connect.authorization },
+        body,
+      });
+      expect(viaConnect.status).toBe(400);
+      const viaRest = await rest.call('POST', '/admin/v1/smtp', body, JSON_TYPE);
+      expect(viaRest.status).toBe(400);
+      // The same words; each port puts its own error id after them.
+      const withoutId = (message: string) => message.replace(/ \([\w-]+\)$/, '');
+      expect(withoutId(viaRest.json.message)).toBe(withoutId((JSON.parse(viaConnect.text) as { message: string }).message));
+      expect(JSON.stringify(viaRest.json)).not.toMatch(/hunter2|secret/);
+    });
+
+    it('a key written with an escape is the same key ("\\u0068ost" is "host")', async () => {
+      const t = await tenant('same-key-escaped');
+      const res = await t.call('POST', '/admin/v1/smtp', `{"\\u0068ost":"other.example.com:25",${JSON.stringify(seedRequest).slice(1)}`, JSON_TYPE);
+      expect(res.status).toBe(400);
+      expect(violationsOf(res.json)).toEqual([{ field: 'host', description: 'is given twice; send it once' }]);
+    });
+
+    it('one violation per field, however often and under whichever names it is given', async () => {
+      const t = await tenant('same-key-thrice');
+      const body = `{"sender_address":"a@b.co","senderAddress":"c@d.co",${withKeyTwice(seedRequest, 'host', 'x.example.com:25').slice(1, -1)},"host":"y.example.com:25"}`;
+      const res = await t.call('POST', '/admin/v1/smtp', body, JSON_TYPE);
+      expect(res.status).toBe(400);
+      expect(violationsOf(res.json)).toEqual([
+        { field: 'senderAddress', description: 'is given twice; send it once' },
+        { field: 'host', description: 'is given twice; send it once' },
+      ]);
+    });
+
+    it('keys the message does not have may repeat, inside and outside nested objects, as protojson skips them unread', async () => {
+      const t = await tenant('same-key-unknown');
+      const nested = '{"host":"a","host":"b","deeper":[{"password":1,"password":2}]}';
+      const body = `{"extra":1,"extra":${nested},"note":"\\"host\\":\\"x\\",{\\"host\\"",${JSON.stringify(seedRequest).slice(1)}`;
+      const res = await t.call('POST', '/admin/v1/smtp', body, JSON_TYPE);
+      expect(res.status, JSON.stringify(res.json)).toBe(200);
+      const stored = (await t.call('GET', '/admin/v1/smtp')).json.smtpConfig;
+      expect(stored).toMatchObject({ host: seedRequest.host, description: seedRequest.description });
+    });
+
+    it('backslashes and escaped quotes in values neither hide a key given twice nor make one up', async () => {
+      const t = await tenant('same-key-escapes');
+      // An unknown key's value that ends in an escaped backslash, then one that looks like a key.
+      const tricky = `"extra":"${'\\\\'.repeat(300)}","other":"\\",\\"host\\":\\"x\\"\\\\"`;
+      const once = await t.call('POST', '/admin/v1/smtp', `{${tricky},${JSON.stringify(seedRequest).slice(1)}`, JSON_TYPE);
+      expect(once.status, JSON.stringify(once.json)).toBe(200);
+      const twice = await t.call('POST', '/admin/v1/smtp', `{${tricky},"host":"x.example.com:25",${JSON.stringify(seedRequest).slice(1)}`, JSON_TYPE);
+      expect(twice.status).toBe(400);
+      expect(violationsOf(twice.json)).toEqual([{ field: 'host', description: 'is given twice; send it once' }]);
+    });
+  });
+
   describe('null is an absent field', () => {
     it('POST with null for every optional field adds the defaults', async () => {
       const t = await tenant('nulls');

@@ -5,6 +5,11 @@ type Done = (err: Error | null, body?: unknown) => void;
 type StringJsonParser = (request: FastifyRequest, body: string, done: Done) => void;
 
 const bodiless = new WeakSet<FastifyRequest>();
+/** The text of each request's JSON body, as decoded, for checks JSON.parse cannot make (a key given twice). */
+const jsonTexts = new WeakMap<FastifyRequest, string>();
+
+/** The request's JSON body as the text it was parsed from, when it had one. */
+export const jsonTextOf = (request: FastifyRequest): string | undefined => jsonTexts.get(request);
 
 /**
  * A route's onRequest hook for a request that has no body (DELETE): whatever body comes, with any
@@ -68,6 +73,7 @@ export const utf8JsonParser =
     } catch {
       return done(HttpErrors.badRequest('HTTP-BODY', 'request body is not valid UTF-8'));
     }
+    jsonTexts.set(request, text);
     parseJson(request, text, done);
   };
 

@@ -8,6 +8,8 @@ import {
   UpdateSmtpConfigRequestSchema,
   type FieldViolation,
 } from '../../domain/index.js';
+import { jsonTextOf } from './json-body.js';
+import { repeatedTopLevelKeys } from './json-keys.js';
 
 /**
  * A request message as ZITADEL's gateway (grpc-gateway with protojson) reads its JSON body: each
@@ -46,15 +48,19 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 /**
  * A parsed JSON body as protojson would read it, in the JSON names the domain's schemas expect:
  * - a field's proto name is read as its JSON name (`sender_address` → `senderAddress`);
- * - both names of one field in a body is an error naming the field (protojson: "duplicate field");
+ * - a field given twice is an error naming the field (protojson: "duplicate field"), whether under
+ *   both its names or under one name twice (`repeatedKeys`: the body's top-level keys that its text
+ *   gives more than once, which JSON.parse folds into the last one); a key the message does not
+ *   have may repeat, as protojson skips it unread;
  * - `null` for a field is the field absent (protojson: null is a singular scalar's default).
  * Anything else (unknown keys, values of the wrong type, a body that is not an object) is passed on
  * unchanged for the domain's validation to judge, so its messages stay the same.
  */
-export const normaliseProtoJsonBody = (body: unknown, msg: ProtoJsonMessage): unknown => {
+export const normaliseProtoJsonBody = (body: unknown, msg: ProtoJsonMessage, repeatedKeys: readonly string[] = []): unknown => {
   if (!isPlainObject(body)) return body;
   const entries: [string, unknown][] = [];
   const seen = new Map<string, string>();
+  const refused = new Set<string>();
   const violations: FieldViolation[] = [];
   for (const [key, value] of Object.entries(body)) {
     const field = msg.fieldByName.get(key);
@@ -62,9 +68,17 @@ export const normaliseProtoJsonBody = (body: unknown, msg: ProtoJsonMessage): un
       entries.push([key, value]);
       continue;
     }
+    if (refused.has(field)) continue;
+    if (repeatedKeys.includes(key)) {
+      // As the gRPC port words a key given twice (GRPC-JSON-4v8e).
+      violations.push({ field, description: 'is given twice; send it once' });
+      refused.add(field);
+      continue;
+    }
     const earlier = seen.get(field);
     if (earlier !== undefined) {
       violations.push({ field, description: `is given twice, as "${earlier}" and as "${key}"; send one` });
+      refused.add(field);
       continue;
     }
     seen.set(field, key);
@@ -76,14 +90,16 @@ export const normaliseProtoJsonBody = (body: unknown, msg: ProtoJsonMessage): un
 };
 
 /**
- * A route's preValidation hook: its body read as {@link normaliseProtoJsonBody} says. It runs
- * before the handler authenticates, as the gateway decodes a body before any interceptor runs.
+ * A route's preValidation hook: its body read as {@link normaliseProtoJsonBody} says, with the keys
+ * its JSON text repeats at the top level. It runs before the handler authenticates, as the gateway
+ * decodes a body before any interceptor runs.
  */
 export const protoJsonBody =
   (msg: ProtoJsonMessage): preValidationHookHandler =>
   (request: FastifyRequest, _reply, done) => {
     try {
-      request.body = normaliseProtoJsonBody(request.body, msg);
+      const text = isPlainObject(request.body) ? jsonTextOf(request) : undefined;
+      request.body = normaliseProtoJsonBody(request.body, msg, text === undefined ? [] : repeatedTopLevelKeys(text));
     } catch (error) {
       done(error as Error);
       return;
