@@ -1,5 +1,6 @@
 // The REST bodies as ZITADEL's gateway (grpc-gateway with protojson) reads them: a field under its
-// proto name or its JSON name, `null` as absent, both names of one field refused; DELETE with any
+// proto name or its JSON name, `null` as absent, a field given twice (under both names, or one name
+// twice) refused; DELETE with any
 // body; a Content-Type other than JSON named as such; a `__proto__` key dropped like any unknown field.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
