@@ -56,6 +56,23 @@ afterAll(() => {
   dirs.removeAll();
 });
 
+/** A server started on `dir` stops (exit 1) naming the damaged `file` and the command that repairs it. */
+const expectStartStopsNamingRebuild = (dir: string, file: string): void => {
+  const start = runCli(CLI.smtpConfig, ['start'], dir, undefined, { PORT: '0', GRPC_PORT: 'off' });
+  expect(start.status).toBe(1);
+  expect(start.stderr).toContain(`${file} is damaged`);
+  expect(start.stderr).toContain('smtp-config projection rebuild');
+};
+
+/** Drops a test's PostgreSQL schema with the shadow schemas a rebuild of it (or of `others`) may have left. */
+const dropWithShadows = async (db: Awaited<ReturnType<typeof freshPostgresSchema>>, ...others: string[]): Promise<void> => {
+  for (const schema of [db.schema, ...others]) {
+    if (schema !== db.schema) await db.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await db.pool.query(`DROP SCHEMA IF EXISTS "${shadowSchemaOf(schema)}" CASCADE`);
+  }
+  await db.drop();
+};
+
 describe('smtp-config events export and import', () => {
   it('export, import into an empty store, export again: the same bytes; a second import adds nothing', () => {
     const source = seededCopy();
@@ -326,8 +343,7 @@ describe('smtp-config projection', () => {
       expect(run.stderr).toContain('instance_domains');
       expect(smtpConfig(tempDir(), ['projection', 'rebuild', '--restart'], undefined, env).status).toBe(0);
     } finally {
-      await db.pool.query(`DROP SCHEMA IF EXISTS "${shadowSchema}" CASCADE`);
-      await db.drop();
+      await dropWithShadows(db);
     }
   }, 180_000);
 
@@ -349,9 +365,7 @@ describe('smtp-config projection', () => {
       const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM information_schema.schemata WHERE schema_name LIKE $1', [`${db.schema}%`]);
       expect(Number(rows[0]!.n)).toBe(1); // the live schema; the shadow was dropped
     } finally {
-      await db.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await db.pool.query(`DROP SCHEMA IF EXISTS "${shadowSchemaOf(schema)}" CASCADE`);
-      await db.drop();
+      await dropWithShadows(db, schema);
     }
   }, 180_000);
 
@@ -405,11 +419,7 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
 
   it('the server stops naming it and projection rebuild, which puts a read model rebuilt from the events in its place', () => {
     const { dir, file } = damagedCopy();
-    const start = runCli(CLI.smtpConfig, ['start'], dir, undefined, { PORT: '0', GRPC_PORT: 'off' });
-    expect(start.status).toBe(1);
-    expect(start.stderr).toContain(`${file} is damaged`);
-    expect(start.stderr).toContain('smtp-config projection rebuild');
-
+    expectStartStopsNamingRebuild(dir, file);
     const rebuild = smtpConfig(dir, ['--json', 'projection', 'rebuild']);
     expect(rebuild.status, rebuild.stderr).toBe(0);
     expect(rebuild.stderr).toContain(`${file} is damaged (SQLITE_NOTADB): rebuilding it from the events`);
@@ -450,11 +460,7 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
     writeSync(fd, Buffer.alloc(pages, 0x5a), 0, pages, at);
     closeSync(fd);
 
-    const start = runCli(CLI.smtpConfig, ['start'], dir, undefined, { PORT: '0', GRPC_PORT: 'off' });
-    expect(start.status).toBe(1);
-    expect(start.stderr).toContain(`${file} is damaged`);
-    expect(start.stderr).toContain('smtp-config projection rebuild');
-
+    expectStartStopsNamingRebuild(dir, file);
     const rebuild = smtpConfig(dir, ['--json', 'projection', 'rebuild']);
     expect(rebuild.status, rebuild.stderr).toBe(0);
     expect(rebuild.stderr).toContain(`${file} is damaged (quick_check: `);
@@ -526,8 +532,7 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
       const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = $1', [shadowSchemaOf(db.schema)]);
       expect(rows[0]!.n).toBe(0);
     } finally {
-      await db.pool.query(`DROP SCHEMA IF EXISTS "${shadowSchemaOf(db.schema)}" CASCADE`);
-      await db.drop();
+      await dropWithShadows(db);
     }
   }, 180_000);
 
@@ -556,8 +561,7 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
       expect(smtpConfig(dataDir, ['projection', 'verify'], undefined, env).status).toBe(0);
     } finally {
       await replica.stop();
-      await db.pool.query(`DROP SCHEMA IF EXISTS "${shadowSchemaOf(db.schema)}" CASCADE`);
-      await db.drop();
+      await dropWithShadows(db);
     }
   }, 180_000);
 });
