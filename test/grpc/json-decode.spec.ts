@@ -12,9 +12,9 @@ import { describe, expect, it } from 'vitest';
 import { strictJsonOptions } from '../../src/infrastructure/grpc/json-decode.js';
 
 /** What connect-es would answer for `json` sent to a method taking `desc`, or the JSON it reads on. */
-const decode = (desc: DescMessage, json: string) => {
+const decode = (desc: DescMessage, json: string | Uint8Array) => {
   try {
-    return { read: strictJsonOptions(desc).textDecoder.decode(new TextEncoder().encode(json)) };
+    return { read: strictJsonOptions(desc).textDecoder.decode(typeof json === 'string' ? new TextEncoder().encode(json) : json) };
   } catch (e) {
     const error = ConnectError.from(e);
     const details = JSON.stringify(error.details.map((d) => d.value));
@@ -66,5 +66,17 @@ describe('the JSON decoder of a method', () => {
     expect(decode(AddSMTPConfigRequestSchema, '')).toEqual(refused('invalid AddSMTPConfigRequest: not valid JSON'));
     // A duplicate key that is no field of the message (a map's key may be anything) is not named.
     expect(decode(SetUpOrgRequestSchema, '{"org":{"hunter2":1,"hunter2":2}}')).toEqual(refused('invalid SetUpOrgRequest: an object has the same key twice'));
+  });
+
+  it("names a field given twice only when the message's own object gives it twice, not a nested object with a key of that name", () => {
+    // "host" is given once; the duplicate is inside a value protojson skips (an unknown field's).
+    expect(decode(AddSMTPConfigRequestSchema, '{"host":"h:25","notAField":{"host":"hunter2","host":"hunter2"}}')).toEqual(
+      refused('invalid AddSMTPConfigRequest: an object has the same key twice'),
+    );
+    expect(decode(SetUpOrgRequestSchema, '{"org":{"name":"a","name":"hunter2"}}')).toEqual(refused('invalid SetUpOrgRequest: an object has the same key twice'));
+    // Given twice in the message itself, after a nested duplicate: still named.
+    expect(decode(AddSMTPConfigRequestSchema, '{"notAField":{"a":1,"a":2},"host":"h:25","host":"hunter2"}')).toEqual(
+      refused('invalid AddSMTPConfigRequest: host: is given twice; send it once'),
+    );
   });
 });

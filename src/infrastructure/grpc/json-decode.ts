@@ -3,6 +3,7 @@
 import { fromJson, fromJsonString, ScalarType, type DescEnum, type DescField, type DescMessage, type JsonValue } from '@bufbuild/protobuf';
 import { isFieldError } from '@bufbuild/protobuf/reflect';
 import { DomainError, ErrorIds, ErrorKind, type FieldViolation } from '../../domain/index.js';
+import { repeatedTopLevelKeys } from '../http/json-keys.js';
 import { connectErrorOf } from './error-details.js';
 
 type Noun = { readonly one: string; readonly many: string };
@@ -137,12 +138,13 @@ export const describeJsonDecodeFailure = (desc: DescMessage, text: string, error
   }
   if (!isPlainObject(json)) return { violations: [], problem: 'must be a JSON object' };
   const message = error instanceof Error ? error.message : '';
-  const duplicate = /^cannot decode message \S+ from JSON: duplicate object key "(.*)"$/s.exec(message)?.[1];
-  if (duplicate !== undefined) {
-    // Named only when it is one of the message's fields: a map's key may be anything.
-    const field = desc.fields.find((f) => f.jsonName === duplicate || f.name === duplicate);
-    return field
-      ? { violations: [{ field: field.jsonName, description: 'is given twice; send it once' }] }
+  if (/^cannot decode message \S+ from JSON: duplicate object key /.test(message)) {
+    // protobuf-es names the first key repeated in any object, at any depth: a field is named only
+    // when the message's own object repeats it (a nested object may have a key of that name), and
+    // a map's or an unknown field's key, which may be anything, never.
+    const fields = new Set(repeatedTopLevelKeys(text).flatMap((key) => desc.fields.filter((f) => f.jsonName === key || f.name === key)));
+    return fields.size > 0
+      ? { violations: [...fields].map((f) => ({ field: f.jsonName, description: 'is given twice; send it once' })) }
       : { violations: [], problem: 'an object has the same key twice' };
   }
   if (/maximum recursion depth/.test(message)) return { violations: [], problem: 'nested too deeply' };
