@@ -79,4 +79,15 @@ describe('the JSON decoder of a method', () => {
       refused('invalid AddSMTPConfigRequest: host: is given twice; send it once'),
     );
   });
+
+  it('refuses bytes that are not UTF-8 and a leading byte-order mark, as the REST port does, instead of reading U+FFFD or dropping the mark', () => {
+    const utf8 = (s: string) => new TextEncoder().encode(s);
+    const withBadByte = new Uint8Array([...utf8('{"password":"hunter2'), 0xff, ...utf8('"}')]);
+    expect(decode(AddSMTPConfigRequestSchema, withBadByte)).toEqual(refused('invalid AddSMTPConfigRequest: not valid UTF-8'));
+    expect(decode(AddSMTPConfigRequestSchema, new Uint8Array([0xef, 0xbb, 0xbf, ...utf8('{"password":"hunter2"}')]))).toEqual(
+      refused('invalid AddSMTPConfigRequest: must not start with a byte-order mark'),
+    );
+    // A U+FEFF inside a string is text like any other.
+    expect(decode(AddSMTPConfigRequestSchema, '{"description":"\ufeffx"}')).toEqual({ read: '{"description":"\ufeffx"}' });
+  });
 });

@@ -158,6 +158,10 @@ export const describeJsonDecodeFailure = (desc: DescMessage, text: string, error
  */
 export const jsonDecodeError = (desc: DescMessage, text: string, error: unknown): DomainError => {
   const { violations, problem } = describeJsonDecodeFailure(desc, text, error);
+  return undecodable(desc, problem, violations);
+};
+
+const undecodable = (desc: DescMessage, problem: string | undefined, violations: FieldViolation[] = []): DomainError => {
   const what = problem ?? violations.map((v) => `${v.field}: ${v.description}`).join('; ');
   return new DomainError(ErrorKind.InvalidArgument, ErrorIds.GrpcJsonUndecodable, 'Errors.Invalid.Argument', `invalid ${desc.name}: ${what}`, violations);
 };
@@ -171,12 +175,21 @@ export const jsonDecodeError = (desc: DescMessage, text: string, error: unknown)
  * A request that decodes is decoded again by connect: at most 16 KiB, twice.
  */
 export const strictJsonOptions = (input: DescMessage) => {
-  const utf8 = new TextDecoder();
+  // Fatal, and keeping a byte-order mark: connect's default TextDecoder read bytes that are not
+  // UTF-8 as U+FFFD (a password stored other than sent) and dropped a leading mark, both of which
+  // the REST port (json-body.ts) and Go's protojson refuse.
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   return {
     ...readOptions,
     textDecoder: {
       decode(bytes?: Uint8Array): string {
-        const json = utf8.decode(bytes);
+        let json: string;
+        try {
+          json = utf8.decode(bytes);
+        } catch {
+          throw connectErrorOf(undecodable(input, 'not valid UTF-8'));
+        }
+        if (json.charCodeAt(0) === 0xfeff) throw connectErrorOf(undecodable(input, 'must not start with a byte-order mark'));
         try {
           fromJsonString(input, json, readOptions);
         } catch (error) {
