@@ -339,6 +339,15 @@ describe('the gRPC listener', () => {
       expect(logs.join('\n')).not.toContain('hunter2');
     });
 
+    it('logs each refusal once with its code, in every JSON protocol (Connect answers it in the body, not in a grpc-status)', async () => {
+      await start();
+      for (const protocol of protocols) await post(protocol, JSON.stringify({ ...base, password: 12345678 }));
+      await new Promise((r) => setTimeout(r, 50));
+      const rejected = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request rejected');
+      expect(rejected.map((l) => [l.method, l.code])).toEqual(protocols.map(() => ['zitadel.admin.v1.AdminService/AddSMTPConfig', Code.InvalidArgument]));
+      expect(logs.join('\n')).not.toContain('12345678');
+    });
+
     it('decodes the other methods’ JSON the same way, implemented or not, and still reads a valid JSON message', async () => {
       await start();
       const port = Number(new URL(server!.url).port);

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createContextKey, createContextValues, type Interceptor } from '@connectrpc/connect';
+import { codeFromString } from '@connectrpc/connect/protocol-connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { Logger } from 'pino';
 import { isDomainError } from '../../domain/index.js';
@@ -18,9 +19,37 @@ const CALL_MARKER = createContextKey<object | undefined>(undefined, { descriptio
 type NodeHandler = Parameters<typeof createGrpcListener>[0];
 type NodeResponse = Parameters<NodeHandler>[1];
 
-/** The gRPC status a response carries: a trailer (gRPC), a header (trailers-only), or the gRPC-web trailer frame. */
+/** A Connect unary error body (`{"code":"invalid_argument",…}`) is small; more is not kept. */
+const CONNECT_ERROR_BODY_MAX = 64 * 1024;
+
+/**
+ * The code of a Connect unary error: its JSON body's `code` (a Connect answer has no grpc-status),
+ * or undefined for any other answer.
+ */
+const connectErrorCode = (res: NodeResponse, body: Buffer[]): number | undefined => {
+  // Connect writes its headers with writeHead, which getHeader does not see: the body tells.
+  if (res.statusCode === 200 || body.length === 0) return undefined;
+  try {
+    const { code } = JSON.parse(Buffer.concat(body).toString('utf8')) as { code?: unknown };
+    return typeof code === 'string' ? codeFromString(code) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The gRPC status a response carries: a trailer (gRPC), a header (trailers-only), the gRPC-web
+ * trailer frame, or a Connect unary error's JSON body.
+ */
 const statusWatch = (res: NodeResponse): (() => number | undefined) => {
   let code: string | undefined;
+  const body: Buffer[] = [];
+  let bodyBytes = 0;
+  const keep = (chunk: unknown): void => {
+    if (res.statusCode === 200 || !(chunk instanceof Uint8Array) || bodyBytes + chunk.length > CONNECT_ERROR_BODY_MAX) return;
+    body.push(Buffer.from(chunk));
+    bodyBytes += chunk.length;
+  };
   const addTrailers = res.addTrailers.bind(res) as (t: Record<string, unknown>) => void;
   (res as { addTrailers: (t: Record<string, unknown>) => void }).addTrailers = (trailers) => {
     if (typeof trailers['grpc-status'] === 'string') code = trailers['grpc-status'];
@@ -33,12 +62,18 @@ const statusWatch = (res: NodeResponse): (() => number | undefined) => {
       const found = /(?:^|\r\n)grpc-status: ?(\d+)/i.exec(Buffer.from(chunk.subarray(5)).toString('latin1'));
       if (found) code = found[1];
     }
+    keep(chunk);
     return write(chunk, ...rest);
+  };
+  const end = res.end.bind(res) as (...args: unknown[]) => NodeResponse;
+  (res as { end: (...args: unknown[]) => NodeResponse }).end = (chunk?: unknown, ...rest: unknown[]) => {
+    keep(chunk);
+    return end(chunk, ...rest);
   };
   return () => {
     const fromHeader = res.getHeader('grpc-status');
     const value = code ?? (typeof fromHeader === 'string' ? fromHeader : undefined);
-    return value === undefined ? undefined : Number(value);
+    return value === undefined ? connectErrorCode(res, body) : Number(value);
   };
 };
 
