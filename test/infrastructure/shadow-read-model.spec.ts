@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresProjectionStore, SqliteProjectionStore, type ProjectionStore, type ReadModelChange } from '../support/everything.js';
 import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
+import { configView } from '../support/fixtures.js';
 
 const at = (n: number) => ({ commit: BigInt(n), prepare: BigInt(n) });
 const instance = (id: string, name: string, sequence: bigint): ReadModelChange => ({
@@ -73,6 +74,25 @@ describe.skipIf(postgresSkipReason)('switching to a rebuilt read model: PostgreS
         await db.drop();
       },
     };
+  });
+});
+
+describe.skipIf(postgresSkipReason)('switching to a rebuilt read model: PostgreSQL, live columns in another order', () => {
+  it('puts each of the shadow\'s values in the column of its name, not of its place (a column dropped and added again by hand goes last)', async () => {
+    const db = await freshPostgresSchema(4);
+    try {
+      const live = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
+      const shadow = await PostgresProjectionStore.open(db.pool, { schema: `${db.schema}_shadow` });
+      const config = configView({ creationDate: '2026-01-01T00:00:00.000Z', changeDate: '2026-02-02T00:00:00.000Z', resourceOwner: 'owner-1' });
+      await shadow.applyBatch([{ changes: [instance('i1', 'one', 1n), { kind: 'upsertSmtpConfig', config }], position: at(7) }]);
+      await db.pool.query(`ALTER TABLE ${db.schema}.smtp_configs DROP COLUMN creation_date`);
+      await db.pool.query(`ALTER TABLE ${db.schema}.smtp_configs ADD COLUMN creation_date text NOT NULL DEFAULT ''`);
+      expect(await live.adopt(shadow)).toBe(true);
+      expect(await live.smtpConfigById('i1', 'c1')).toEqual(config);
+    } finally {
+      await db.pool.query(`DROP SCHEMA IF EXISTS ${db.schema}_shadow CASCADE`);
+      await db.drop();
+    }
   });
 });
 

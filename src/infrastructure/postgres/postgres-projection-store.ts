@@ -74,6 +74,19 @@ const READ_MODEL_TABLES: readonly (readonly [string, string])[] = [
   ['projection_checkpoints', 'projection, commit_position, prepare_position'],
 ];
 const APPLY_CHANGES = 'apply_read_model_changes(json)';
+
+/**
+ * The rows of the read model in schema `from` into the same (empty) tables in `to`, column by
+ * column by name: a table whose columns stand in another order (a column dropped and added again
+ * by hand goes last) would otherwise get each value in its neighbour's column, silently where the
+ * types agree (creation_date, change_date, resource_owner are all text).
+ */
+const copyRows = async (client: pg.PoolClient, from: string, to: string): Promise<void> => {
+  for (const [table, columns] of READ_MODEL_TABLES) {
+    if (table === 'projection_checkpoints') continue;
+    await client.query(`INSERT INTO ${to}.${table} (${columns}) SELECT ${columns} FROM ${from}.${table}`);
+  }
+};
 const pgCode = (error: unknown): string => (typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '');
 
 /**
@@ -201,7 +214,7 @@ export class PostgresProjectionStore implements ProjectionStore {
          SELECT * FROM unnest($1::text[], $2::numeric[], $3::numeric[])`,
         [[this.projection, ...others.map((o) => o.projection)], [rebuilt.c, ...others.map((o) => o.c)], [rebuilt.p, ...others.map((o) => o.p)]],
       );
-      for (const table of ['instances', 'instance_domains', 'smtp_configs']) await client.query(`INSERT INTO ${this.s}.${table} SELECT * FROM ${shadow.s}.${table}`);
+      await copyRows(client, shadow.s, this.s);
       if (BigInt(rebuilt.c) >= 0n) await client.query('SELECT pg_notify($1, $2)', [this.checkpointChannel, `${rebuilt.c}/${rebuilt.p}`]);
       return true;
     });
@@ -442,9 +455,7 @@ export class PostgresProjectionStore implements ProjectionStore {
       if (!rebuilt || BigInt(rebuilt.c) < 0n) return !live || BigInt(live.c) < 0n;
       if (live && comparePositions({ commit: BigInt(live.c), prepare: BigInt(live.p) }, { commit: BigInt(rebuilt.c), prepare: BigInt(rebuilt.p) }) > 0) return false;
       await client.query(`TRUNCATE ${this.s}.smtp_configs, ${this.s}.instance_domains, ${this.s}.instances`);
-      await client.query(`INSERT INTO ${this.s}.instances SELECT * FROM ${shadow.s}.instances`);
-      await client.query(`INSERT INTO ${this.s}.instance_domains SELECT * FROM ${shadow.s}.instance_domains`);
-      await client.query(`INSERT INTO ${this.s}.smtp_configs SELECT * FROM ${shadow.s}.smtp_configs`);
+      await copyRows(client, shadow.s, this.s);
       await client.query(`UPDATE ${this.s}.projection_checkpoints SET commit_position = $2, prepare_position = $3 WHERE projection = $1`, [
         this.projection,
         rebuilt.c,
