@@ -127,6 +127,22 @@ describe.skipIf(postgresSkipReason)('replacing a damaged PostgreSQL read model w
     }
   });
 
+  it('names a column whose type was changed by hand (tls as text reads back the string \'false\'), and replacing it makes the column again with its type', async () => {
+    const { db, live, shadow, close } = await openDamaged(async () => undefined);
+    try {
+      await shadow.applyBatch([{ changes: [instance('i1', 'one', 1n), { kind: 'upsertSmtpConfig', config: configView({ tls: false }) }], position: at(7) }]);
+      await live.applyBatch([{ changes: [], position: at(5) }]);
+      await db.pool.query(`ALTER TABLE ${db.schema}.smtp_configs ALTER COLUMN tls TYPE text`);
+      const attached = PostgresProjectionStore.attach(db.pool, { schema: db.schema });
+      expect(await attached.damage()).toBe(`the table ${db.schema}.smtp_configs: column "tls" is of type text, not boolean`);
+      expect(await attached.replaceDamaged(shadow)).toBe(true);
+      expect(await attached.damage()).toBeUndefined();
+      expect(await attached.smtpConfigById('i1', 'c1')).toMatchObject({ tls: false });
+    } finally {
+      await close();
+    }
+  });
+
   it('a dropped checkpoint table: the shadow takes its place, tables made again, and the live read model works on', async () => {
     const { db, live, shadow, close, damage } = await openDamaged((schema) => db.pool.query(`DROP TABLE ${schema}.projection_checkpoints`).then(() => undefined));
     try {

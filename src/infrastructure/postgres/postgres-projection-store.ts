@@ -73,6 +73,17 @@ const READ_MODEL_TABLES: readonly (readonly [string, string])[] = [
   ['instances', 'id, name, domains, sequence, creation_date'],
   ['projection_checkpoints', 'projection, commit_position, prepare_position'],
 ];
+/**
+ * The type (as format_type writes it) of each column its schema step makes that is not `text`: a
+ * column whose type was changed by hand would be read back as another kind of value ('false', a
+ * string, where a boolean is expected), and adopting a rebuilt read model keeps the type it finds.
+ */
+const NON_TEXT_COLUMNS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  smtp_configs: { tls: 'boolean', has_password: 'boolean', sequence: 'bigint' },
+  instance_domains: {},
+  instances: { domains: 'jsonb', sequence: 'bigint' },
+  projection_checkpoints: { commit_position: 'numeric(20,0)', prepare_position: 'numeric(20,0)' },
+};
 const APPLY_CHANGES = 'apply_read_model_changes(json)';
 
 /**
@@ -134,7 +145,8 @@ export class PostgresProjectionStore implements ProjectionStore {
    * What makes this read model unusable although its schema steps are recorded as applied (so that
    * opening it would not make it again): a table dropped, a column it reads gone, a primary key
    * (which its upserts need) dropped, its inline-projection function dropped. Undefined when there
-   * is nothing of the sort, or when the read model was never made (opening it makes it).
+   * is nothing of the sort, or when the read model was never made (opening it makes it). A column
+   * whose type was changed is damage too (see NON_TEXT_COLUMNS).
    */
   async damage(): Promise<string | undefined> {
     // A schema without schema_migrations (a new one, beside events in EventStoreDB) has nothing yet.
@@ -164,6 +176,15 @@ export class PostgresProjectionStore implements ProjectionStore {
         continue;
       }
       if (!rows[0]!.keyed) problems.push(`the table ${name} has lost its primary key`);
+      const types = await this.pool.query<{ column: string; type: string }>(
+        `SELECT attname AS column, format_type(atttypid, atttypmod) AS type FROM pg_attribute
+         WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attname = ANY($2::text[])`,
+        [name, columns.split(', ').map((c) => c.replaceAll('"', ''))],
+      );
+      for (const { column, type } of types.rows) {
+        const expected = NON_TEXT_COLUMNS[table]![column] ?? 'text';
+        if (type !== expected) problems.push(`the table ${name}: column "${column}" is of type ${type}, not ${expected}`);
+      }
     }
     const fn = await this.pool.query<{ exists: boolean }>('SELECT to_regprocedure($1) IS NOT NULL AS exists', [`${this.s}.${APPLY_CHANGES}`]);
     if (!fn.rows[0]!.exists) problems.push(`the function ${this.s}.${APPLY_CHANGES} is missing`);
