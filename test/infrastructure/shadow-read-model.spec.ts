@@ -143,6 +143,21 @@ describe.skipIf(postgresSkipReason)('replacing a damaged PostgreSQL read model w
     }
   });
 
+  it('a dropped checkpoint table beside instances a rebuild from the events does not have (the events emptied or replaced): refuses, changing nothing', async () => {
+    const { db, live, shadow, close, damage } = await openDamaged((schema) => db.pool.query(`DROP TABLE ${schema}.projection_checkpoints`).then(() => undefined));
+    try {
+      await live.applyBatch([{ changes: [instance('a', 'old', 1n)], position: at(5) }]);
+      await shadow.applyBatch([{ changes: [instance('b', 'bee', 1n)], position: at(2) }]);
+      await damage();
+      const attached = PostgresProjectionStore.attach(db.pool, { schema: db.schema });
+      await expect(attached.replaceDamaged(shadow)).rejects.toThrow(`holds the instance a, which a rebuild from the events does not: the events were replaced, emptied or lost`);
+      expect(await attached.instanceById('a')).toMatchObject({ name: 'old' });
+      expect(await attached.damage()).toContain('projection_checkpoints is missing');
+    } finally {
+      await close();
+    }
+  });
+
   it('a dropped checkpoint table: the shadow takes its place, tables made again, and the live read model works on', async () => {
     const { db, live, shadow, close, damage } = await openDamaged((schema) => db.pool.query(`DROP TABLE ${schema}.projection_checkpoints`).then(() => undefined));
     try {

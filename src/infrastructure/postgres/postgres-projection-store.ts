@@ -11,6 +11,7 @@ import {
   type SmtpConfigView,
 } from '../../application/index.js';
 import { ProjectedRows } from '../sql/projected-rows.js';
+import { StoreFileError } from '../sqlite/store-file-error.js';
 import { isPgDataError, pgCanHoldKey, pgStoreError } from './errors.js';
 import { withPoolClient } from './pool-client.js';
 import { ReadBatcher } from './read-batcher.js';
@@ -224,6 +225,7 @@ export class PostgresProjectionStore implements ProjectionStore {
       }
       const rebuilt = (await client.query<{ c: string; p: string }>(cp.replace('%s', shadow.s), [this.projection])).rows[0] ?? { c: '-1', p: '-1' };
       if (live && BigInt(live.c) >= 0n && comparePositions({ commit: BigInt(live.c), prepare: BigInt(live.p) }, { commit: BigInt(rebuilt.c), prepare: BigInt(rebuilt.p) }) > 0) return false;
+      await this.refuseLostInstances(client, shadow);
       await client.query(`DROP TABLE IF EXISTS ${READ_MODEL_TABLES.map(([table]) => `${this.s}.${table}`).join(', ')}`);
       const steps = [pgReadModelSchema.version];
       const fn = await client.query<{ exists: boolean }>('SELECT to_regprocedure($1) IS NOT NULL AS exists', [`${this.s}.${APPLY_CHANGES}`]);
@@ -239,6 +241,34 @@ export class PostgresProjectionStore implements ProjectionStore {
       if (BigInt(rebuilt.c) >= 0n) await client.query('SELECT pg_notify($1, $2)', [this.checkpointChannel, `${rebuilt.c}/${rebuilt.p}`]);
       return true;
     });
+  }
+
+  /**
+   * Instances are never removed from a read model: one that the live read model holds (while its
+   * instances table can be read) and the rebuilt `shadow` does not came from events that are no
+   * longer there. Replacing would then throw away the last trace of them, which refuseReadModelAhead
+   * cannot see when the checkpoint is what was dropped: stop, as it does.
+   */
+  private async refuseLostInstances(client: pg.PoolClient, shadow: PostgresProjectionStore): Promise<void> {
+    let lost: string | undefined;
+    await client.query('SAVEPOINT live_instances');
+    try {
+      lost = (
+        await client.query<{ id: string }>(
+          `SELECT l.id FROM ${this.s}.instances l WHERE NOT EXISTS (SELECT 1 FROM ${shadow.s}.instances s WHERE s.id = l.id) LIMIT 1`,
+        )
+      ).rows[0]?.id;
+      await client.query('RELEASE SAVEPOINT live_instances');
+    } catch (error) {
+      if (!['42P01', '42703'].includes(pgCode(error))) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT live_instances');
+    }
+    if (lost === undefined) return;
+    throw new StoreFileError(
+      `schema ${this.s} (read-model)`,
+      `the read model in the schema ${this.s} holds the instance ${lost}, which a rebuild from the events does not: the events were replaced, emptied or lost, and the damaged read model was left as it is. ` +
+        'Restore the events from a backup; if starting over was intended, drop the read model tables too.',
+    );
   }
 
   /** The channel on which every applied batch is announced. */
