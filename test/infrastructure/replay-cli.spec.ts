@@ -468,6 +468,20 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
     expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
   }, 120_000);
 
+  it('a table dropped by hand (its schema step recorded, so opening does not make it again): the server stops naming it and projection rebuild, which puts the rebuilt read model in its place', () => {
+    const dir = seededCopy();
+    const file = join(dir, SqliteProjectionStore.FILE);
+    const db = new Database(file);
+    db.exec('DROP TABLE smtp_configs');
+    db.close();
+
+    expectStartStopsNamingRebuild(dir, file);
+    const rebuild = smtpConfig(dir, ['projection', 'rebuild']);
+    expect(rebuild.status, rebuild.stderr).toBe(0);
+    expect(rebuild.stderr).toContain(`${file} is damaged (no such table: smtp_configs): rebuilding it from the events; the rebuilt read model takes its place`);
+    expect(smtpConfig(dir, ['projection', 'verify']).status).toBe(0);
+  }, 120_000);
+
   it('a missing read-model.db: projection rebuild makes it, its progress counting the events it projects, each line once', () => {
     const dir = seededCopy();
     rmSync(join(dir, SqliteProjectionStore.FILE));

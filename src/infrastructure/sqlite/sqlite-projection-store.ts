@@ -14,6 +14,7 @@ import {
 import { ProjectedRows } from '../sql/projected-rows.js';
 import { fsyncDirectory, isDamage, openDatabase, storageError, type SqliteDatabase } from './database.js';
 import { readModelMigrations } from './migrations/0002-read-model.js';
+import { StoreFileError } from './store-file-error.js';
 
 interface InstanceRow {
   id: string;
@@ -148,12 +149,18 @@ export class SqliteProjectionStore implements ProjectionStore {
   /** Opens (creating it if needed) `read-model.db` (or `options.file`) in `dir`. */
   static open(dir: string, options: { projection?: string; file?: string } = {}): SqliteProjectionStore {
     const file = join(dir, options.file ?? SqliteProjectionStore.FILE);
-    const db = openDatabase(file, {
-      synchronous: 'NORMAL',
-      migrations: readModelMigrations,
-      whenDamaged: `It holds only what can be rebuilt: stop the server and run \`smtp-config projection rebuild\` (or delete ${file} and start again); it is rebuilt from the events.`,
-    });
-    return new SqliteProjectionStore(db, file, options.projection ?? 'smtp-config');
+    const whenDamaged = `It holds only what can be rebuilt: stop the server and run \`smtp-config projection rebuild\` (or delete ${file} and start again); it is rebuilt from the events.`;
+    const db = openDatabase(file, { synchronous: 'NORMAL', migrations: readModelMigrations, whenDamaged });
+    try {
+      return new SqliteProjectionStore(db, file, options.projection ?? 'smtp-config');
+    } catch (error) {
+      db.close();
+      // A table or column dropped by hand: its schema step is recorded, so opening does not make it
+      // again, and the statements cannot be prepared. Damage like any other, which a rebuild replaces.
+      const message = error instanceof Error ? error.message : '';
+      if (!/^no such (table|column)/.test(message)) throw error;
+      throw new StoreFileError(file, `${file} is damaged (${message}). ${whenDamaged}`, { damaged: true, cause: error });
+    }
   }
 
   async checkpoint(): Promise<GlobalPosition | undefined> {
