@@ -7,7 +7,7 @@ import { loadOrCreateDevSigningKey, PostgresProjectionStore, signToken, SqliteEv
 import { seedSqliteStore } from '../bench/seed-sqlite-store.js';
 import { freshPostgresSchema, postgresSkipReason, testDatabaseUrl } from '../support/adapters.js';
 import { CLI, tempDirs, node, ROOT, runCli, startServer } from '../support/cli.js';
-import { shadowSchemaOf } from '../../src/infrastructure/cli/replay-commands.js';
+import { rebuildLockKey, shadowSchemaOf } from '../../src/infrastructure/cli/replay-commands.js';
 import { seedRequest } from '../support/fixtures.js';
 import { spawnReplica, WRITES_READ_MODEL } from '../support/replicas/replicas.js';
 
@@ -546,6 +546,33 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
       const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = $1', [shadowSchemaOf(db.schema)]);
       expect(rows[0]!.n).toBe(0);
     } finally {
+      await dropWithShadows(db);
+    }
+  }, 180_000);
+
+  it.skipIf(postgresSkipReason)('on PostgreSQL, one rebuild of a schema at a time: a second, which would share the shadow the first drops when done, stops naming the first and touches nothing', async () => {
+    const db = await freshPostgresSchema(2);
+    const env = { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema };
+    const first = await db.pool.connect();
+    try {
+      const history = smtpConfig(seededCopy(), ['events', 'export']).stdout.split('\n').slice(0, 40).join('\n') + '\n';
+      expect(smtpConfig(tempDir(), ['events', 'import'], history, env).status).toBe(0);
+      expect(smtpConfig(tempDir(), ['projection', 'status'], undefined, env).status).toBe(0); // makes the read model's tables
+      await db.pool.query(`DROP TABLE "${db.schema}".projection_checkpoints`);
+      await first.query('SELECT pg_advisory_lock(hashtext($1))', [rebuildLockKey(db.schema)]);
+
+      const second = smtpConfig(tempDir(), ['projection', 'rebuild'], undefined, env);
+      expect(second.status).toBe(2);
+      expect(second.stderr).toContain(`another \`smtp-config projection rebuild\` runs on the schema ${db.schema}`);
+      const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = $1', [shadowSchemaOf(db.schema)]);
+      expect(rows[0]!.n).toBe(0);
+
+      await first.query('SELECT pg_advisory_unlock(hashtext($1))', [rebuildLockKey(db.schema)]);
+      const rebuild = smtpConfig(tempDir(), ['projection', 'rebuild'], undefined, env);
+      expect(rebuild.status, rebuild.stderr).toBe(0);
+      expect(smtpConfig(tempDir(), ['projection', 'verify'], undefined, env).status).toBe(0);
+    } finally {
+      first.release();
       await dropWithShadows(db);
     }
   }, 180_000);

@@ -551,7 +551,28 @@ const openPostgresShadow = async (events: EventStore, config: Config, url: strin
   const postgres = await import('../postgres/index.js');
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 4 });
+  // One rebuild per schema at a time: two would share the shadow schema, and the first to finish
+  // drops it under the other (which then failed with 'relation …_shadow.projection_checkpoints does
+  // not exist'). A session lock, held by a connection of its own until the rebuild ends or dies.
+  const holder = new pg.Client({ connectionString: url });
+  holder.on('error', () => undefined); // a broken connection ends the lock; the rebuild's own statements report it
+  let held = false;
+  const release = async () => {
+    if (held) await holder.query('SELECT pg_advisory_unlock(hashtext($1))', [rebuildLockKey(config.DATABASE_SCHEMA)]).catch(() => undefined);
+    await holder.end().catch(() => undefined);
+  };
+  const endAll = async () => {
+    await release();
+    await pool.end();
+  };
   try {
+    await holder.connect();
+    held = (await holder.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [rebuildLockKey(config.DATABASE_SCHEMA)])).rows[0]!.locked;
+    if (!held) {
+      throw new UsageError(
+        `another \`smtp-config projection rebuild\` runs on the schema ${config.DATABASE_SCHEMA} (it holds its rebuild lock): wait for it to finish; its rebuilt read model takes the live one's place`,
+      );
+    }
     const attached = postgres.PostgresProjectionStore.attach(pool, { schema: config.DATABASE_SCHEMA });
     const damage = await attached.damage();
     let adopt: (store: typeof attached) => Promise<boolean>;
@@ -571,18 +592,21 @@ const openPostgresShadow = async (events: EventStore, config: Config, url: strin
     return {
       store,
       adopt: () => adopt(store),
-      close: () => end(() => pool.end()),
+      close: () => end(endAll),
       discard: () =>
         end(async () => {
           await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-          await pool.end();
+          await endAll();
         }),
     };
   } catch (error) {
-    await pool.end();
+    await endAll();
     throw error;
   }
 };
+
+/** The advisory lock (`hashtext` of this) that one projection rebuild of `schema` holds. */
+export const rebuildLockKey = (schema: string): string => `${schema}.projection-rebuild`;
 
 /**
  * Replays the events into `target` from its checkpoint until the feed catches up, with progress;
