@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresProjectionStore, SqliteProjectionStore, type ProjectionStore, type ReadModelChange } from '../support/everything.js';
 import { freshPostgresSchema, postgresSkipReason } from '../support/adapters.js';
@@ -77,22 +78,64 @@ describe.skipIf(postgresSkipReason)('switching to a rebuilt read model: PostgreS
   });
 });
 
-describe.skipIf(postgresSkipReason)('switching to a rebuilt read model: PostgreSQL, live columns in another order', () => {
-  it('puts each of the shadow\'s values in the column of its name, not of its place (a column dropped and added again by hand goes last)', async () => {
-    const db = await freshPostgresSchema(4);
+/**
+ * The live read model's smtp_configs with its creation_date dropped and added again by hand (it then
+ * stands last): a switch must put each of the shadow's values in the column of its name.
+ */
+const columnsInAnotherOrder = (open: () => Promise<{ live: ProjectionStore; shadow: ProjectionStore; alterLive: (sql: string) => Promise<void>; adopt: () => Promise<boolean>; close: () => Promise<void> }>) => {
+  it("puts each of the shadow's values in the column of its name, not of its place (a column dropped and added again by hand goes last)", async () => {
+    const { live, shadow, alterLive, adopt, close } = await open();
     try {
-      const live = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
-      const shadow = await PostgresProjectionStore.open(db.pool, { schema: `${db.schema}_shadow` });
       const config = configView({ creationDate: '2026-01-01T00:00:00.000Z', changeDate: '2026-02-02T00:00:00.000Z', resourceOwner: 'owner-1' });
       await shadow.applyBatch([{ changes: [instance('i1', 'one', 1n), { kind: 'upsertSmtpConfig', config }], position: at(7) }]);
-      await db.pool.query(`ALTER TABLE ${db.schema}.smtp_configs DROP COLUMN creation_date`);
-      await db.pool.query(`ALTER TABLE ${db.schema}.smtp_configs ADD COLUMN creation_date text NOT NULL DEFAULT ''`);
-      expect(await live.adopt(shadow)).toBe(true);
+      await alterLive('ALTER TABLE smtp_configs DROP COLUMN creation_date');
+      await alterLive("ALTER TABLE smtp_configs ADD COLUMN creation_date text NOT NULL DEFAULT ''");
+      expect(await adopt()).toBe(true);
       expect(await live.smtpConfigById('i1', 'c1')).toEqual(config);
     } finally {
-      await db.pool.query(`DROP SCHEMA IF EXISTS ${db.schema}_shadow CASCADE`);
-      await db.drop();
+      await close();
     }
+  });
+};
+
+describe('switching to a rebuilt read model: SQLite, live columns in another order', () => {
+  columnsInAnotherOrder(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'smtp-shadow-'));
+    dirs.push(dir);
+    const live = SqliteProjectionStore.open(dir);
+    const shadow = SqliteProjectionStore.open(dir, { file: SqliteProjectionStore.SHADOW_FILE });
+    return {
+      live,
+      shadow,
+      alterLive: async (sql) => {
+        const db = new Database(live.file);
+        try {
+          db.exec(sql);
+        } finally {
+          db.close();
+        }
+      },
+      adopt: async () => live.adopt(shadow),
+      close: async () => (await live.close(), await shadow.close()),
+    };
+  });
+});
+
+describe.skipIf(postgresSkipReason)('switching to a rebuilt read model: PostgreSQL, live columns in another order', () => {
+  columnsInAnotherOrder(async () => {
+    const db = await freshPostgresSchema(4);
+    const live = await PostgresProjectionStore.open(db.pool, { schema: db.schema });
+    const shadow = await PostgresProjectionStore.open(db.pool, { schema: `${db.schema}_shadow` });
+    return {
+      live,
+      shadow,
+      alterLive: async (sql) => void (await db.pool.query(sql.replace('smtp_configs', `${db.schema}.smtp_configs`))),
+      adopt: () => live.adopt(shadow),
+      close: async () => {
+        await db.pool.query(`DROP SCHEMA IF EXISTS ${db.schema}_shadow CASCADE`);
+        await db.drop();
+      },
+    };
   });
 });
 

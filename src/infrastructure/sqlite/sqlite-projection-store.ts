@@ -265,10 +265,17 @@ export class SqliteProjectionStore implements ProjectionStore {
               .get(this.projection);
             const rebuilt = row && { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) };
             if (live && (!rebuilt || comparePositions(live, rebuilt) > 0)) return false;
-            this.db.exec(`DELETE FROM smtp_configs; DELETE FROM instance_domains; DELETE FROM instances;
-              INSERT INTO instances SELECT * FROM shadow.instances;
-              INSERT INTO instance_domains SELECT * FROM shadow.instance_domains;
-              INSERT INTO smtp_configs SELECT * FROM shadow.smtp_configs;`);
+            this.db.exec('DELETE FROM smtp_configs; DELETE FROM instance_domains; DELETE FROM instances;');
+            // By column name, not position: a live table whose columns stand in another order (one
+            // dropped and added again by hand) would otherwise take every value one column over.
+            for (const table of ['instances', 'instance_domains', 'smtp_configs']) {
+              const columns = this.db
+                .prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${table}', 'shadow')`)
+                .all()
+                .map((c) => `"${c.name}"`)
+                .join(', ');
+              this.db.exec(`INSERT INTO main.${table} (${columns}) SELECT ${columns} FROM shadow.${table}`);
+            }
             if (rebuilt) this.s.saveCheckpoint.run(this.projection, rebuilt.commit.toString(), rebuilt.prepare.toString());
             return true;
           })
