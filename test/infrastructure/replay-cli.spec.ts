@@ -24,9 +24,9 @@ const seededCopy = () => {
 const smtpConfig = (dataDir: string, args: readonly string[], input?: string, env: Record<string, string> = {}) => runCli(CLI.smtpConfig, args, dataDir, input, env);
 
 /** Starts smtp-config in the background; resolves once a line on stderr matches. */
-const spawnSmtpConfig = (dataDir: string, args: readonly string[]) => {
+const spawnSmtpConfig = (dataDir: string, args: readonly string[], env: Record<string, string> = {}) => {
   const [cmd, pre] = node(CLI.smtpConfig);
-  const child = spawn(cmd, [...pre, ...args], { cwd: ROOT, env: { ...process.env, DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, [...pre, ...args], { cwd: ROOT, env: { ...process.env, ...env, DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
@@ -573,6 +573,74 @@ describe('a damaged read-model.db (overwritten with garbage)', () => {
       expect(smtpConfig(tempDir(), ['projection', 'verify'], undefined, env).status).toBe(0);
     } finally {
       first.release();
+      await dropWithShadows(db);
+    }
+  }, 180_000);
+
+  it.skipIf(postgresSkipReason)('on PostgreSQL, a rebuild stopped (SIGSTOP) inside its switch: PostgreSQL rolls the switch back within DATABASE_QUERY_TIMEOUT_MS, the live tables can be read meanwhile, and the resumed rebuild does not commit half', async () => {
+    const db = await freshPostgresSchema(3);
+    const env = { DATABASE_URL: testDatabaseUrl, DATABASE_SCHEMA: db.schema, DATABASE_QUERY_TIMEOUT_MS: '1000' };
+    const blocker = await db.pool.connect();
+    let rebuild: ReturnType<typeof spawnSmtpConfig> | undefined;
+    const sessionOf = async (pid: number) =>
+      (await db.pool.query<{ state: string }>('SELECT state FROM pg_stat_activity WHERE pid = $1', [pid])).rows[0]?.state;
+    const until = async (what: string, done: () => Promise<boolean>, timeoutMs = 20_000) => {
+      const end = Date.now() + timeoutMs;
+      while (!(await done())) {
+        if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms (${rebuild?.output().stderr ?? ''})`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      const history = smtpConfig(seededCopy(), ['events', 'export']).stdout.split('\n').slice(0, 40).join('\n') + '\n';
+      expect(smtpConfig(tempDir(), ['events', 'import'], history, env).status).toBe(0);
+      expect(smtpConfig(tempDir(), ['projection', 'verify'], undefined, env).status).toBe(0); // makes the read model's tables and brings them up to the events
+      const count = async () => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.schema}".instances`)).rows[0]!.n;
+      const before = await count();
+      expect(before).toBeGreaterThan(0);
+
+      // A reader holds the live instances table: the switch's TRUNCATE waits for it, which is where
+      // the rebuild is then stopped. Once the reader lets go, the TRUNCATE goes through in PostgreSQL
+      // and the stopped rebuild's session sits idle inside the switch, every live table locked.
+      await blocker.query('BEGIN');
+      await blocker.query(`SELECT 1 FROM "${db.schema}".instances LIMIT 1`);
+      rebuild = spawnSmtpConfig(tempDir(), ['--json', 'projection', 'rebuild'], env);
+      let switching = 0;
+      await until('the switch waits for the reader', async () => {
+        const { rows } = await db.pool.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = 'smtp-config projection rebuild' AND wait_event_type = 'Lock' AND query LIKE 'TRUNCATE%' AND query LIKE $1`,
+          [`%${db.schema}.%`],
+        );
+        switching = rows[0]?.pid ?? 0;
+        return switching !== 0;
+      });
+      rebuild.child.kill('SIGSTOP');
+      await blocker.query('COMMIT');
+      await until('the stopped switch holds the live tables, idle in its transaction', async () => (await sessionOf(switching)) === 'idle in transaction');
+      // PostgreSQL ends the stopped switch's session (without the timeout it stayed for as long as
+      // the rebuild was stopped) and rolls it back: the live tables are readable, with their rows.
+      await until('PostgreSQL ends the stopped switch', async () => (await sessionOf(switching)) === undefined);
+      await blocker.query('BEGIN');
+      await blocker.query(`LOCK TABLE "${db.schema}".instances, "${db.schema}".instance_domains, "${db.schema}".smtp_configs IN ACCESS SHARE MODE NOWAIT`);
+      await blocker.query('COMMIT');
+      expect(await count()).toBe(before);
+
+      rebuild.child.kill('SIGCONT');
+      const code = await rebuild.exited;
+      const { stdout, stderr } = rebuild.output();
+      // Resumed, it finds its switch's session gone and switches again on a new one.
+      expect(stderr).toContain('the switch to the rebuilt read model lost its PostgreSQL session before it committed');
+      expect(code, stderr).toBe(0);
+      expect(JSON.parse(stdout)).toMatchObject({ rebuilt: true });
+      expect(smtpConfig(tempDir(), ['projection', 'verify'], undefined, env).status).toBe(0);
+    } finally {
+      if (rebuild) {
+        rebuild.child.kill('SIGCONT');
+        kill(rebuild.child);
+        await rebuild.exited;
+      }
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
       await dropWithShadows(db);
     }
   }, 180_000);

@@ -104,7 +104,7 @@ export async function openStores(config: Config, dataDir: string, logger: Logger
         // A transaction left idle (its process stopped without dying inside a read-model batch, which
         // holds the checkpoint row) is rolled back and its session ended, so that the replica that took
         // the projection lock over is not kept waiting for the row for as long as the other is stopped.
-        idle_in_transaction_session_timeout: Math.min(config.DATABASE_QUERY_TIMEOUT_MS, IDLE_IN_TRANSACTION_MAX_MS),
+        idle_in_transaction_session_timeout: idleInTransactionTimeoutMs(config),
         keepAlive: true,
       });
       p.on('error', (err) => logger.warn({ err: withoutClient(err) }, 'an idle database connection failed'));
@@ -206,6 +206,15 @@ const QUERY_ANSWER_GRACE_MS = 1_000;
 
 /** The longest a server's transaction may sit idle between its statements (they follow each other within milliseconds). */
 const IDLE_IN_TRANSACTION_MAX_MS = 10_000;
+
+/**
+ * The idle_in_transaction_session_timeout of every session that can hold a transaction: the
+ * servers' pool and the operator commands' own pools (projection rebuild's switch, events copy's
+ * target). A process stopped inside one (SIGSTOP, Ctrl-Z, a paused VM) would otherwise keep its
+ * locks for as long as it is stopped; PostgreSQL rolls it back and ends the session instead.
+ */
+export const idleInTransactionTimeoutMs = (config: Pick<Config, 'DATABASE_QUERY_TIMEOUT_MS'>): number =>
+  Math.min(config.DATABASE_QUERY_TIMEOUT_MS, IDLE_IN_TRANSACTION_MAX_MS);
 
 /** Where DATABASE_URL points, without its user and password: for messages. */
 const databaseAddress = (url: string): string => {

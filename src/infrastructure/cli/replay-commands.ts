@@ -23,7 +23,7 @@ import {
   type ProjectionStore,
 } from '../../application/index.js';
 import { INSTANCE_STREAM_PREFIX } from '../../domain/index.js';
-import { openStores, readModelUpToDate, refuseReadModelAhead, type OpenedEvents, type OpenedStores } from '../bootstrap/open-stores.js';
+import { idleInTransactionTimeoutMs, openStores, readModelUpToDate, refuseReadModelAhead, type OpenedEvents, type OpenedStores } from '../bootstrap/open-stores.js';
 import { loadConfig, type Config } from '../config.js';
 import { DEV_KEY_RING_FILE } from '../crypto/dev-key-ring.js';
 import { InMemoryProjectionStore } from '../in-memory/in-memory-projection-store.js';
@@ -310,11 +310,12 @@ const carryDevKey = (config: Config, target: Target): { devKeyFile: 'copied' | '
   };
 };
 
-const openTarget = async (to: string, schema: string): Promise<Target> => {
+const openTarget = async (to: string, schema: string, config: Config): Promise<Target> => {
   if (/^postgres(ql)?:\/\//.test(to)) {
     const { default: pg } = await import('pg');
     const { PostgresEventStore } = await import('../postgres/index.js');
-    const pool = new pg.Pool({ connectionString: to, max: 4 });
+    const pool = new pg.Pool(commandPoolOptions(to, config, 'smtp-config events copy'));
+    pool.on('error', () => undefined); // a session ended while idle in the pool: the next statement reports it, if any
     try {
       const events = await PostgresEventStore.open(pool, { schema });
       return { events, description: `PostgreSQL (schema ${schema})`, close: async () => (await events.close(), await pool.end()) };
@@ -334,6 +335,24 @@ const openTarget = async (to: string, schema: string): Promise<Target> => {
   const events = SqliteEventStore.open(dir);
   return { events, description: `SQLite (${events.file})`, dataDir: dir, close: () => events.close() };
 };
+
+/**
+ * The pool of an operator command that writes in transactions (projection rebuild's shadow and
+ * switch, events copy's target). Its sessions have the servers' idle_in_transaction_session_timeout
+ * (DATABASE_QUERY_TIMEOUT_MS, at most 10 s): the switch holds the migration lock and exclusive locks
+ * on every live read-model table, and a command stopped inside it (Ctrl-Z, SIGSTOP, a paused VM)
+ * kept them, and every replica's reads waited, for as long as it was stopped. PostgreSQL now rolls
+ * such a transaction back and ends its session. No statement_timeout: a rebuild's statements (the
+ * switch's copy of every row, its wait for a replica's read-model batch) may rightly take longer.
+ */
+const commandPoolOptions = (url: string, config: Config, name: string) => ({
+  connectionString: url,
+  max: 4,
+  fallback_application_name: name,
+  connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS,
+  idle_in_transaction_session_timeout: idleInTransactionTimeoutMs(config),
+  keepAlive: true,
+});
 
 const firstEvent = async (store: EventStore): Promise<ExportedEvent | undefined> => {
   for await (const event of readAllEvents(store)) return event;
@@ -358,7 +377,7 @@ const refuseOtherHistory = async (source: EventStore, target: Target): Promise<v
 
 export const eventsCopy = (options: { to: string; toSchema?: string }, out: Output): Promise<number> =>
   withEvents(async (stores, config) => {
-    const target = await openTarget(options.to, options.toSchema ?? config.DATABASE_SCHEMA);
+    const target = await openTarget(options.to, options.toSchema ?? config.DATABASE_SCHEMA, config);
     const { signal, dispose } = interruptible();
     try {
       await refuseOtherHistory(stores.events, target);
@@ -550,7 +569,8 @@ const openSqliteShadow = async (events: EventStore, config: Config, restart: boo
 const openPostgresShadow = async (events: EventStore, config: Config, url: string, restart: boolean): Promise<Shadow> => {
   const postgres = await import('../postgres/index.js');
   const { default: pg } = await import('pg');
-  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  const pool = new pg.Pool(commandPoolOptions(url, config, 'smtp-config projection rebuild'));
+  pool.on('error', () => undefined); // a session ended while idle in the pool: the next statement on a new one goes on
   // One rebuild per schema at a time: two would share the shadow schema, and the first to finish
   // drops it under the other (which then failed with 'relation …_shadow.projection_checkpoints does
   // not exist'). A session lock, held by a connection of its own until the rebuild ends or dies.
@@ -591,7 +611,7 @@ const openPostgresShadow = async (events: EventStore, config: Config, url: strin
     const end = firstEnding();
     return {
       store,
-      adopt: () => adopt(store),
+      adopt: () => switchAgainAfterLostSession(() => adopt(store), (error) => postgres.isPgUnavailable(error) || postgres.isPgUnavailable((error as { cause?: unknown })?.cause)),
       close: () => end(endAll),
       discard: () =>
         end(async () => {
@@ -602,6 +622,35 @@ const openPostgresShadow = async (events: EventStore, config: Config, url: strin
   } catch (error) {
     await endAll();
     throw error;
+  }
+};
+
+/**
+ * The switch is one transaction. A session lost inside it (PostgreSQL ends one left idle in a
+ * transaction for DATABASE_QUERY_TIMEOUT_MS, at most 10 s, as when the rebuild was stopped inside
+ * the switch: Ctrl-Z, SIGSTOP, a paused VM; or the connection broke) was rolled back whole, and the
+ * shadow is untouched: the switch is tried again on a new session, a few times, then the rebuild
+ * stops saying so (the next run resumes from the shadow).
+ */
+const SWITCH_ATTEMPTS = 3;
+const switchAgainAfterLostSession = async (adopt: () => Promise<boolean>, lostSession: (error: unknown) => boolean): Promise<boolean> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await adopt();
+    } catch (error) {
+      if (!lostSession(error)) throw error;
+      if (attempt >= SWITCH_ATTEMPTS) {
+        throw new Error(
+          `the switch to the rebuilt read model lost its PostgreSQL session ${attempt} times before it committed, and PostgreSQL rolled it back each time: ` +
+            'the live read model is as it was and the shadow is kept; run `smtp-config projection rebuild` again to resume from it',
+          { cause: error },
+        );
+      }
+      process.stderr.write(
+        'the switch to the rebuilt read model lost its PostgreSQL session before it committed (PostgreSQL ends a session left idle inside a transaction ' +
+          'for DATABASE_QUERY_TIMEOUT_MS, at most 10 s, as when this command was stopped), and PostgreSQL rolled it back: switching again\n',
+      );
+    }
   }
 };
 
