@@ -89,8 +89,17 @@ export const startTestServer = async (env: Record<string, string> = {}, options:
       done();
     },
   });
-  const app = await createServerApp(loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'debug', ...env }), { logStream, ...options });
-  const url = await app.listen();
+  let app: Awaited<ReturnType<typeof createServerApp>> | undefined;
+  let url: string;
+  try {
+    app = await createServerApp(loadConfig({ PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'debug', ...env }), { logStream, ...options });
+    url = await app.listen();
+  } catch (error) {
+    // A start that fails (as some tests mean it to) leaves no directory of ours behind.
+    await app?.close().catch(() => undefined);
+    if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   const { privateJwk } = await loadOrCreateDevSigningKey(dataDir);
   const server: TestServer = {
     url,
