@@ -1,4 +1,4 @@
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Container } from 'inversify';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type {
@@ -10,7 +10,7 @@ import type {
   SmtpMailer,
 } from '../application/index.js';
 import { LeaderProjection, SubscriptionRefusedError } from '../application/index.js';
-import { ErrorIds, INSTANCE_STREAM_PREFIX, isDomainError } from '../domain/index.js';
+import { INSTANCE_STREAM_PREFIX, isDomainError } from '../domain/index.js';
 import { openStores, type OpenedStores } from './bootstrap/open-stores.js';
 import type { Config } from './config.js';
 import { smtpConfigModule, TOKENS, type ProjectionProgress } from './container.js';
@@ -18,7 +18,6 @@ import { keyRingFrom } from './crypto/aes-gcm-encryptor.js';
 import { loadOrCreateDevKeyRing } from './crypto/dev-key-ring.js';
 import { DEV_ISSUER, JwtAuthenticator, jwtAuthenticate, loadOrCreateDevSigningKey, verificationKeyFrom } from './http/jwt-authenticator.js';
 import { buildHttpServer, LOG_REDACT_PATHS, type HttpServerDeps } from './http/server.js';
-import { SqliteProjectionStore } from './sqlite/sqlite-projection-store.js';
 import { describeListenError } from './system/port-reservation.js';
 
 /** The first instance of a fresh installation, as the real product sets one up. */
@@ -227,24 +226,8 @@ export const createServerApp = async (config: Config, options: ServerAppOptions 
     };
   } catch (error) {
     await close();
-    throw readModelDamaged(error, readModel) ?? error;
+    throw error;
   }
-};
-
-/**
- * A SQLite read model damaged past its first page (a torn page among the rows) opens, and shows its
- * damage only when start-up reads it, as 'the database file read-model.db is damaged': say there,
- * as for a file that does not open, which file it is and that projection rebuild replaces it.
- */
-const readModelDamaged = (error: unknown, readModel: ProjectionStore): Error | undefined => {
-  if (!(readModel instanceof SqliteProjectionStore) || !isDomainError(error) || error.id !== ErrorIds.StoreDamaged) return undefined;
-  if (error.message !== `the database file ${basename(readModel.file)} is damaged`) return undefined;
-  const code = (error.cause as { code?: unknown } | undefined)?.code;
-  return new Error(
-    `${readModel.file} is damaged${typeof code === 'string' ? ` (${code})` : ''}. It holds only what can be rebuilt: ` +
-      `run \`smtp-config projection rebuild\` (or delete ${readModel.file} and start again); it is rebuilt from the events.`,
-    { cause: error },
-  );
 };
 
 /** Whether the read model holds any instance: the first instance's domain first (one indexed look-up), else any row. */

@@ -32,13 +32,15 @@ export const isStorageFault = (error: unknown): boolean =>
 
 /**
  * Turns what the SQLite file reported into an error the use cases understand: a full disk or an
- * I/O error is Unavailable (503 / code 14, nothing was acknowledged), damage names the file.
+ * I/O error is Unavailable (503 / code 14, nothing was acknowledged), damage names the file, and,
+ * given `whenDamaged`, what its operator does about it (the file's path and the remedy are for the
+ * log and a start that stops on it; a client is told the kind).
  */
-export const storageError = (error: unknown, file: string): unknown => {
+export const storageError = (error: unknown, file: string, whenDamaged?: string): unknown => {
   if (isStorageFault(error)) return storeUnavailable(sqliteCode(error) ?? 'I/O error', error);
   if (isDamage(error)) {
-    // The file's name is for the log (and the checks that recognise this message); a client is told the kind.
-    return new DomainError(ErrorKind.Internal, 'STORE-dmg-2k8v', 'Errors.Store.Damaged', `the database file ${basename(file)} is damaged`, [], {
+    const message = whenDamaged === undefined ? `the database file ${basename(file)} is damaged` : `${file} is damaged (${sqliteCode(error)}). ${whenDamaged}`;
+    return new DomainError(ErrorKind.Internal, 'STORE-dmg-2k8v', 'Errors.Store.Damaged', message, [], {
       cause: error,
       clientMessage: "the server's store is damaged; its operator must repair or restore it",
     });

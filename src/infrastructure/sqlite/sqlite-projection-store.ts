@@ -149,7 +149,7 @@ export class SqliteProjectionStore implements ProjectionStore {
   /** Opens (creating it if needed) `read-model.db` (or `options.file`) in `dir`. */
   static open(dir: string, options: { projection?: string; file?: string } = {}): SqliteProjectionStore {
     const file = join(dir, options.file ?? SqliteProjectionStore.FILE);
-    const whenDamaged = `It holds only what can be rebuilt: stop the server and run \`smtp-config projection rebuild\` (or delete ${file} and start again); it is rebuilt from the events.`;
+    const whenDamaged = whenDamagedOf(file);
     const db = openDatabase(file, { synchronous: 'NORMAL', migrations: readModelMigrations, whenDamaged });
     try {
       return new SqliteProjectionStore(db, file, options.projection ?? 'smtp-config');
@@ -297,7 +297,7 @@ export class SqliteProjectionStore implements ProjectionStore {
       found = this.db.pragma('quick_check(1)', { simple: true });
     } catch (error) {
       if (isDamage(error)) return (error as { code: string }).code;
-      throw storageError(error, this.file);
+      throw storageError(error, this.file, whenDamagedOf(this.file));
     }
     if (found === 'ok') return undefined;
     return String(found).replace(/^\*\*\* in database \w+ \*\*\*\s*/, '').replace(/\s+/g, ' ').trim();
@@ -364,7 +364,11 @@ export class SqliteProjectionStore implements ProjectionStore {
     try {
       return work();
     } catch (error) {
-      throw storageError(error, this.file);
+      throw storageError(error, this.file, whenDamagedOf(this.file));
     }
   }
 }
+
+/** What an operator does about a damaged read model: it holds only what the events rebuild. */
+const whenDamagedOf = (file: string): string =>
+  `It holds only what can be rebuilt: stop the server and run \`smtp-config projection rebuild\` (or delete ${file} and start again); it is rebuilt from the events.`;
