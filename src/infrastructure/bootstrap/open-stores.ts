@@ -192,7 +192,10 @@ export async function openStores(config: Config, dataDir: string, logger: Logger
     return { events, readModel, shared, description, close };
   } catch (error) {
     await close();
-    if (config.DATABASE_URL && (await import('../postgres/errors.js')).isPgUnavailable(error)) throw postgresUnreachable(config, error);
+    if (config.DATABASE_URL) {
+      const { codeOf, isPgUnavailable } = await import('../postgres/errors.js');
+      if (isPgUnavailable(error)) throw postgresUnreachable(config, error, codeOf(error));
+    }
     throw error;
   }
 }
@@ -231,8 +234,7 @@ const databaseAddress = (url: string): string => {
  * statement that PostgreSQL canceled, or that got no answer in time, most often waited for the
  * migration lock that another replica holds while it migrates the schema: say so.
  */
-const postgresUnreachable = (config: Config, error: unknown): Error => {
-  const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '';
+const postgresUnreachable = (config: Config, error: unknown, code: string): Error => {
   if (code === '57014' || code === '55P03' || (error instanceof Error && /Query read timeout/i.test(error.message))) {
     return new Error(
       `PostgreSQL at ${databaseAddress(config.DATABASE_URL!)} (DATABASE_URL) did not finish a statement within DATABASE_QUERY_TIMEOUT_MS (${config.DATABASE_QUERY_TIMEOUT_MS} ms): ` +

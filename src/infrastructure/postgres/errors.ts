@@ -1,7 +1,8 @@
 import { ErrorIds, isWellFormedUnicode, PortErrors, type DomainError } from '../../domain/index.js';
 import { storeUnavailable } from '../sql/store-errors.js';
 
-const codeOf = (error: unknown): string => (typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '');
+/** The SQLSTATE (or the driver's error code) of `error`, or '' when it has none. */
+export const codeOf = (error: unknown): string => (typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '');
 
 /**
  * The database cannot be reached or cannot take the write: connection errors (class 08), too little

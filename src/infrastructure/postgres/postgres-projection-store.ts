@@ -12,7 +12,7 @@ import {
 } from '../../application/index.js';
 import { ProjectedRows } from '../sql/projected-rows.js';
 import { StoreFileError } from '../sqlite/store-file-error.js';
-import { isPgDataError, pgCanHoldKey, pgStoreError } from './errors.js';
+import { codeOf, isPgDataError, pgCanHoldKey, pgStoreError } from './errors.js';
 import { withPoolClient } from './pool-client.js';
 import { ReadBatcher } from './read-batcher.js';
 import { channelName } from './live-feed.js';
@@ -99,7 +99,6 @@ const copyRows = async (client: pg.PoolClient, from: string, to: string): Promis
     await client.query(`INSERT INTO ${to}.${table} (${columns}) SELECT ${columns} FROM ${from}.${table}`);
   }
 };
-const pgCode = (error: unknown): string => (typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : '');
 
 /**
  * The read model in PostgreSQL. A batch is one transaction that locks the projection's checkpoint
@@ -172,7 +171,7 @@ export class PostgresProjectionStore implements ProjectionStore {
       try {
         await this.pool.query(`SELECT ${columns} FROM ${name} LIMIT 0`);
       } catch (error) {
-        if (pgCode(error) !== '42703') throw error; // undefined_column
+        if (codeOf(error) !== '42703') throw error; // undefined_column
         problems.push(`the table ${name}: ${(error as Error).message}`);
         continue;
       }
@@ -220,7 +219,7 @@ export class PostgresProjectionStore implements ProjectionStore {
         await client.query('RELEASE SAVEPOINT live_checkpoint');
       } catch (error) {
         // Only a table or column that is not there makes it unreadable; anything else stops the switch.
-        if (!['42P01', '42703'].includes(pgCode(error))) throw error;
+        if (!['42P01', '42703'].includes(codeOf(error))) throw error;
         await client.query('ROLLBACK TO SAVEPOINT live_checkpoint');
       }
       const rebuilt = (await client.query<{ c: string; p: string }>(cp.replace('%s', shadow.s), [this.projection])).rows[0] ?? { c: '-1', p: '-1' };
@@ -260,7 +259,7 @@ export class PostgresProjectionStore implements ProjectionStore {
       ).rows[0]?.id;
       await client.query('RELEASE SAVEPOINT live_instances');
     } catch (error) {
-      if (!['42P01', '42703'].includes(pgCode(error))) throw error;
+      if (!['42P01', '42703'].includes(codeOf(error))) throw error;
       await client.query('ROLLBACK TO SAVEPOINT live_instances');
     }
     if (lost === undefined) return;
